@@ -1,0 +1,1 @@
+"""ONNX → framework importers: one shared graph walker (core), one operator table per framework."""

@@ -1,0 +1,72 @@
+"""ONNX semantics both importers need, written once: axes, pads and auto_pad, dtypes, broadcasting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from onnx import helper
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    """ONNX allows negative axes counted from the end (opset 11+ for most ops)."""
+    if not -rank <= axis < max(rank, 1):
+        raise ValueError(f"axis {axis} is out of range for rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def normalize_axes(axes: Sequence[int], rank: int) -> list[int]:
+    return [normalize_axis(int(axis), rank) for axis in axes]
+
+
+def split_pads(pads: Sequence[int]) -> list[tuple[int, int]]:
+    """ONNX pads are [x1_begin, x2_begin, ..., x1_end, x2_end]; return (begin, end) per spatial axis."""
+    half = len(pads) // 2
+    return [(int(pads[i]), int(pads[i + half])) for i in range(half)]
+
+
+def auto_pads(
+    auto_pad: str,
+    input_size: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+) -> list[tuple[int, int]]:
+    """Explicit (begin, end) pads for SAME_UPPER/SAME_LOWER/VALID, from static spatial sizes.
+
+    ONNX Conv/Pool: output = ceil(input / stride); the odd pixel of padding goes at the end for
+    SAME_UPPER and at the beginning for SAME_LOWER.
+    """
+    if auto_pad == "VALID":
+        return [(0, 0)] * len(kernel)
+    pads = []
+    for size, k, s, d in zip(input_size, kernel, strides, dilations, strict=True):
+        output = math.ceil(size / s)
+        total = max(0, (output - 1) * s + (k - 1) * d + 1 - size)
+        small, large = total // 2, total - total // 2
+        pads.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+    return pads
+
+
+def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
+    """Numpy-style multidirectional broadcasting (ONNX opset 7+)."""
+    return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
+
+
+def onnx_to_numpy_dtype(element_type: int) -> np.dtype:
+    return np.dtype(helper.tensor_dtype_to_np_dtype(element_type))
+
+
+def numpy_to_onnx_dtype(dtype: np.dtype) -> int:
+    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
+def as_ints(values) -> list[int]:
+    """A static input (numpy array, list or scalar) as a list of Python ints."""
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
+def integer_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ONNX Div on integers truncates toward zero (C semantics), unlike numpy's floor division."""
+    return np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b))

@@ -1,0 +1,620 @@
+"""The one graph walker both importers share: opsets, the up-front support scan, constant folding,
+attribute parsing with the spec's defaults, topological walk and subgraphs.
+
+A framework importer supplies an `OperatorTable` (handlers named after ONNX operators) and a
+`Backend` (how a constant becomes a framework value). Everything here is framework-neutral.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from toolkit.errors import InputError, UnsupportedOperatorError
+from toolkit.io import first_line, load_onnx
+
+ONNX_DOMAIN = ""
+OLDEST_SUPPORTED_OPSET = 7
+# Ops whose result differs between runs or that have side effects: never folded at build time.
+NONDETERMINISTIC_OPS = frozenset(
+    {
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+        "Multinomial",
+        "Bernoulli",
+        "Dropout",
+    }
+)
+# Folding a node evaluates it with onnx's reference evaluator; past this size it is left to run time.
+FOLD_ELEMENT_LIMIT = 1 << 20
+
+
+# --------------------------------------------------------------------------- the operator table
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One registered implementation of an ONNX operator from opset `since` on."""
+
+    op_type: str
+    domain: str
+    since: int
+    function: Callable
+    static: tuple[str, ...]  # formal input names that must be known at build time (arrive as numpy)
+    check: Callable | None  # check(attributes, context) -> reason string when a node cannot be handled
+    keyword_names: frozenset[str]
+    accepts_any_keyword: bool
+    wants_context: bool
+
+    def accepts(self, attribute: str) -> bool:
+        return self.accepts_any_keyword or attribute in self.keyword_names
+
+
+class OperatorTable:
+    """Handlers per (domain, op_type), several versions each; the newest `since` ≤ opset wins."""
+
+    def __init__(self, framework: str):
+        self.framework = framework
+        self._handlers: dict[tuple[str, str], list[Handler]] = {}
+        # Element types the framework cannot represent, checked before any work (e.g. strings in torch).
+        self.unsupported_element_types: set[int] = set()
+
+    def register(
+        self,
+        op_type: str,
+        since: int = 1,
+        domain: str = ONNX_DOMAIN,
+        static: Iterable[str] = (),
+        check: Callable | None = None,
+    ) -> Callable[[Callable], Callable]:
+        def decorate(function: Callable) -> Callable:
+            parameters = inspect.signature(function).parameters.values()
+            keyword_names = frozenset(
+                p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "context"
+            )
+            handler = Handler(
+                op_type=op_type,
+                domain=domain,
+                since=since,
+                function=function,
+                static=tuple(static),
+                check=check,
+                keyword_names=keyword_names,
+                accepts_any_keyword=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters),
+                wants_context=any(p.name == "context" for p in parameters),
+            )
+            versions = self._handlers.setdefault((domain, op_type), [])
+            versions.append(handler)
+            versions.sort(key=lambda h: h.since)
+            return function
+
+        return decorate
+
+    def lookup(self, domain: str, op_type: str, opset: int) -> Handler | None:
+        domain = "" if domain == "ai.onnx" else domain
+        candidates = [h for h in self._handlers.get((domain, op_type), []) if h.since <= opset]
+        return candidates[-1] if candidates else None
+
+    def operators(self) -> list[tuple[str, str, int]]:
+        return sorted((d, op, h.since) for (d, op), hs in self._handlers.items() for h in hs)
+
+
+# --------------------------------------------------------------------------- what handlers see
+
+
+@dataclass
+class ValueInfo:
+    """What shape inference knows of a value: ONNX element type and dims (int, str or None)."""
+
+    name: str
+    element_type: int = 0
+    shape: tuple[int | str | None, ...] | None = None
+
+    @property
+    def numpy_dtype(self) -> np.dtype | None:
+        if not self.element_type:
+            return None
+        try:
+            return np.dtype(helper.tensor_dtype_to_np_dtype(self.element_type))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass
+class NodeContext:
+    """Facts about the node being built, for handlers that declare a `context` keyword."""
+
+    name: str
+    op_type: str
+    domain: str
+    opset: int
+    input_names: list[str]
+    output_names: list[str]
+    inputs: list[ValueInfo | None]
+    outputs: list[ValueInfo | None]
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.output_names)
+
+    def output_used(self, index: int) -> bool:
+        return index < len(self.output_names) and bool(self.output_names[index])
+
+
+class Backend(Protocol):
+    """How a framework represents constants; the rest of a value's life is the handlers' business."""
+
+    def constant(self, array: np.ndarray, name: str, trainable: bool) -> Any: ...
+
+
+@dataclass
+class Step:
+    """One node, resolved: its handler, its parsed attributes and where its inputs come from."""
+
+    node: onnx.NodeProto
+    handler: Handler
+    attributes: dict[str, Any]
+    context: NodeContext
+    static_positions: frozenset[int]
+
+
+@dataclass
+class Subgraph:
+    """A graph attribute (If branches, Loop/Scan bodies) ready to call with outer-scope values."""
+
+    graph: PreparedGraph
+    backend: Backend
+    outer: Mapping[str, Any]
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.graph.input_names
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.graph.output_names
+
+    def __call__(self, *inputs: Any) -> list[Any]:
+        return run_graph(
+            self.graph, dict(zip(self.graph.input_names, inputs, strict=True)), self.backend, self.outer
+        )
+
+
+@dataclass
+class PreparedGraph:
+    """A graph after the scan: resolved steps, constants, and names in the order callers use."""
+
+    graph: onnx.GraphProto
+    steps: list[Step]
+    input_names: list[str]  # graph inputs that are not initializers, in graph order
+    output_names: list[str]
+    constants: dict[str, np.ndarray]  # initializers, Constant nodes and folded values
+    known: dict[str, np.ndarray]  # constants visible here, the enclosing graphs' included
+    trainable: set[str]  # float initializers: parameters in the imported model
+    value_info: dict[str, ValueInfo]
+    subgraphs: dict[tuple[int, str], PreparedGraph] = field(default_factory=dict)  # (step index, attribute)
+
+
+@dataclass
+class PreparedModel:
+    model: onnx.ModelProto
+    opsets: dict[str, int]
+    graph: PreparedGraph
+
+
+# --------------------------------------------------------------------------- preparing a model
+
+
+def prepare(model: onnx.ModelProto | str | os.PathLike, table: OperatorTable) -> PreparedModel:
+    """Load, upgrade, infer shapes, scan for support (raising one error listing every problem), fold."""
+    if not isinstance(model, onnx.ModelProto):
+        model = load_onnx(model)
+    model = _upgrade(model)
+    if model.functions:
+        # Local functions (torch.onnx writes some) become plain nodes: one walker, no call stack.
+        model = onnx.inliner.inline_local_functions(model)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # shape inference is advice: a model it rejects can still import
+        pass
+    opsets = {
+        ("" if entry.domain == "ai.onnx" else entry.domain): entry.version for entry in model.opset_import
+    }
+    problems: list[tuple[str, str, int, str]] = []
+    prepared = _prepare_graph(model.graph, table, opsets, {}, problems, outer_constants={})
+    if problems:
+        raise UnsupportedOperatorError(_unique(problems), target=table.framework)
+    return PreparedModel(model=model, opsets=opsets, graph=prepared)
+
+
+def _upgrade(model: onnx.ModelProto) -> onnx.ModelProto:
+    opset = next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), None)
+    if opset is None or opset >= OLDEST_SUPPORTED_OPSET:
+        return model
+    try:
+        return onnx.version_converter.convert_version(model, OLDEST_SUPPORTED_OPSET)
+    except Exception as error:
+        raise InputError(
+            f"model uses opset {opset}, older than {OLDEST_SUPPORTED_OPSET}, and onnx's version converter "
+            f"cannot upgrade it ({first_line(error)}); re-export with a newer opset"
+        ) from error
+
+
+def _value_infos(graph: onnx.GraphProto) -> dict[str, ValueInfo]:
+    infos = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        tensor_type = value.type.tensor_type if value.type.HasField("tensor_type") else None
+        if tensor_type is None:
+            infos[value.name] = ValueInfo(value.name)
+            continue
+        shape = None
+        if tensor_type.HasField("shape"):
+            shape = tuple(
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                for d in tensor_type.shape.dim
+            )
+        infos[value.name] = ValueInfo(value.name, tensor_type.elem_type, shape)
+    for initializer in graph.initializer:
+        infos[initializer.name] = ValueInfo(initializer.name, initializer.data_type, tuple(initializer.dims))
+    return infos
+
+
+def _prepare_graph(
+    graph: onnx.GraphProto,
+    table: OperatorTable,
+    opsets: dict[str, int],
+    outer_value_info: Mapping[str, ValueInfo],
+    problems: list[tuple[str, str, int, str]],
+    outer_constants: Mapping[str, np.ndarray],
+) -> PreparedGraph:
+    value_info = {**outer_value_info, **_value_infos(graph)}
+    initializer_names = {i.name for i in graph.initializer}
+    constants: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for sparse in graph.sparse_initializer:
+        constants[sparse.values.name] = _sparse_to_dense(sparse)
+        initializer_names.add(sparse.values.name)
+    trainable = {name for name, array in constants.items() if np.issubdtype(array.dtype, np.floating)}
+    visible_constants = {**outer_constants, **constants}
+    steps: list[Step] = []
+    subgraphs: dict[tuple[int, str], PreparedGraph] = {}
+    for node in _topological(graph):
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        opset = opsets.get(domain, 1)
+        name = node.name or f"{node.op_type}_{len(steps)}"
+        if domain not in opsets and domain != "":
+            problems.append((domain, node.op_type, opset, name))
+            continue
+        handler = table.lookup(domain, node.op_type, opset)
+        if handler is None:
+            problems.append((domain, node.op_type, opset, name))
+            continue
+        try:
+            attributes, graph_attributes = _parse_attributes(node, domain, opset, handler)
+        except _Unsupported as reason:
+            problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
+            continue
+        context = NodeContext(
+            name=name,
+            op_type=node.op_type,
+            domain=domain,
+            opset=opset,
+            input_names=list(node.input),
+            output_names=list(node.output),
+            inputs=[value_info.get(i) if i else None for i in node.input],
+            outputs=[value_info.get(o) for o in node.output],
+        )
+        for attribute_name, subgraph in graph_attributes.items():
+            subgraphs[(len(steps), attribute_name)] = _prepare_graph(
+                subgraph, table, opsets, value_info, problems, visible_constants
+            )
+        static_positions = _static_positions(node, domain, opset, handler)
+        for position in static_positions:
+            input_name = node.input[position] if position < len(node.input) else ""
+            if input_name and input_name not in visible_constants:
+                problems.append(
+                    (
+                        domain,
+                        node.op_type,
+                        opset,
+                        f"{name}: input {input_name!r} must be a constant for {table.framework}",
+                    )
+                )
+        for index, info in enumerate(context.inputs):
+            if info is not None and info.element_type in table.unsupported_element_types:
+                type_name = onnx.TensorProto.DataType.Name(info.element_type)
+                problems.append(
+                    (domain, node.op_type, opset, f"{name}: input {node.input[index]!r} of type {type_name}")
+                )
+        if handler.check is not None:
+            reason = handler.check(attributes, context)
+            if reason:
+                problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
+        step = Step(node, handler, attributes, context, frozenset(static_positions))
+        if _foldable(node, domain, graph_attributes, visible_constants, trainable):
+            folded = _fold(node, opset, visible_constants)
+            if folded is not None:
+                for output_name, array in zip(node.output, folded, strict=False):
+                    if output_name:
+                        constants[output_name] = array
+                        visible_constants[output_name] = array
+                continue
+        steps.append(step)
+    return PreparedGraph(
+        graph=graph,
+        steps=steps,
+        input_names=[i.name for i in graph.input if i.name not in initializer_names],
+        output_names=[o.name for o in graph.output],
+        constants=constants,
+        known=visible_constants,
+        trainable=trainable,
+        value_info=value_info,
+        subgraphs=subgraphs,
+    )
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _parse_attributes(
+    node: onnx.NodeProto, domain: str, opset: int, handler: Handler
+) -> tuple[dict[str, Any], dict[str, onnx.GraphProto]]:
+    """Node attributes as Python values over the schema's defaults; graphs kept apart for the walker."""
+    values: dict[str, Any] = {}
+    graphs: dict[str, onnx.GraphProto] = {}
+    schema = _schema(node.op_type, opset, domain)
+    if schema is not None:
+        for attribute_name, attribute in schema.attributes.items():
+            default = attribute.default_value
+            if (
+                default is not None
+                and default.type != onnx.AttributeProto.UNDEFINED
+                and handler.accepts(attribute_name)
+            ):
+                values[attribute_name] = _attribute_value(default)
+    for attribute in node.attribute:
+        if attribute.ref_attr_name:
+            raise _Unsupported(f"attribute {attribute.name!r} refers to a function attribute")
+        if not handler.accepts(attribute.name):
+            raise _Unsupported(f"attribute {attribute.name!r} is not supported")
+        if attribute.type == onnx.AttributeProto.GRAPH:
+            graphs[attribute.name] = attribute.g
+            values[attribute.name] = attribute.g
+        elif attribute.type == onnx.AttributeProto.GRAPHS:
+            raise _Unsupported(f"attribute {attribute.name!r} holds a list of graphs")
+        else:
+            values[attribute.name] = _attribute_value(attribute)
+    return values, graphs
+
+
+def _attribute_value(attribute: onnx.AttributeProto) -> Any:
+    value = helper.get_attribute_value(attribute)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode("utf-8") for v in value]
+    if isinstance(value, list) and value and isinstance(value[0], onnx.TensorProto):
+        return [numpy_helper.to_array(v) for v in value]
+    return value
+
+
+def _schema(op_type: str, opset: int, domain: str):
+    try:
+        return onnx.defs.get_schema(op_type, opset, domain)
+    except Exception:  # operators of custom domains have no schema: no defaults to add
+        return None
+
+
+def _static_positions(node: onnx.NodeProto, domain: str, opset: int, handler: Handler) -> list[int]:
+    if not handler.static:
+        return []
+    schema = _schema(node.op_type, opset, domain)
+    formal = [parameter.name for parameter in schema.inputs] if schema is not None else []
+    return [
+        formal.index(name)
+        for name in handler.static
+        if name in formal and formal.index(name) < len(node.input)
+    ]
+
+
+def _topological(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """Nodes in an order where producers come first; ONNX requires it, but some exporters do not comply."""
+    produced_by = {output: index for index, node in enumerate(graph.node) for output in node.output if output}
+    order: list[onnx.NodeProto] = []
+    state = [0] * len(graph.node)  # 0 new, 1 visiting, 2 done
+    for start in range(len(graph.node)):
+        stack = [(start, False)]
+        while stack:
+            index, expanded = stack.pop()
+            if expanded:
+                if state[index] != 2:
+                    state[index] = 2
+                    order.append(graph.node[index])
+                continue
+            if state[index]:
+                continue
+            state[index] = 1
+            stack.append((index, True))
+            for name in _node_dependencies(graph.node[index]):
+                producer = produced_by.get(name)
+                if producer is not None and state[producer] == 0:
+                    stack.append((producer, False))
+    return order
+
+
+def _node_dependencies(node: onnx.NodeProto) -> list[str]:
+    """Inputs of a node, plus outer-scope names its subgraphs read (they must be computed first)."""
+    names = [name for name in node.input if name]
+    for attribute in node.attribute:
+        for subgraph in (
+            [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+        ):
+            names.extend(_outer_names(subgraph))
+    return names
+
+
+def _outer_names(graph: onnx.GraphProto) -> set[str]:
+    local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    used: set[str] = set()
+    for node in graph.node:
+        local.update(node.output)
+    for node in graph.node:
+        used.update(name for name in node.input if name)
+        used.update(_node_dependencies(node))
+    return used - local
+
+
+def _foldable(
+    node: onnx.NodeProto,
+    domain: str,
+    graph_attributes: Mapping[str, Any],
+    constants: Mapping[str, np.ndarray],
+    trainable: set[str],
+) -> bool:
+    if domain != "" or graph_attributes or node.op_type in NONDETERMINISTIC_OPS:
+        return False
+    inputs = [name for name in node.input if name]
+    # Computations on trainable parameters stay in the graph, so gradients reach the parameters.
+    if any(name in trainable for name in inputs):
+        return False
+    if node.op_type == "Constant":
+        return True
+    if not all(name in constants for name in inputs):
+        return False
+    return sum(int(np.prod(constants[name].shape)) for name in inputs) <= FOLD_ELEMENT_LIMIT
+
+
+def _fold(node: onnx.NodeProto, opset: int, constants: Mapping[str, np.ndarray]) -> list[np.ndarray] | None:
+    """Evaluate a node whose inputs are all constants with onnx's reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    inputs = [name for name in node.input if name]
+    try:
+        graph = helper.make_graph(
+            [node],
+            "fold",
+            [
+                helper.make_tensor_value_info(
+                    name, helper.np_dtype_to_tensor_dtype(constants[name].dtype), None
+                )
+                for name in dict.fromkeys(inputs)
+            ],
+            [
+                helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None)
+                for name in node.output
+                if name
+            ],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        outputs = ReferenceEvaluator(model).run(
+            None, {name: constants[name] for name in dict.fromkeys(inputs)}
+        )
+    except Exception:  # a node the evaluator cannot fold is simply built and run like the rest
+        return None
+    return [np.asarray(value) for value in outputs]
+
+
+def _sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:
+    values = numpy_helper.to_array(sparse.values)
+    indices = numpy_helper.to_array(sparse.indices)
+    dense = np.zeros(int(np.prod(sparse.dims)), dtype=values.dtype)
+    flat = indices if indices.ndim == 1 else np.ravel_multi_index(indices.T, tuple(sparse.dims))
+    dense[flat] = values
+    return dense.reshape(tuple(sparse.dims))
+
+
+def _unique(problems: list[tuple[str, str, int, str]]) -> list[tuple[str, str, int, str]]:
+    return list(dict.fromkeys(problems))
+
+
+# --------------------------------------------------------------------------- walking a prepared graph
+
+
+def bind_constants(graph: PreparedGraph, backend: Backend) -> dict[str, Any]:
+    """Framework values for a graph's constants: parameters for float initializers, the rest buffers."""
+    return {
+        name: backend.constant(array, name, trainable=name in graph.trainable)
+        for name, array in graph.constants.items()
+    }
+
+
+def run_graph(
+    graph: PreparedGraph,
+    inputs: Mapping[str, Any],
+    backend: Backend,
+    outer: Mapping[str, Any] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    observe: Callable[[Step, tuple], None] | None = None,
+) -> list[Any]:
+    """Run each step's handler on framework values; returns the graph outputs in order.
+
+    `constants` are the bound framework values of graph.constants (bound on the fly when None);
+    `outer` holds the enclosing graph's values for subgraphs; `observe` sees every step's outputs.
+    """
+    environment: dict[str, Any] = dict(outer or {})
+    environment.update(constants if constants is not None else bind_constants(graph, backend))
+    environment.update(inputs)
+    for index, step in enumerate(graph.steps):
+        arguments = []
+        for position, name in enumerate(step.node.input):
+            if not name:
+                arguments.append(None)
+            elif position in step.static_positions:
+                arguments.append(graph.known[name])
+            else:
+                arguments.append(environment[name])
+        keywords = dict(step.attributes)
+        for (step_index, attribute_name), subgraph in graph.subgraphs.items():
+            if step_index == index:
+                keywords[attribute_name] = Subgraph(subgraph, backend, environment)
+        if step.handler.wants_context:
+            keywords["context"] = step.context
+        try:
+            result = step.handler.function(*arguments, **keywords)
+        except ImporterRunError:
+            raise
+        except Exception as error:
+            raise ImporterRunError(
+                f'node "{step.context.name}" ({step.node.op_type}, opset {step.context.opset}): '
+                f"{type(error).__name__}: {first_line(error)}"
+            ) from error
+        outputs = result if isinstance(result, (tuple, list)) else (result,)
+        for name, value in zip(step.node.output, outputs, strict=False):
+            if name:
+                environment[name] = value
+        if observe is not None:
+            observe(step, tuple(outputs))
+    missing = [name for name in graph.output_names if name not in environment]
+    if missing:
+        raise ImporterRunError(f"graph output(s) {', '.join(missing)} were never computed")
+    return [environment[name] for name in graph.output_names]
+
+
+class ImporterRunError(InputError):
+    """A handler failed on real values: names the node so the user can find it in the graph."""
+
+
+def python_name(name: str, taken: set[str] | None = None) -> str:
+    """An identifier derived from an ONNX name (for attributes, parameters, generated code)."""
+    cleaned = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "value"
+    if cleaned[0].isdigit():
+        cleaned = f"v_{cleaned}"
+    if taken is not None:
+        candidate, counter = cleaned, 1
+        while candidate in taken:
+            counter += 1
+            candidate = f"{cleaned}_{counter}"
+        taken.add(candidate)
+        return candidate
+    return cleaned
