@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m toolkit.main_job --output-dir $(OUT)
+	$(PY) scripts/reference_job.py --output-dir $(OUT) --json $(OUT)/reference_job.json
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)

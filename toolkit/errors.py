@@ -39,7 +39,7 @@ class UnsupportedOperatorError(InputError):
     def __init__(self, unsupported: list[tuple[str, str, int, str]], target: str = ""):
         self.unsupported = unsupported
         listed = "; ".join(
-            f'{node or "<unnamed>"} ({(domain + "::") if domain else ""}{op}, opset {opset})'
+            f"{node or '<unnamed>'} ({(domain + '::') if domain else ''}{op}, opset {opset})"
             for domain, op, opset, node in unsupported
         )
         where = f" to {target}" if target else ""

@@ -54,13 +54,17 @@ def load_onnx(path: str | os.PathLike, load_external_data: bool = True) -> onnx.
         raise InputError(f"{path}: is a directory, expected an .onnx file")
     try:
         model = onnx.load(str(path), load_external_data=load_external_data)
-    except Exception as error:  # protobuf raises DecodeError, onnx raises ValueError/OSError for external data
+    except (
+        Exception
+    ) as error:  # protobuf raises DecodeError, onnx raises ValueError/OSError for external data
         raise InputError(
             f"{path}: not a readable ONNX model ({type(error).__name__}: {first_line(error)}); "
             "the file may be truncated or of another format"
         ) from error
     if not model.graph.node and not model.graph.output:
-        raise InputError(f"{path}: not an ONNX model (empty graph); the file may be truncated or of another format")
+        raise InputError(
+            f"{path}: not an ONNX model (empty graph); the file may be truncated or of another format"
+        )
     return model
 
 

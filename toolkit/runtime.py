@@ -99,7 +99,9 @@ class OnnxRuntimeModel:
         label = str(model) if isinstance(model, (str, os.PathLike)) else "model"
         self.label = label
         try:
-            self.session = onnxruntime.InferenceSession(source, sess_options=options, providers=self.providers)
+            self.session = onnxruntime.InferenceSession(
+                source, sess_options=options, providers=self.providers
+            )
         except Exception as error:
             raise InputError(f"{label}: onnxruntime cannot load the model: {first_line(error)}") from error
         self.inputs = [_spec(arg) for arg in self.session.get_inputs()]
@@ -136,7 +138,9 @@ class OnnxRuntimeModel:
             checked[name] = np.ascontiguousarray(value)
         return checked
 
-    def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         checked = self.validate(feeds)
         names = list(output_names) if output_names else self.output_names
         try:

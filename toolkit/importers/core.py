@@ -7,6 +7,7 @@ A framework importer supplies an `OperatorTable` (handlers named after ONNX oper
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -174,6 +175,7 @@ class Subgraph:
     graph: PreparedGraph
     backend: Backend
     outer: Mapping[str, Any]
+    scope: Callable[[Step], Any] | None = None  # run_graph's per-step context manager, passed on
 
     @property
     def input_names(self) -> list[str]:
@@ -185,7 +187,11 @@ class Subgraph:
 
     def __call__(self, *inputs: Any) -> list[Any]:
         return run_graph(
-            self.graph, dict(zip(self.graph.input_names, inputs, strict=True)), self.backend, self.outer
+            self.graph,
+            dict(zip(self.graph.input_names, inputs, strict=True)),
+            self.backend,
+            self.outer,
+            scope=self.scope,
         )
 
 
@@ -556,11 +562,13 @@ def run_graph(
     outer: Mapping[str, Any] | None = None,
     constants: Mapping[str, Any] | None = None,
     observe: Callable[[Step, tuple], None] | None = None,
+    scope: Callable[[Step], Any] | None = None,
 ) -> list[Any]:
     """Run each step's handler on framework values; returns the graph outputs in order.
 
     `constants` are the bound framework values of graph.constants (bound on the fly when None);
-    `outer` holds the enclosing graph's values for subgraphs; `observe` sees every step's outputs.
+    `outer` holds the enclosing graph's values for subgraphs; `observe` sees every step's outputs;
+    `scope(step)` is a context manager entered around each handler call (e.g. tf.name_scope).
     """
     environment: dict[str, Any] = dict(outer or {})
     environment.update(constants if constants is not None else bind_constants(graph, backend))
@@ -577,11 +585,12 @@ def run_graph(
         keywords = dict(step.attributes)
         for (step_index, attribute_name), subgraph in graph.subgraphs.items():
             if step_index == index:
-                keywords[attribute_name] = Subgraph(subgraph, backend, environment)
+                keywords[attribute_name] = Subgraph(subgraph, backend, environment, scope)
         if step.handler.wants_context:
             keywords["context"] = step.context
         try:
-            result = step.handler.function(*arguments, **keywords)
+            with scope(step) if scope is not None else contextlib.nullcontext():
+                result = step.handler.function(*arguments, **keywords)
         except ImporterRunError:
             raise
         except Exception as error:

@@ -1,0 +1,121 @@
+"""Models built from code, and real servers on 127.0.0.1: uvicorn in a thread, or `toolkit serve` in a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import models  # noqa: E402  (tests/serve/models.py, beside this file)
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("serve_models")
+    for builder in (models.build_cnn, models.build_transformer, models.build_resnet, models.build_mixed, models.build_strings):
+        builder(directory / f"{builder.__name__.removeprefix('build_')}.onnx")
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_in_thread(settings):
+    """uvicorn on a socket bound here (no port race), in a daemon thread; yields the base URL."""
+    import uvicorn
+
+    from toolkit.serve.app import create_app
+
+    app = create_app(settings)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        listener.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(model_dir):
+    """One server holding every test model, with a 1 MiB request limit to test the 413 path cheaply."""
+    from toolkit.serve.app import ServeSettings
+
+    paths = tuple(str(model_dir / f"{name}.onnx") for name in ("cnn", "transformer", "mixed", "strings"))
+    with serve_in_thread(ServeSettings(paths, provider="cpu", max_request_bytes=1024 * 1024)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def batching_url(model_dir):
+    from toolkit.serve.app import ServeSettings
+
+    paths = tuple(str(model_dir / f"{name}.onnx") for name in ("cnn", "transformer", "mixed"))
+    settings = ServeSettings(paths, provider="cpu", max_batch_size=16, batch_timeout_ms=20)
+    with serve_in_thread(settings) as url:
+        yield url
+
+
+SERVE_COMMAND = "from toolkit.serve.commands import serve_command; serve_command()"
+
+
+@contextlib.contextmanager
+def serve_in_subprocess(*arguments: str, ready_timeout_s: float = 60):
+    """`toolkit serve` as a real process; yields (url, process). Killed if the test leaves it running."""
+    port = free_port()
+    command = [sys.executable, "-c", SERVE_COMMAND, *arguments, "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout_s
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}: {process.stdout.read().decode()}")
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready")
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        process.stdout.close()

@@ -1,0 +1,210 @@
+"""The public API: convert() and verify_parity(), dispatching on (source kind, target)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from toolkit.errors import InputError, UsageError
+from toolkit.io import save_onnx
+from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
+
+TARGETS = ("onnx", "torch", "tensorflow")
+TARGET_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
+
+
+def convert(
+    model_or_path: Any,
+    to: str = "onnx",
+    example_inputs: Any = None,
+    input_spec: Mapping[str, Sequence[int]] | None = None,
+    opset: int | None = None,
+    output: str | Path | None = None,
+    dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+):
+    """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
+
+    Returns an `onnx.ModelProto` for `to="onnx"`, a `torch.nn.Module` for `to="torch"` and a
+    `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
+    """
+    target = TARGET_ALIASES.get(to, to)
+    if target not in TARGETS:
+        raise UsageError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    source = load_source(model_or_path, example_inputs)
+    onnx_model = to_onnx(source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes)
+    if target == "onnx":
+        if output is not None:
+            save_onnx(onnx_model, output)
+        return onnx_model
+    if target == "torch":
+        from toolkit.importers import torch as torch_importer
+
+        module = torch_importer.import_onnx(onnx_model)
+        if output is not None:
+            torch_importer.save(module, output)
+        return module
+    from toolkit.importers import tensorflow as tensorflow_importer
+
+    module = tensorflow_importer.import_onnx(onnx_model)
+    if output is not None:
+        tensorflow_importer.save_saved_model(module, output)
+    return module
+
+
+def to_onnx(
+    source: Source,
+    input_spec: Mapping[str, Sequence[int]] | None = None,
+    opset: int | None = None,
+    dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+) -> onnx.ModelProto:
+    """The checked ONNX form of any source, tagged with the exporter that wrote it."""
+    if source.kind == "onnx":
+        return _upgrade_opset(source.model, opset, source.label) if opset else source.model
+    shapes = {name: tuple(shape) for name, shape in (input_spec or {}).items()}
+    example_inputs = require_example_inputs(source, shapes)
+    if source.kind == "torch":
+        from toolkit.export import export_torch
+
+        axes = {name: list(a) for name, a in dynamic_axes.items()} if dynamic_axes is not None else None
+        result = export_torch(
+            source.model, example_inputs, opset=opset, input_names=source.input_names, dynamic_axes=axes
+        )
+    else:
+        from toolkit.export import export_tensorflow
+
+        result = export_tensorflow(source.model, example_inputs=example_inputs, opset=opset)
+    model = result.model
+    _tag(model, "toolkit.exporter", result.exporter)
+    _tag(model, "toolkit.source", source.label)
+    for note in result.notes:
+        _tag(model, "toolkit.note", note)
+    return model
+
+
+def exporter_of(model: onnx.ModelProto) -> str:
+    """Which exporter wrote a model: the toolkit's tag, else the producer recorded in the file."""
+    for entry in model.metadata_props:
+        if entry.key == "toolkit.exporter":
+            return entry.value
+    return " ".join(part for part in (model.producer_name, model.producer_version) if part) or "unknown"
+
+
+def _tag(model: onnx.ModelProto, key: str, value: str) -> None:
+    for entry in model.metadata_props:
+        if entry.key == key and key != "toolkit.note":
+            entry.value = value
+            return
+    model.metadata_props.add(key=key, value=value)
+
+
+def _upgrade_opset(model: onnx.ModelProto, opset: int, label: str) -> onnx.ModelProto:
+    try:
+        return onnx.version_converter.convert_version(model, opset)
+    except Exception as error:
+        raise InputError(
+            f"{label}: onnx's version converter cannot move the model to opset {opset}: {error}"
+        ) from error
+
+
+def load(path: str | Path, example_inputs: Any = None) -> Any:
+    """The native model object behind any supported path (nn.Module, Keras model, ModelProto, ...)."""
+    return load_source(path, example_inputs).model
+
+
+def verify_parity(
+    reference: Any,
+    candidate: Any,
+    inputs: Any = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    batch_sizes: Sequence[int] | None = None,
+    samples: int = 1,
+    provider: str = "auto",
+    input_ranges: Mapping[str, tuple[float, float]] | None = None,
+    tolerances: Mapping[str, tuple[float, float]] | None = None,
+    example_inputs: Any = None,
+):
+    """Run the reference and each candidate on the same inputs; returns a truthy-on-pass ParityReport.
+
+    `candidate` is one model or a list; each is an object or a path (ONNX runs in onnxruntime with
+    `provider`). `inputs` is user data (arrays, a dict, or an .npz/.npy path); without it, seeded
+    random inputs shaped like the reference's example inputs, at two batch sizes when the batch
+    is dynamic.
+    """
+    from toolkit.parity.run import verify
+    from toolkit.runners import runnable
+
+    reference_source = load_source(reference, example_inputs)
+    reference_runnable = runnable(reference_source, provider=provider)
+    candidate_specs = (
+        candidate if isinstance(candidate, (list, tuple)) and not _is_array_like(candidate) else [candidate]
+    )
+    # A candidate that cannot even be loaded is an input error (exit 2), found before any run.
+    candidates = [runnable(load_source(spec), provider=provider) for spec in candidate_specs]
+    user_inputs = read_inputs(inputs, reference_runnable) if inputs is not None else None
+    templates = None
+    if user_inputs is None:
+        templates = _templates(reference_source, candidates)
+    return verify(
+        reference_runnable,
+        candidates,
+        example_inputs=templates,
+        batch_sizes=batch_sizes,
+        samples=samples,
+        rtol=rtol,
+        atol=atol,
+        per_output_tolerance=tolerances,
+        input_ranges=input_ranges,
+        user_inputs=user_inputs,
+    )
+
+
+def _is_array_like(value: Any) -> bool:
+    return isinstance(value, tuple) and any(isinstance(v, np.ndarray) for v in value)
+
+
+def _templates(source: Source, candidates: list) -> tuple[np.ndarray, ...] | None:
+    """Example inputs to shape random data: the reference's, else a torch/Keras candidate's, else specs."""
+    if source.example_inputs is not None:
+        return source.example_inputs
+    if source.kind == "keras":
+        return require_example_inputs(source)
+    return None
+
+
+def read_inputs(inputs: Any, reference) -> list[np.ndarray]:
+    """User data as a list in the reference's input order: arrays, a dict, or an .npz/.npy file."""
+    names = [spec.name for spec in reference.input_specs] if reference.input_specs else None
+    if isinstance(inputs, (str, Path)):
+        path = Path(inputs)
+        if not path.exists():
+            raise InputError(f"{path}: no such inputs file")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except Exception as error:
+            raise InputError(f"{path}: not a readable .npz/.npy file ({error})") from error
+        inputs = dict(loaded.items()) if hasattr(loaded, "files") else (loaded,)
+        label = str(path)
+    else:
+        label = "inputs"
+    if isinstance(inputs, Mapping):
+        if names is None:
+            return list(as_numpy_tuple(dict(inputs), label))
+        missing = [name for name in names if name not in inputs]
+        unknown = [name for name in inputs if name not in names]
+        if missing:
+            hint = f"; it has {', '.join(unknown)}" if unknown else ""
+            raise InputError(
+                f"{label}: missing input(s) {', '.join(missing)} (the model takes {', '.join(names)}){hint}"
+            )
+        return list(as_numpy_tuple([inputs[name] for name in names], label))
+    values = list(as_numpy_tuple(inputs, label))
+    if names is not None and len(values) != len(names):
+        raise InputError(
+            f"{label}: {len(values)} array(s) given, the model takes {len(names)} ({', '.join(names)})"
+        )
+    return values

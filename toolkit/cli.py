@@ -1,0 +1,342 @@
+"""The `toolkit` command: parse, call the API, print, map errors to exit codes (2 input, 1 check)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from toolkit.errors import ToolkitError, UsageError
+
+# Commands that live beside their subsystem, imported only when used (keeps --help fast).
+LAZY_COMMANDS = {
+    "serve": "toolkit.serve.commands:serve_command",
+    "bench": "toolkit.serve.commands:bench_command",
+}
+
+
+class ToolkitGroup(click.Group):
+    """Prints a ToolkitError as one line and exits with its code; --debug shows the traceback."""
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            module_name, _, attribute = LAZY_COMMANDS[name].partition(":")
+            try:
+                return getattr(importlib.import_module(module_name), attribute)
+            except ImportError as error:
+                return _unavailable_command(name, str(error))
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except ToolkitError as error:
+            if _debug(ctx):
+                raise
+            click.echo(f"toolkit: error: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("toolkit: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as error:
+            if _debug(ctx):
+                raise
+            message = str(error).strip().splitlines()
+            click.echo(
+                f"toolkit: internal error: {type(error).__name__}: {message[0] if message else ''} "
+                "(rerun with --debug for the traceback, and please report it)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.obj and ctx.obj.get("debug"))
+
+
+def _unavailable_command(name: str, reason: str) -> click.Command:
+    @click.command(
+        name=name, help=f"(unavailable: {reason})", context_settings={"ignore_unknown_options": True}
+    )
+    @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+    def unavailable(arguments):
+        raise UsageError(f"'toolkit {name}' needs the serve extra: pip install 'toolkit[serve]' ({reason})")
+
+    return unavailable
+
+
+@click.group(cls=ToolkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="toolkit")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Move models between PyTorch, TensorFlow/Keras and ONNX, prove they compute the same, serve them."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+# --------------------------------------------------------------------------- option parsing
+
+
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """NAME:1x3x224x224 -> ("NAME", (1, 3, 224, 224))."""
+    name, separator, dims = text.rpartition(":")
+    if not separator or not name or not dims:
+        raise UsageError(f"--input-shape {text!r}: expected NAME:DIMS, e.g. image:1x3x224x224")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--input-shape {text!r}: dimensions must be integers separated by 'x'") from None
+    if any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: dimensions must be positive")
+    return name, shape
+
+
+def parse_dynamic(values: tuple[str, ...]) -> dict[str, list[int]] | None:
+    """NAME:0[,1] (repeatable) -> {"NAME": [0, 1]}; `none` makes every input static."""
+    if not values:
+        return None
+    if values == ("none",):
+        return {}
+    axes: dict[str, list[int]] = {}
+    for text in values:
+        name, separator, listed = text.rpartition(":")
+        if not separator or not name:
+            raise UsageError(f"--dynamic {text!r}: expected NAME:AXIS[,AXIS], e.g. tokens:0,1")
+        try:
+            axes.setdefault(name, []).extend(int(a) for a in listed.split(","))
+        except ValueError:
+            raise UsageError(f"--dynamic {text!r}: axes must be integers") from None
+    return axes
+
+
+def parse_tolerance(text: str) -> tuple[str, tuple[float, float]]:
+    name, rtol, atol = _split3(text, "--tol", "NAME:RTOL:ATOL, e.g. logits:1e-3:1e-5")
+    return name, (float(rtol), float(atol))
+
+
+def parse_range(text: str) -> tuple[str, tuple[float, float]]:
+    name, low, high = _split3(text, "--input-range", "NAME:LOW:HIGH, e.g. input_ids:0:30522")
+    if float(high) <= float(low):
+        raise UsageError(f"--input-range {text!r}: HIGH must be greater than LOW")
+    return name, (float(low), float(high))
+
+
+def _split3(text: str, option: str, example: str) -> tuple[str, str, str]:
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise UsageError(f"{option} {text!r}: expected {example}")
+    try:
+        float(parts[1]), float(parts[2])
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected numbers, as in {example}") from None
+    return parts[0], parts[1], parts[2]
+
+
+def parse_batch_sizes(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--batch-sizes {text!r}: expected comma-separated integers, e.g. 1,4,32") from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise UsageError(f"--batch-sizes {text!r}: sizes must be positive")
+    return sizes
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@cli.command()
+@click.argument("source")
+@click.option(
+    "--to", "target", type=click.Choice(["onnx", "torch", "tensorflow"]), default="onnx", show_default=True
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=True), help="Where to write the result."
+)
+@click.option("--opset", type=int, default=None, help="ONNX opset for the export (default: the exporter's).")
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    help="NAME:1x3x224x224 when the source has no example inputs.",
+)
+@click.option(
+    "--dynamic",
+    "dynamic",
+    multiple=True,
+    help="NAME:AXIS[,AXIS] dynamic axes (default: axis 0 of every input); 'none' for static.",
+)
+def convert(source, target, output, opset, input_shapes, dynamic):
+    """Convert SOURCE (file.py:factory, module:factory, .pt2, TorchScript, .keras/.h5, SavedModel, .onnx).
+
+    \b
+    --to onnx        -o model.onnx   a checked ONNX model
+    --to torch       -o model.pt2    a torch.export program (or -o model.py: generated Python + .safetensors)
+    --to tensorflow  -o saved_model  a SavedModel with a serving_default signature
+    """
+    from toolkit import api
+
+    shapes = dict(parse_shape(text) for text in input_shapes)
+    axes = parse_dynamic(dynamic)
+    if opset is not None and opset < 7:
+        raise UsageError(f"--opset {opset}: the toolkit writes opset 7 or newer")
+    started = time.perf_counter()
+    with _status(f"converting {source} to {target}"):
+        result = api.convert(
+            source, to=target, input_spec=shapes or None, opset=opset, output=output, dynamic_axes=axes
+        )
+    seconds = time.perf_counter() - started
+    if target == "onnx":
+        exporter = api.exporter_of(result)
+        opsets = ", ".join(f"{e.domain or 'ai.onnx'} {e.version}" for e in result.opset_import)
+        click.echo(
+            f"wrote {output} ({exporter}; opset {opsets}; {len(result.graph.node)} nodes; "
+            f"{_size(Path(output))}) in {seconds:.1f} s"
+        )
+    else:
+        click.echo(f"wrote {output} ({target}) in {seconds:.1f} s")
+
+
+@cli.command("verify-parity")
+@click.argument("reference")
+@click.argument("candidates", nargs=-1, required=True)
+@click.option(
+    "--provider", default="auto", show_default=True, help="onnxruntime provider: auto, cpu, cuda, tensorrt."
+)
+@click.option(
+    "--rtol", type=float, default=None, help="Relative tolerance for every output (default per dtype)."
+)
+@click.option(
+    "--atol", type=float, default=None, help="Absolute tolerance for every output (default per dtype)."
+)
+@click.option("--tol", "tolerances", multiple=True, help="NAME:RTOL:ATOL for one output.")
+@click.option(
+    "--inputs",
+    "inputs_file",
+    type=click.Path(),
+    default=None,
+    help="User data: .npz keyed by input name, or .npy.",
+)
+@click.option(
+    "--input-range", "input_ranges", multiple=True, help="NAME:LOW:HIGH value range of a random input."
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Random samples (seeds) per batch size.",
+)
+@click.option(
+    "--batch-sizes", default=None, help="Comma-separated batch sizes for a dynamic batch (default: two)."
+)
+@click.option("--json", "json_path", type=click.Path(), default=None, help="Write every figure as JSON.")
+@click.pass_context
+def verify_parity(
+    ctx,
+    reference,
+    candidates,
+    provider,
+    rtol,
+    atol,
+    tolerances,
+    inputs_file,
+    input_ranges,
+    samples,
+    batch_sizes,
+    json_path,
+):
+    """Run REFERENCE and each CANDIDATE on the same inputs and compare every output.
+
+    Exit 0 when every candidate matches, 1 on a parity failure, 2 on a usage or input error.
+    """
+    from toolkit import api
+    from toolkit.io import atomic_output
+    from toolkit.terminal import console
+
+    with _status(f"verifying {len(candidates)} candidate(s) against {reference}"):
+        report = api.verify_parity(
+            reference,
+            list(candidates),
+            inputs=inputs_file,
+            rtol=rtol,
+            atol=atol,
+            batch_sizes=parse_batch_sizes(batch_sizes),
+            samples=samples,
+            provider=provider,
+            input_ranges=dict(parse_range(text) for text in input_ranges) or None,
+            tolerances=dict(parse_tolerance(text) for text in tolerances) or None,
+        )
+    console().print(report.rich_table())
+    if json_path:
+        with atomic_output(json_path) as temporary:
+            temporary.write_text(report.to_json())
+    ctx.exit(0 if report else 1)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(model, as_json):
+    """Show an ONNX model's inputs, outputs, opsets, producer, operators and parameter count."""
+    from toolkit.inspection import describe, render
+
+    summary = describe(model)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        render(summary)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _status(message: str):
+    """A spinner on a terminal for work that takes seconds; silent when output is piped."""
+    from rich.console import Console
+
+    terminal = Console(stderr=True)
+    if terminal.is_terminal:
+        return terminal.status(message)
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _size(path: Path) -> str:
+    if not path.exists():
+        return "?"
+    size = (
+        path.stat().st_size
+        if path.is_file()
+        else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    )
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    # TensorFlow's C++ start-up chatter drowns the one-line messages users should see.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    cli.main(args=argv, prog_name="toolkit")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

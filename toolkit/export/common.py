@@ -1,0 +1,103 @@
+"""What every exporter returns, and the one check every exported model passes before it is returned."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import onnx
+
+from toolkit.errors import ExportError
+from toolkit.io import EXTERNAL_DATA_THRESHOLD, first_line
+
+EXPORTERS = ("torch.onnx (dynamo)", "torch.onnx (torchscript)", "tf2onnx")
+
+
+@dataclass
+class ExportResult:
+    """An exported, checked ONNX model; `notes` says what the exporter had to work around."""
+
+    model: onnx.ModelProto
+    exporter: str
+    opset: int
+    notes: list[str] = field(default_factory=list)
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    """The model's ai.onnx opset version (the default domain is spelled "" or "ai.onnx")."""
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    raise ExportError("exported model imports no ai.onnx opset")
+
+
+def check_exported(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """Run the ONNX checker (full) and strict shape inference; return `model` unchanged.
+
+    The exporter's own value_info is kept: strict inference only proves the graph is consistent.
+    """
+    try:
+        if _too_large(model):
+            # protobuf cannot serialise over 2 GB: check through a file with external data.
+            with tempfile.TemporaryDirectory() as directory:
+                path = os.path.join(directory, "model.onnx")
+                # Saving moves the weights out of `model` into the data file: load them back before leaving.
+                onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data")
+                try:
+                    onnx.checker.check_model(path, full_check=True)
+                    onnx.shape_inference.infer_shapes_path(path, path + ".inferred", strict_mode=True)
+                finally:
+                    onnx.load_external_data_for_model(model, directory)
+                    for tensor in onnx.external_data_helper._get_all_tensors(model):
+                        tensor.ClearField("data_location")
+        else:
+            onnx.checker.check_model(model, full_check=True)
+            onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as error:
+        raise ExportError(f"{label}: exported ONNX model fails the checker: {first_line(error)}") from error
+    return model
+
+
+def _too_large(model: onnx.ModelProto) -> bool:
+    try:
+        return model.ByteSize() > EXTERNAL_DATA_THRESHOLD
+    except Exception:  # ByteSize itself fails past 2 GB on some protobuf builds
+        return True
+
+
+@dataclass
+class ExporterChatter:
+    """What an exporter printed and warned while it ran (kept for notes, not shown)."""
+
+    output: io.StringIO = field(default_factory=io.StringIO)
+    warnings: list[warnings.WarningMessage] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def quiet_exporter(logger_names: tuple[str, ...]) -> Iterator[ExporterChatter]:
+    """Swallow an exporter's prints, warnings and log chatter; yields them for notes and errors."""
+    chatter = ExporterChatter()
+    loggers = [logging.getLogger(name) for name in logger_names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with (
+            contextlib.redirect_stdout(chatter.output),
+            contextlib.redirect_stderr(chatter.output),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
+            try:
+                yield chatter
+            finally:
+                chatter.warnings.extend(caught)
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

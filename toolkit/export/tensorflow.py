@@ -1,0 +1,247 @@
+"""Keras / TensorFlow to ONNX with tf2onnx, from a frozen, inlined tf.function.
+
+tf2onnx's own `from_keras` is broken with Keras 3, so every source is turned into one concrete
+function first. Freezing turns variables into constants (else a normalisation layer's constants
+become required graph inputs) and aggressive inlining removes nested StatefulPartitionedCall
+nodes (else depthwise convolutions stay as calls that onnxruntime rejects).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from toolkit.errors import ExportError, InputError, UsageError
+from toolkit.export.common import ExportResult, check_exported, default_opset, quiet_exporter
+from toolkit.io import first_line
+
+EXPORTER = "tf2onnx"
+DEFAULT_OPSET = 17
+# tf2onnx 1.17 knows ai.onnx up to opset 18.
+NEWEST_OPSET = 18
+SERVING_SIGNATURE = "serving_default"
+_CHATTY_LOGGERS = ("tf2onnx", "tensorflow", "absl", "keras")
+
+
+@dataclass
+class _Source:
+    """A concrete function and the ONNX names its flat inputs and outputs should carry."""
+
+    concrete_function: Any
+    input_names: list[str]
+    output_names: list[str] | None  # None: name them output_0..n
+    # The object owning the variables: a function keeps only weak references to them.
+    owner: Any = None
+
+
+def export_tensorflow(
+    model: Any,
+    *,
+    input_signature: Sequence[Any] | None = None,
+    example_inputs: Sequence[np.ndarray] | None = None,
+    opset: int | None = None,
+    dynamic_batch: bool = True,
+) -> ExportResult:
+    """Export a Keras model, tf.Module / SavedModel (object or directory) or tf.function to ONNX.
+
+    The input signature comes from `input_signature`, else the Keras inputs, a SavedModel
+    signature or the function's own signature, else `example_inputs`; axis 0 stays dynamic
+    unless `dynamic_batch` is False.
+    """
+    import tensorflow as tf
+
+    opset = opset or DEFAULT_OPSET
+    if opset > NEWEST_OPSET:
+        raise UsageError(f"tf2onnx exports up to opset {NEWEST_OPSET}; opset {opset} was asked for")
+    examples = [np.asarray(value) for value in example_inputs] if example_inputs is not None else None
+    with quiet_exporter(_CHATTY_LOGGERS):
+        source = _concrete_source(model, input_signature, examples, dynamic_batch)
+        onnx_model = _convert(source, opset, tf)
+    check_exported(onnx_model, EXPORTER)
+    return ExportResult(model=onnx_model, exporter=EXPORTER, opset=default_opset(onnx_model), notes=[])
+
+
+def _concrete_source(model, input_signature, examples, dynamic_batch) -> _Source:
+    """Whatever was given, as one concrete function with names for its inputs and outputs."""
+    if isinstance(model, (str, os.PathLike)):
+        model = _load_saved_model(Path(model))
+    source = _dispatch(model, input_signature, examples, dynamic_batch)
+    source.owner = model
+    return source
+
+
+def _dispatch(model, input_signature, examples, dynamic_batch) -> _Source:
+    import tensorflow as tf
+
+    if _is_keras_model(model):
+        return _keras_source(model, input_signature, examples, dynamic_batch)
+    if isinstance(model, tf.types.experimental.ConcreteFunction):
+        return _function_source(model)
+    if isinstance(model, tf.types.experimental.PolymorphicFunction):
+        return _function_source(_concretise(model, input_signature, examples, dynamic_batch))
+    signatures = getattr(model, "signatures", None)
+    if input_signature is None and examples is None and signatures and SERVING_SIGNATURE in signatures:
+        return _function_source(signatures[SERVING_SIGNATURE])
+    call = model.__call__ if callable(model) else None
+    if isinstance(call, tf.types.experimental.PolymorphicFunction):
+        return _function_source(_concretise(call, input_signature, examples, dynamic_batch))
+    if signatures:
+        return _function_source(signatures[next(iter(signatures))])
+    raise UsageError(
+        f"cannot export a {type(model).__name__} with tf2onnx: give a Keras model, a tf.function, "
+        "or a tf.Module / SavedModel with a signature or a tf.function __call__"
+    )
+
+
+def _load_saved_model(path: Path):
+    import tensorflow as tf
+
+    if not (path / "saved_model.pb").exists():
+        raise InputError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    try:
+        return tf.saved_model.load(str(path))
+    except Exception as error:
+        raise InputError(f"{path}: TensorFlow cannot load the SavedModel: {first_line(error)}") from error
+
+
+def _is_keras_model(model) -> bool:
+    try:
+        import keras
+    except ImportError:
+        return False
+    return isinstance(model, keras.Model)
+
+
+def _keras_source(keras_model, input_signature, examples, dynamic_batch) -> _Source:
+    import tensorflow as tf
+
+    if input_signature is not None:
+        specs = list(input_signature)
+    elif examples is not None:
+        specs = _specs_from_examples(examples, _keras_input_names(keras_model), dynamic_batch)
+    else:
+        if not getattr(keras_model, "inputs", None):
+            raise UsageError(
+                "the Keras model has no defined inputs (subclassed and never built): give example_inputs"
+            )
+        specs = [
+            tf.TensorSpec((None if dynamic_batch else 1, *tuple(tensor.shape[1:])), tensor.dtype, name=name)
+            for tensor, name in zip(keras_model.inputs, _keras_input_names(keras_model), strict=True)
+        ]
+
+    def call(*inputs):
+        return keras_model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+
+    concrete_function = tf.function(call, input_signature=specs).get_concrete_function()
+    output_names = list(getattr(keras_model, "output_names", None) or [])
+    count = len(tf.nest.flatten(concrete_function.structured_outputs))
+    return _Source(
+        concrete_function,
+        [spec.name or f"input_{index}" for index, spec in enumerate(specs)],
+        output_names if len(output_names) == count and len(set(output_names)) == count else None,
+    )
+
+
+def _keras_input_names(keras_model) -> list[str] | None:
+    """The InputLayer names ("image", or "input_layer" when unnamed, not a "keras_tensor_182" counter)."""
+    import keras
+
+    inputs = getattr(keras_model, "inputs", None)
+    if not inputs:
+        return None
+    layer_names = {
+        id(layer.output): layer.name
+        for layer in keras_model.layers
+        if isinstance(layer, keras.layers.InputLayer)
+    }
+    names = [layer_names.get(id(tensor), _strip(tensor.name)) for tensor in inputs]
+    return names if len(set(names)) == len(names) else [_strip(tensor.name) for tensor in inputs]
+
+
+def _specs_from_examples(examples, names, dynamic_batch) -> list:
+    import tensorflow as tf
+
+    if names is None or len(names) != len(examples):
+        names = [f"input_{index}" for index in range(len(examples))]
+    return [
+        tf.TensorSpec(
+            (None, *example.shape[1:]) if dynamic_batch and example.ndim else example.shape,
+            tf.as_dtype(example.dtype),
+            name=name,
+        )
+        for example, name in zip(examples, names, strict=True)
+    ]
+
+
+def _concretise(function, input_signature, examples, dynamic_batch):
+    """A concrete function of a tf.function, from the given, its own, or the examples' signature."""
+    if input_signature is not None:
+        return function.get_concrete_function(*input_signature)
+    if getattr(function, "input_signature", None) is not None:
+        return function.get_concrete_function()
+    if examples is not None:
+        return function.get_concrete_function(*_specs_from_examples(examples, None, dynamic_batch))
+    raise UsageError("the tf.function has no input_signature: give input_signature or example_inputs")
+
+
+def _function_source(concrete_function) -> _Source:
+    """Names from the function itself: signature keys for inputs and dict outputs."""
+    import tensorflow as tf
+
+    specs = [
+        spec
+        for spec in tf.nest.flatten(concrete_function.structured_input_signature)
+        if isinstance(spec, tf.TensorSpec)
+    ]
+    input_names = [spec.name or f"input_{index}" for index, spec in enumerate(specs)]
+    structured = concrete_function.structured_outputs
+    output_names = sorted(structured) if isinstance(structured, dict) else None
+    return _Source(concrete_function, input_names, output_names)
+
+
+def _convert(source: _Source, opset: int, tf) -> onnx.ModelProto:
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    try:
+        frozen = convert_variables_to_constants_v2(
+            source.concrete_function, lower_control_flow=False, aggressive_inlining=True
+        )
+    except Exception as error:
+        raise ExportError(f"tf2onnx: cannot freeze the function's variables: {first_line(error)}") from error
+    graph_inputs = [tensor.name for tensor in frozen.inputs if tensor.dtype != tf.dtypes.resource]
+    graph_outputs = [tensor.name for tensor in frozen.outputs]
+    if len(graph_inputs) != len(source.input_names):
+        raise ExportError(
+            f"tf2onnx: the frozen function takes {len(graph_inputs)} input(s), the signature names "
+            f"{len(source.input_names)}"
+        )
+    output_names = source.output_names or [f"output_{index}" for index in range(len(graph_outputs))]
+    if len(output_names) != len(graph_outputs):
+        output_names = [f"output_{index}" for index in range(len(graph_outputs))]
+    renames = dict(zip(graph_inputs, source.input_names, strict=True))
+    renames.update(zip(graph_outputs, output_names, strict=True))
+    try:
+        with tf.device("/cpu:0"):
+            onnx_model, _ = tf2onnx.convert.from_graph_def(
+                frozen.graph.as_graph_def(add_shapes=True),
+                name=getattr(source.concrete_function, "name", None),
+                input_names=graph_inputs,
+                output_names=graph_outputs,
+                opset=opset,
+                tensors_to_rename=renames,
+            )
+    except Exception as error:
+        raise ExportError(f"tf2onnx cannot convert the model: {first_line(error)}") from error
+    return onnx_model
+
+
+def _strip(name: str) -> str:
+    """A TensorFlow tensor name without its ":0" output index."""
+    return name.split(":")[0]

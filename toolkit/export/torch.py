@@ -1,0 +1,234 @@
+"""PyTorch to ONNX with torch.onnx: the dynamo exporter first, TorchScript when dynamo cannot trace."""
+
+from __future__ import annotations
+
+import inspect
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from toolkit.errors import ExportError, UsageError
+from toolkit.export.common import ExportResult, check_exported, default_opset, quiet_exporter
+from toolkit.io import first_line
+
+DYNAMO = "torch.onnx (dynamo)"
+TORCHSCRIPT = "torch.onnx (torchscript)"
+# The TorchScript exporter's own default is older; 17 is the newest it handles well.
+TORCHSCRIPT_DEFAULT_OPSET = 17
+# torch.export specialises dimensions of size 0 and 1: examples are grown to this along dynamic axes.
+SMALLEST_DYNAMIC_SIZE = 2
+_CHATTY_LOGGERS = ("torch", "onnxscript", "onnx_ir")
+
+
+def export_torch(
+    module: Any,
+    example_inputs: Sequence[Any],
+    *,
+    opset: int | None = None,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+) -> ExportResult:
+    """Export an nn.Module, ExportedProgram or ScriptModule to a checked, self-contained ONNX model.
+
+    Axis 0 of every input is dynamic unless `dynamic_axes` says otherwise (`{}`: fully static).
+    """
+    import torch
+
+    tensors = tuple(_as_tensor(value) for value in example_inputs)
+    names = list(input_names) if input_names is not None else default_input_names(module, len(tensors))
+    if len(names) != len(tensors):
+        raise UsageError(f"{len(names)} input name(s) given for {len(tensors)} example input(s)")
+    axes = _resolve_dynamic_axes(names, tensors, dynamic_axes)
+    tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
+
+    if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        model = _export_torchscript(module, tensors, names, axes, opset, notes)
+        exporter = TORCHSCRIPT
+    else:
+        if isinstance(module, torch.nn.Module):
+            module = module.eval()
+        try:
+            model = _export_dynamo(module, tensors, names, axes, opset)
+            exporter = DYNAMO
+        except Exception as dynamo_error:
+            if isinstance(module, torch.export.ExportedProgram):
+                raise ExportError(
+                    f"torch.onnx (dynamo) cannot export the ExportedProgram: {first_line(dynamo_error)}"
+                ) from dynamo_error
+            notes.append(
+                f"dynamo export failed ({type(dynamo_error).__name__}: {first_line(dynamo_error)}); "
+                "used the TorchScript exporter"
+            )
+            try:
+                model = _export_torchscript(module, tensors, names, axes, opset, notes)
+            except Exception as torchscript_error:
+                raise ExportError(
+                    f"torch.onnx cannot export the module: dynamo: {first_line(dynamo_error)}; "
+                    f"TorchScript: {first_line(torchscript_error)}"
+                ) from torchscript_error
+            exporter = TORCHSCRIPT
+
+    model = name_outputs(model, output_names)
+    notes.extend(_specialised_axes(model, axes))
+    check_exported(model, exporter)
+    return ExportResult(model=model, exporter=exporter, opset=default_opset(model), notes=notes)
+
+
+def default_input_names(module: Any, count: int) -> list[str]:
+    """The forward() parameter names (user inputs of an ExportedProgram); `input_<i>` when unknown."""
+    import torch
+
+    names: list[str] = []
+    if isinstance(module, torch.export.ExportedProgram):
+        names = [
+            spec.arg.name
+            for spec in module.graph_signature.input_specs
+            if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT
+        ]
+    elif isinstance(module, torch.jit.ScriptModule):
+        try:
+            names = [argument.name for argument in module.forward.schema.arguments[1:]]
+        except (AttributeError, RuntimeError):
+            names = []
+    else:
+        forward = module.forward if isinstance(module, torch.nn.Module) else module
+        try:
+            parameters = inspect.signature(forward).parameters.values()
+        except (TypeError, ValueError):
+            parameters = []
+        for parameter in parameters:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD, parameter.KEYWORD_ONLY):
+                break
+            names.append(parameter.name)
+    if len(names) < count or len(set(names[:count])) < count:
+        return [f"input_{index}" for index in range(count)]
+    return names[:count]
+
+
+def _as_tensor(value: Any):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.from_numpy(np.ascontiguousarray(value))
+
+
+def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
+    """{input name: dynamic axes}; the default is the batch axis of every input that has one."""
+    if dynamic_axes is None:
+        return {name: [0] for name, tensor in zip(names, tensors, strict=True) if tensor.dim() > 0}
+    unknown = sorted(set(dynamic_axes) - set(names))
+    if unknown:
+        raise UsageError(
+            f"dynamic_axes names unknown input(s) {', '.join(unknown)}; inputs are {', '.join(names)}"
+        )
+    resolved = {}
+    for name, tensor in zip(names, tensors, strict=True):
+        axes = sorted({axis % tensor.dim() for axis in dynamic_axes.get(name, ())}) if tensor.dim() else []
+        if axes:
+            resolved[name] = axes
+    return resolved
+
+
+def _grow_small_dynamic_axes(names, tensors, axes):
+    """Repeat examples along dynamic axes of size 0 or 1, which torch.export would bake in as constants."""
+    notes = []
+    grown = []
+    for name, tensor in zip(names, tensors, strict=True):
+        for axis in axes.get(name, ()):
+            if 0 < tensor.shape[axis] < SMALLEST_DYNAMIC_SIZE:
+                repeats = [1] * tensor.dim()
+                repeats[axis] = SMALLEST_DYNAMIC_SIZE
+                tensor = tensor.repeat(*repeats)
+                notes.append(f"input {name!r}: example repeated to size 2 along dynamic axis {axis}")
+        grown.append(tensor)
+    return tuple(grown), notes
+
+
+def _export_dynamo(module, tensors, names, axes, opset) -> onnx.ModelProto:
+    import torch
+
+    dynamic_shapes = None
+    if not isinstance(module, torch.export.ExportedProgram):
+        # Dim.DYNAMIC, not a named Dim: no range to guess, and torch.export reports specialisation.
+        dynamic_shapes = tuple(
+            {axis: torch.export.Dim.DYNAMIC for axis in axes[name]} if name in axes else None
+            for name in names
+        )
+    with quiet_exporter(_CHATTY_LOGGERS):
+        program = torch.onnx.export(
+            module,
+            tensors,
+            dynamo=True,
+            verbose=False,
+            input_names=list(names),
+            opset_version=opset,
+            dynamic_shapes=dynamic_shapes,
+            optimize=True,
+        )
+    # model_proto embeds every initializer: external data only happens when saving to a file.
+    return program.model_proto
+
+
+def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -> onnx.ModelProto:
+    import torch
+
+    buffer = io.BytesIO()
+    axis_names = {
+        name: {axis: "batch" if axis == 0 else f"{name}_dim{axis}" for axis in name_axes}
+        for name, name_axes in axes.items()
+    }
+    with quiet_exporter(_CHATTY_LOGGERS) as chatter, torch.no_grad():
+        torch.onnx.export(
+            module,
+            tensors,
+            buffer,
+            dynamo=False,
+            verbose=False,
+            input_names=list(names),
+            opset_version=opset or TORCHSCRIPT_DEFAULT_OPSET,
+            dynamic_axes=axis_names,
+            do_constant_folding=True,
+        )
+    for caught in chatter.warnings:
+        if issubclass(caught.category, torch.jit.TracerWarning):
+            # Tracing records one path through Python control flow; the user must know which inputs it fits.
+            notes.append(f"TorchScript tracing froze a Python value: {first_line(caught.message)}")
+            break
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _specialised_axes(model: onnx.ModelProto, axes: Mapping[str, Sequence[int]]) -> list[str]:
+    """Notes for asked-for dynamic axes that the exporter fixed to a size anyway."""
+    notes = []
+    for graph_input in model.graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        for axis in axes.get(graph_input.name, ()):
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                notes.append(
+                    f"input {graph_input.name!r}: axis {axis} was asked dynamic but the exporter fixed it "
+                    f"to {dims[axis].dim_value}"
+                )
+    return notes
+
+
+def name_outputs(model: onnx.ModelProto, output_names: Sequence[str] | None) -> onnx.ModelProto:
+    """Rename graph outputs to `output_names`, or `output` / `output_<i>` when none are given."""
+    import onnx_ir
+
+    count = len(model.graph.output)
+    if output_names is None:
+        output_names = ["output"] if count == 1 else [f"output_{index}" for index in range(count)]
+    if len(output_names) != count:
+        raise UsageError(f"{len(output_names)} output name(s) given for a model with {count} output(s)")
+    if [output.name for output in model.graph.output] == list(output_names):
+        return model
+    ir_model = onnx_ir.serde.deserialize_model(model)
+    # An onnx_ir value is one object wherever it is used: renaming it renames every reference.
+    for value, name in zip(ir_model.graph.outputs, output_names, strict=True):
+        value.name = name
+    return onnx_ir.serde.serialize_model(ir_model)

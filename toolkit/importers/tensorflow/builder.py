@@ -1,0 +1,136 @@
+"""PreparedModel → tf.Module: parameters as tf.Variables, a tf.function `__call__` with the graph's signature."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import onnx
+import tensorflow as tf
+
+from toolkit.importers import core
+from toolkit.importers.tensorflow import layout
+from toolkit.importers.tensorflow.ops import tf_dtype
+
+# tf.TensorSpec names (and so SavedModel signature keys) must match this.
+_SPEC_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+class TensorFlowBackend:
+    """Binds each constant once: float initializers become trainable tf.Variables, the rest tf.constants.
+
+    Constants planned by layout.py are stored permuted (convolution weights as HWIO). Binding is
+    cached per array so subgraph bodies traced several times reuse the same variables.
+    """
+
+    def __init__(self, plan: dict[str, tuple[int, ...]]):
+        self.plan = plan
+        self.variables: list[tf.Variable] = []
+        self._bound: dict[int, Any] = {}
+        self._taken: set[str] = set()
+
+    def constant(self, array: np.ndarray, name: str, trainable: bool) -> Any:
+        key = id(array)
+        if key in self._bound:
+            return self._bound[key][1]
+        perm = self.plan.get(name)
+        stored = np.ascontiguousarray(np.transpose(array, perm)) if perm else array
+        if trainable:
+            value = tf.Variable(stored, name=core.python_name(name, self._taken), trainable=True)
+            self.variables.append(value)
+        else:
+            value = tf.constant(stored)
+        if perm:
+            value = layout.Transposed(value, perm)
+        self._bound[key] = (array, value)  # keep the array alive so its id stays unique
+        return value
+
+
+def _name_scope(step: core.Step):
+    return tf.name_scope(core.python_name(step.context.name))
+
+
+def _bind_everything(graph: core.PreparedGraph, backend: TensorFlowBackend) -> dict[str, Any]:
+    bound = core.bind_constants(graph, backend)
+    for subgraph in graph.subgraphs.values():
+        _bind_everything(subgraph, backend)
+    return bound
+
+
+def _spec(value: onnx.ValueInfoProto, taken: set[str]) -> tf.TensorSpec | None:
+    if not value.type.HasField("tensor_type"):
+        return None
+    tensor_type = value.type.tensor_type
+    shape = None
+    if tensor_type.HasField("shape"):
+        shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+    name = value.name if _SPEC_NAME.match(value.name) else core.python_name(value.name)
+    name = core.python_name(name, taken) if name in taken else name
+    taken.add(name)
+    return tf.TensorSpec(shape, tf_dtype(tensor_type.elem_type), name=name)
+
+
+class ImportedModule(tf.Module):
+    """An ONNX graph as a tf.Module: positional inputs in graph order, a tensor or a tuple back.
+
+    `__call__` is a tf.function whose input signature comes from the ONNX graph inputs (unknown
+    dimensions stay None); `call_eager` runs the same handlers op by op without tracing.
+    """
+
+    def __init__(self, prepared: core.PreparedModel, name: str | None = None):
+        super().__init__(name=name)
+        graph = prepared.graph
+        plan = layout.plan_constants(graph.graph, graph.constants)
+        backend = TensorFlowBackend(plan)
+        with tf.name_scope(self.name or "imported"):
+            self._constants = _bind_everything(graph, backend)
+        self._backend = backend
+        self._prepared = prepared
+        self.parameters = list(backend.variables)  # tracked by tf.Module for checkpoints and SavedModel
+        inputs = {i.name: i for i in prepared.model.graph.input}
+        taken: set[str] = set()
+        self.input_specs = [_spec(inputs[name], taken) for name in graph.input_names]
+        self.input_names = list(graph.input_names)
+        self.output_names = list(graph.output_names)
+
+    def call_eager(self, *inputs: Any) -> Any:
+        outputs = self._run(inputs)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def _run(self, inputs) -> list[Any]:
+        graph = self._prepared.graph
+        if len(inputs) != len(graph.input_names):
+            raise TypeError(f"expected {len(graph.input_names)} inputs ({', '.join(graph.input_names)}), got {len(inputs)}")
+        feeds = {name: _as_tensor(value) for name, value in zip(graph.input_names, inputs, strict=True)}
+        outputs = core.run_graph(graph, feeds, self._backend, constants=self._constants, scope=_name_scope)
+        return [_as_output(value) for value in outputs]
+
+
+def _as_tensor(value: Any) -> Any:
+    if value is None or isinstance(value, (tf.Tensor, tf.Variable, list)):
+        return value
+    return tf.convert_to_tensor(value)
+
+
+def _as_output(value: Any) -> Any:
+    value = layout.to_onnx(value)
+    return tf.identity(value) if isinstance(value, tf.Variable) else value
+
+
+def build_module(prepared: core.PreparedModel) -> ImportedModule:
+    """An ImportedModule whose class carries `__call__` as a tf.function with this graph's signature."""
+    probe = ImportedModule.__new__(ImportedModule)
+    inputs = {i.name: i for i in prepared.model.graph.input}
+    taken: set[str] = set()
+    specs = [_spec(inputs[name], taken) for name in prepared.graph.input_names]
+    signature = None if any(spec is None for spec in specs) else specs
+    del probe
+
+    def call(self, *inputs):
+        return self.call_eager(*inputs)
+
+    function = tf.function(call, input_signature=signature, reduce_retracing=True)
+    cls = type("ImportedModel", (ImportedModule,), {"__call__": function})
+    graph_name = core.python_name(prepared.model.graph.name or "imported")
+    return cls(prepared, name=graph_name)

@@ -1,0 +1,91 @@
+"""The TensorFlow operator table: handlers named after ONNX operators, grouped by family.
+
+`register` is the core's `OperatorTable.register` plus how the handler treats layout tags
+(see layout.py): "onnx" handlers (the default) see every value in ONNX layout; "elementwise"
+handlers are layout-agnostic and propagate a channels-last tag; "any" handlers see the tags
+themselves (convolutions, pooling, Shape, Identity).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+
+import onnx
+
+from toolkit.importers import common, core
+from toolkit.importers.tensorflow import layout
+
+table = core.OperatorTable("tensorflow")
+# Element types TensorFlow has no dtype for; reported in the up-front scan.
+table.unsupported_element_types.update(
+    getattr(onnx.TensorProto, name)
+    for name in (
+        "FLOAT8E4M3FN",
+        "FLOAT8E4M3FNUZ",
+        "FLOAT8E5M2",
+        "FLOAT8E5M2FNUZ",
+        "FLOAT8E8M0",
+        "UINT4",
+        "INT4",
+        "FLOAT4E2M1",
+        "UINT2",
+        "INT2",
+    )
+    if hasattr(onnx.TensorProto, name)
+)
+
+
+def register(
+    op_type: str,
+    since: int = 1,
+    domain: str = core.ONNX_DOMAIN,
+    static: Iterable[str] = (),
+    check: Callable | None = None,
+    layout_mode: str = "onnx",
+) -> Callable[[Callable], Callable]:
+    def decorate(function: Callable) -> Callable:
+        if layout_mode == "any":
+            wrapped = function
+        elif layout_mode == "elementwise":
+
+            @functools.wraps(function)
+            def wrapped(*arguments, **keywords):
+                return layout.elementwise(function, arguments, keywords)
+
+        else:
+
+            @functools.wraps(function)
+            def wrapped(*arguments, **keywords):
+                return function(*[layout.to_onnx(a) for a in arguments], **keywords)
+
+        table.register(op_type, since=since, domain=domain, static=static, check=check)(wrapped)
+        return function
+
+    return decorate
+
+
+def load_all() -> core.OperatorTable:
+    """Import every family module (each registers its handlers) and return the table."""
+    from toolkit.importers.tensorflow.ops import (  # noqa: F401
+        control,
+        elementwise,
+        nn,
+        reduce,
+        resize,
+        rnn,
+        tensor,
+    )
+
+    return table
+
+
+def tf_dtype(element_type: int):
+    """The tf.DType of an ONNX element type."""
+    import tensorflow as tf
+
+    if element_type == onnx.TensorProto.STRING:
+        return tf.string
+    if element_type == onnx.TensorProto.BFLOAT16:
+        return tf.bfloat16
+    return tf.as_dtype(common.onnx_to_numpy_dtype(element_type))

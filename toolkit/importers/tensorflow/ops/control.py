@@ -1,0 +1,245 @@
+"""Control flow (If, Loop, Scan) as TF control flow, and ONNX sequences and optionals.
+
+In eager execution the bodies run as Python loops (so sequences and changing shapes work);
+under tf.function they become tf.cond / tf.while_loop with TensorArrays for scan outputs.
+Sequences are Python lists of tensors; an empty optional is None.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from toolkit.importers import common
+from toolkit.importers.tensorflow import layout
+from toolkit.importers.tensorflow.ops import register, tf_dtype
+
+
+def _outputs(branch, *inputs):
+    return [layout.to_onnx(value) for value in branch(*inputs)]
+
+
+def _static_int(value) -> int:
+    known = tf.get_static_value(value)
+    if known is None:
+        raise ValueError("a sequence position must be known when the graph is built")
+    return int(known)
+
+
+@register("If", since=1)
+def if_(cond, *, then_branch, else_branch):
+    condition = tf.reshape(tf.cast(cond, tf.bool), [])
+    if tf.executing_eagerly():
+        return tuple(_outputs(then_branch if bool(condition) else else_branch))
+    return tuple(tf.cond(condition, lambda: _outputs(then_branch), lambda: _outputs(else_branch)))
+
+
+@register("Loop", since=1)
+def loop(trip_count, cond, *initial, body, context):
+    carried_count = len(initial)
+    if tf.executing_eagerly():
+        return _loop_eager(trip_count, cond, initial, body, context)
+    maximum = tf.constant(2**62, tf.int64) if trip_count is None else tf.reshape(tf.cast(trip_count, tf.int64), [])
+    keep_going = tf.constant(True) if cond is None else tf.reshape(tf.cast(cond, tf.bool), [])
+    scan_count = context.num_outputs - carried_count
+    arrays = [
+        tf.TensorArray(_output_dtype(context, carried_count + j), size=0, dynamic_size=True, infer_shape=False)
+        for j in range(scan_count)
+    ]
+
+    def condition(i, going, *state):
+        return tf.logical_and(i < maximum, going)
+
+    def step(i, going, *state):
+        values, arrays = list(state[:carried_count]), list(state[carried_count:])
+        results = _outputs(body, i, going, *values)
+        going = tf.reshape(tf.cast(results[0], tf.bool), [])
+        values = results[1 : 1 + carried_count]
+        arrays = [array.write(tf.cast(i, tf.int32), value) for array, value in zip(arrays, results[1 + carried_count :], strict=True)]
+        return (i + 1, going, *values, *arrays)
+
+    invariants = [tf.TensorShape([]), tf.TensorShape([])]
+    invariants += [tf.TensorShape(None)] * carried_count + [tf.TensorShape(None)] * scan_count
+    final = tf.while_loop(
+        condition,
+        step,
+        (tf.constant(0, tf.int64), keep_going, *initial, *arrays),
+        shape_invariants=invariants,
+    )
+    values, arrays = final[2 : 2 + carried_count], final[2 + carried_count :]
+    return (*values, *[array.stack() for array in arrays])
+
+
+def _output_dtype(context, index):
+    info = context.outputs[index]
+    if info is None or not info.element_type:
+        return tf.float32
+    return tf_dtype(info.element_type)
+
+
+def _loop_eager(trip_count, cond, initial, body, context):
+    carried_count = len(initial)
+    maximum = None if trip_count is None else int(tf.reshape(trip_count, []))
+    going = True if cond is None else bool(tf.reshape(cond, []))
+    values = list(initial)
+    scans: list[list] = [[] for _ in range(context.num_outputs - carried_count)]
+    i = 0
+    while (maximum is None or i < maximum) and going:
+        results = _outputs(body, tf.constant(i, tf.int64), tf.constant(going), *values)
+        going = bool(tf.reshape(results[0], []))
+        values = results[1 : 1 + carried_count]
+        for collected, value in zip(scans, results[1 + carried_count :], strict=True):
+            collected.append(value)
+        i += 1
+    stacked = []
+    for j, collected in enumerate(scans):
+        if collected:
+            stacked.append(tf.stack(collected))
+        else:
+            stacked.append(tf.zeros([0], _output_dtype(context, carried_count + j)))
+    return (*values, *stacked)
+
+
+@register("Scan", since=9)
+def scan(
+    *inputs,
+    body,
+    num_scan_inputs,
+    scan_input_axes=None,
+    scan_input_directions=None,
+    scan_output_axes=None,
+    scan_output_directions=None,
+    context,
+):
+    state_count = len(inputs) - num_scan_inputs
+    states, sequences = list(inputs[:state_count]), list(inputs[state_count:])
+    input_axes = scan_input_axes or [0] * num_scan_inputs
+    input_directions = scan_input_directions or [0] * num_scan_inputs
+    sequences = [
+        tf.reverse(s, [common.normalize_axis(a, s.shape.rank)]) if d else s
+        for s, a, d in zip(sequences, input_axes, input_directions, strict=True)
+    ]
+    sequences = [
+        tf.experimental.numpy.moveaxis(s, common.normalize_axis(a, s.shape.rank), 0)
+        for s, a in zip(sequences, input_axes, strict=True)
+    ]
+    length = tf.shape(sequences[0])[0]
+    scan_count = context.num_outputs - state_count
+    arrays = [
+        tf.TensorArray(_output_dtype(context, state_count + j), size=length, infer_shape=False)
+        for j in range(scan_count)
+    ]
+
+    def step(i, *state):
+        values, arrays = list(state[:state_count]), list(state[state_count:])
+        results = _outputs(body, *values, *[s[i] for s in sequences])
+        arrays = [array.write(i, value) for array, value in zip(arrays, results[state_count:], strict=True)]
+        return (i + 1, *results[:state_count], *arrays)
+
+    final = tf.while_loop(
+        lambda i, *state: i < length,
+        step,
+        (tf.constant(0), *states, *arrays),
+        shape_invariants=[tf.TensorShape([])] + [tf.TensorShape(None)] * (state_count + scan_count),
+    )
+    states, arrays = final[1 : 1 + state_count], final[1 + state_count :]
+    output_axes = scan_output_axes or [0] * scan_count
+    output_directions = scan_output_directions or [0] * scan_count
+    outputs = []
+    for array, axis, direction in zip(arrays, output_axes, output_directions, strict=True):
+        stacked = array.stack()
+        if direction:
+            stacked = tf.reverse(stacked, [0])
+        axis = common.normalize_axis(axis, stacked.shape.rank if stacked.shape.rank is not None else 1)
+        outputs.append(tf.experimental.numpy.moveaxis(stacked, 0, axis) if axis else stacked)
+    return (*states, *outputs)
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+@register("SequenceEmpty", since=11)
+def sequence_empty(*, dtype=1):
+    return []
+
+
+@register("SequenceConstruct", since=11)
+def sequence_construct(*inputs):
+    return list(inputs)
+
+
+@register("SequenceInsert", since=11)
+def sequence_insert(sequence, tensor, position=None):
+    result = list(sequence)
+    if position is None:
+        result.append(tensor)
+    else:
+        index = _static_int(position)
+        result.insert(index if index >= 0 else index + len(result), tensor)
+    return result
+
+
+@register("SequenceAt", since=11)
+def sequence_at(sequence, position):
+    return sequence[_static_int(position)]
+
+
+@register("SequenceErase", since=11)
+def sequence_erase(sequence, position=None):
+    result = list(sequence)
+    del result[-1 if position is None else _static_int(position)]
+    return result
+
+
+@register("SequenceLength", since=11)
+def sequence_length(sequence):
+    return tf.constant(len(sequence), tf.int64)
+
+
+@register("ConcatFromSequence", since=11)
+def concat_from_sequence(sequence, *, axis, new_axis=0):
+    if new_axis:
+        return tf.stack(sequence, axis=axis)
+    return tf.concat(sequence, axis=axis)
+
+
+@register("SplitToSequence", since=11)
+def split_to_sequence(x, split=None, *, axis=0, keepdims=1):
+    axis = common.normalize_axis(axis, x.shape.rank)
+    if split is None:
+        parts = tf.unstack(x, axis=axis)
+        return [tf.expand_dims(p, axis) for p in parts] if keepdims else list(parts)
+    if split.shape.rank == 0:
+        dim = x.shape[axis]
+        size = _static_int(split)
+        sizes = [size] * (dim // size) + ([dim % size] if dim % size else [])
+        return list(tf.split(x, sizes, axis=axis))
+    return list(tf.split(x, split, axis=axis, num=int(split.shape[0])))
+
+
+@register("SequenceMap", since=17)
+def sequence_map(sequence, *additional, body):
+    results = []
+    for i in range(len(sequence)):
+        extra = [a[i] if isinstance(a, list) else a for a in additional]
+        results.append(_outputs(body, sequence[i], *extra))
+    return tuple([r[j] for r in results] for j in range(len(body.output_names)))
+
+
+# --------------------------------------------------------------------------- optionals
+
+
+@register("Optional", since=15)
+def optional(value=None, *, type=None):  # noqa: A002
+    return value
+
+
+@register("OptionalHasElement", since=15)
+def optional_has_element(value=None):
+    return tf.constant(value is not None)
+
+
+@register("OptionalGetElement", since=15)
+def optional_get_element(value):
+    if value is None:
+        raise ValueError("OptionalGetElement on an empty optional")
+    return value

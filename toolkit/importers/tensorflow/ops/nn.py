@@ -1,0 +1,387 @@
+"""Convolution, pooling, normalisation and matrix products; the spatial ops run channels-last."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from toolkit.importers import common
+from toolkit.importers.tensorflow import layout
+from toolkit.importers.tensorflow.ops import register
+
+
+def _rank_of(value) -> int:
+    return value.rank if isinstance(value, layout.Transposed) else value.shape.rank
+
+
+def _spatial_sizes(x_channels_last) -> list[int | None]:
+    return list(x_channels_last.shape[1:-1])
+
+
+def _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, op_type):
+    """(begin, end) per spatial axis, or the string "SAME" where TF's SAME equals SAME_UPPER."""
+    spatial = len(kernel)
+    if auto_pad in ("NOTSET", ""):
+        return common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
+    if auto_pad == "VALID":
+        return [(0, 0)] * spatial
+    sizes = _spatial_sizes(x)
+    if any(s is None for s in sizes):
+        if auto_pad == "SAME_UPPER":
+            return "SAME"
+        raise ValueError(f"{op_type} with auto_pad={auto_pad} needs static spatial sizes")
+    return common.auto_pads(auto_pad, sizes, kernel, strides, dilations)
+
+
+def _pad_spatial(x, pairs, value=0):
+    if all(b == 0 and e == 0 for b, e in pairs):
+        return x
+    return tf.pad(x, [(0, 0), *pairs, (0, 0)], constant_values=value)
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+@register("Conv", since=1, layout_mode="any")
+def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
+    rank = _rank_of(w)
+    spatial = rank - 2
+    x = layout.channels_last(x, rank)
+    filters = layout.stored_as(w, layout.weights_perm(rank))  # HWIO
+    kernel = [int(k) for k in filters.shape[:spatial]] if filters.shape[:spatial].is_fully_defined() else kernel_shape
+    strides = list(strides or [1] * spatial)
+    dilations = list(dilations or [1] * spatial)
+    pairs = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, "Conv")
+    if pairs == "SAME":
+        padding = "SAME"
+    else:
+        x = _pad_spatial(x, pairs)
+        padding = "VALID"
+    channels = x.shape[-1]
+    if group == 1:
+        y = _convolve(x, filters, strides, padding, dilations)
+    elif spatial == 2 and channels is not None and group == channels and all(s == strides[0] for s in strides):
+        # Depthwise: TF filter [kh, kw, C, multiplier], ONNX output channel c*multiplier + m.
+        depthwise = tf.reshape(filters, tf.stack([kernel[0], kernel[1], group, -1]))
+        y = tf.nn.depthwise_conv2d(x, depthwise, [1, *strides, 1], padding, dilations=dilations)
+    else:
+        xs = tf.split(x, group, axis=-1)
+        fs = tf.split(filters, group, axis=-1)
+        y = tf.concat([_convolve(a, f, strides, padding, dilations) for a, f in zip(xs, fs, strict=True)], -1)
+    if b is not None:
+        y = tf.nn.bias_add(y, layout.to_onnx(b))
+    return layout.Transposed(y, layout.channels_last_perm(rank))
+
+
+def _convolve(x, filters, strides, padding, dilations):
+    if any(d > 1 for d in dilations) and any(s > 1 for s in strides):
+        # tf.nn.convolution refuses stride and dilation together: stride 1, then subsample.
+        y = tf.nn.convolution(x, filters, 1, padding, dilations=dilations)
+        return y[(slice(None), *[slice(None, None, s) for s in strides], slice(None))]
+    return tf.nn.convolution(x, filters, strides, padding, dilations=dilations)
+
+
+@register("ConvTranspose", since=1, layout_mode="any")
+def conv_transpose(
+    x,
+    w,
+    b=None,
+    *,
+    auto_pad="NOTSET",
+    dilations=None,
+    group=1,
+    kernel_shape=None,
+    output_padding=None,
+    output_shape=None,
+    pads=None,
+    strides=None,
+):
+    rank = _rank_of(w)
+    spatial = rank - 2
+    x = layout.channels_last(x, rank)
+    filters = layout.stored_as(w, layout.weights_perm(rank))  # [kh, kw, C_out/group, C_in]
+    kernel = [int(k) for k in filters.shape[:spatial]]
+    strides = list(strides or [1] * spatial)
+    dilations = list(dilations or [1] * spatial)
+    output_padding = list(output_padding or [0] * spatial)
+    sizes = _spatial_sizes(x)
+    full = [
+        None if n is None else (n - 1) * s + (k - 1) * d + 1
+        for n, s, k, d in zip(sizes, strides, kernel, dilations, strict=True)
+    ]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        target = list(output_shape)[-spatial:] if output_shape is not None else [n * s for n, s in zip(sizes, strides, strict=True)]
+        pairs = []
+        for f, p, t in zip(full, output_padding, target, strict=True):
+            total = f + p - t
+            small, large = total // 2, total - total // 2
+            pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
+    else:
+        pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
+    batch = tf.shape(x)[0]
+    dynamic = tf.shape(x)
+    xs = tf.split(x, group, axis=-1) if group > 1 else [x]
+    fs = tf.split(filters, group, axis=-1) if group > 1 else [filters]
+    outputs = []
+    for part, f in zip(xs, fs, strict=True):
+        dims = [
+            full[i] if full[i] is not None else (dynamic[i + 1] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+            for i in range(spatial)
+        ]
+        output_dims = tf.stack([batch, *dims, tf.shape(f)[-2]])
+        outputs.append(tf.nn.conv_transpose(part, f, output_dims, strides, "VALID", dilations=dilations))
+    y = tf.concat(outputs, -1) if group > 1 else outputs[0]
+    if any(output_padding):
+        y = _pad_spatial(y, [(0, p) for p in output_padding])
+    if any(b or e for b, e in pairs):
+        y = y[(slice(None), *[slice(b, (-e if e else None)) for b, e in pairs], slice(None))]
+    if b is not None:
+        y = tf.nn.bias_add(y, layout.to_onnx(b))
+    return layout.Transposed(y, layout.channels_last_perm(rank))
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_geometry(x, kernel, auto_pad, pads, strides, dilations, ceil_mode, op_type):
+    spatial = len(kernel)
+    strides = list(strides or [1] * spatial)
+    dilations = list(dilations or [1] * spatial)
+    pairs = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, op_type)
+    if pairs == "SAME":
+        raise ValueError(f"{op_type} with auto_pad=SAME_UPPER needs static spatial sizes")
+    if ceil_mode:
+        sizes = _spatial_sizes(x)
+        extended = []
+        for n, (b, e), k, s, d in zip(sizes, pairs, kernel, strides, dilations, strict=True):
+            span = (k - 1) * d + 1
+            out = math.ceil((n + b + e - span) / s) + 1
+            if (out - 1) * s >= n + b:  # the last window must start inside the input or its begin pad
+                out -= 1
+            extended.append((b, max(e, (out - 1) * s + span - n - b)))
+        pairs = extended
+    return pairs, strides, dilations
+
+
+def _pool(x, kind, kernel, strides, dilations):
+    if any(d > 1 for d in dilations) and any(s > 1 for s in strides):
+        y = tf.nn.pool(x, kernel, kind, strides=[1] * len(kernel), padding="VALID", dilations=dilations)
+        return y[(slice(None), *[slice(None, None, s) for s in strides], slice(None))]
+    return tf.nn.pool(x, kernel, kind, strides=strides, padding="VALID", dilations=dilations)
+
+
+def _lowest(dtype):
+    if dtype.is_floating:
+        return -np.inf
+    return dtype.min
+
+
+def _maxpool_check(attributes, context):
+    if context.output_used(1):
+        return "the Indices output of MaxPool is not supported"
+    return ""
+
+
+@register("MaxPool", since=1, layout_mode="any", check=_maxpool_check)
+def max_pool(
+    x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, pads=None, storage_order=0, strides=None
+):
+    rank = len(kernel_shape) + 2
+    x = layout.channels_last(x, rank)
+    pairs, strides, dilations = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "MaxPool")
+    x = _pad_spatial(x, pairs, _lowest(x.dtype))
+    y = _pool(x, "MAX", list(kernel_shape), strides, dilations)
+    return layout.Transposed(y, layout.channels_last_perm(rank))
+
+
+@register("AveragePool", since=1, layout_mode="any")
+def average_pool(
+    x,
+    *,
+    auto_pad="NOTSET",
+    ceil_mode=0,
+    count_include_pad=0,
+    dilations=None,
+    kernel_shape,
+    pads=None,
+    strides=None,
+):
+    rank = len(kernel_shape) + 2
+    x = layout.channels_last(x, rank)
+    sizes = _spatial_sizes(x)
+    pairs, strides, dilations = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "AveragePool")
+    kernel = list(kernel_shape)
+    if all(b == 0 and e == 0 for b, e in pairs):
+        y = _pool(x, "AVG", kernel, strides, dilations)
+    else:
+        area = float(np.prod(kernel))
+        total = _pool(_pad_spatial(x, pairs), "AVG", kernel, strides, dilations) * area
+        if count_include_pad:
+            # Explicit pads count; the extra end padding of ceil_mode does not.
+            explicit = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, "AveragePool")
+            ones = tf.ones([1, *[n + b + e for n, (b, e) in zip(sizes, explicit, strict=True)], 1], x.dtype)
+            extra = [(0, pe - e) for (_, pe), (_, e) in zip(pairs, explicit, strict=True)]
+        else:
+            ones = tf.ones([1, *sizes, 1], x.dtype)
+            extra = pairs
+        count = _pool(_pad_spatial(ones, extra), "AVG", kernel, strides, dilations) * area
+        y = total / count
+    return layout.Transposed(y, layout.channels_last_perm(rank))
+
+
+@register("LpPool", since=11, layout_mode="any")
+def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, p=2, pads=None, strides=None):
+    rank = len(kernel_shape) + 2
+    x = layout.channels_last(x, rank)
+    pairs, strides, dilations = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "LpPool")
+    powered = _pad_spatial(tf.pow(tf.abs(x), p), pairs)
+    total = _pool(powered, "AVG", list(kernel_shape), strides, dilations) * float(np.prod(kernel_shape))
+    return layout.Transposed(tf.pow(total, 1.0 / p), layout.channels_last_perm(rank))
+
+
+def _global(function):
+    def handler(x):
+        rank = _rank_of(x)
+        x = layout.channels_last(x, rank)
+        return layout.Transposed(function(x, list(range(1, rank - 1)), keepdims=True), layout.channels_last_perm(rank))
+
+    return handler
+
+
+register("GlobalAveragePool", since=1, layout_mode="any")(_global(tf.reduce_mean))
+register("GlobalMaxPool", since=1, layout_mode="any")(_global(tf.reduce_max))
+
+
+@register("GlobalLpPool", since=2, layout_mode="any")
+def global_lp_pool(x, *, p=2):
+    rank = _rank_of(x)
+    x = layout.channels_last(x, rank)
+    y = tf.pow(tf.reduce_sum(tf.pow(tf.abs(x), p), list(range(1, rank - 1)), keepdims=True), 1.0 / p)
+    return layout.Transposed(y, layout.channels_last_perm(rank))
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def _per_channel(x, vector):
+    """A per-channel vector shaped to broadcast against x, in whichever layout x is held."""
+    if isinstance(x, layout.Transposed) or x.shape.rank <= 2:
+        return vector
+    return tf.reshape(vector, [-1] + [1] * (x.shape.rank - 2))
+
+
+def _training_check(attributes, context):
+    if attributes.get("training_mode"):
+        return "BatchNormalization in training mode is not supported"
+    if any(context.output_used(i) for i in (1, 2)):
+        return "BatchNormalization's running statistics outputs are not supported"
+    return ""
+
+
+def _batch_norm(x, scale, bias, mean, var, epsilon):
+    if not layout.is_channels_last(x) and isinstance(x, layout.Transposed):
+        x = layout.to_onnx(x)
+    stored = x.stored if isinstance(x, layout.Transposed) else x
+    multiplier = scale * tf.math.rsqrt(var + tf.cast(epsilon, var.dtype))
+    offset = bias - mean * multiplier
+    y = stored * _per_channel(x, multiplier) + _per_channel(x, offset)
+    return layout.Transposed(y, x.perm) if isinstance(x, layout.Transposed) else y
+
+
+@register("BatchNormalization", since=7, layout_mode="any", check=_training_check)
+def batch_normalization_7(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, spatial=1):
+    return _batch_norm(x, *[layout.to_onnx(v) for v in (scale, b, mean, var)], epsilon)
+
+
+@register("BatchNormalization", since=9, layout_mode="any", check=_training_check)
+def batch_normalization(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0):
+    return _batch_norm(x, *[layout.to_onnx(v) for v in (scale, b, mean, var)], epsilon)
+
+
+@register("InstanceNormalization", since=6)
+def instance_normalization(x, scale, b, *, epsilon=1e-5):
+    axes = list(range(2, x.shape.rank))
+    mean, variance = tf.nn.moments(x, axes, keepdims=True)
+    y = (x - mean) * tf.math.rsqrt(variance + epsilon)
+    return y * _per_channel(x, scale) + _per_channel(x, b)
+
+
+@register("LayerNormalization", since=17)
+def layer_normalization(x, scale, b=None, *, axis=-1, epsilon=1e-5, stash_type=1, context):
+    axis = common.normalize_axis(axis, x.shape.rank)
+    axes = list(range(axis, x.shape.rank))
+    compute = tf.float32 if stash_type == 1 and x.dtype in (tf.float16, tf.bfloat16) else x.dtype
+    values = tf.cast(x, compute)
+    mean, variance = tf.nn.moments(values, axes, keepdims=True)
+    inverse = tf.math.rsqrt(variance + tf.cast(epsilon, compute))
+    y = tf.cast((values - mean) * inverse, x.dtype) * scale
+    if b is not None:
+        y = y + b
+    if context.num_outputs == 1:
+        return y
+    return y, mean, inverse
+
+
+@register("GroupNormalization", since=21)
+def group_normalization(x, scale, bias, *, epsilon=1e-5, num_groups, stash_type=1):
+    shape = tf.shape(x)
+    grouped = tf.reshape(x, tf.concat([shape[:1], [num_groups, -1]], 0))
+    mean, variance = tf.nn.moments(grouped, [2], keepdims=True)
+    y = tf.reshape((grouped - mean) * tf.math.rsqrt(variance + epsilon), shape)
+    return y * _per_channel(x, scale) + _per_channel(x, bias)
+
+
+@register("LRN", since=1, layout_mode="any")
+def lrn(x, *, alpha=0.0001, beta=0.75, bias=1.0, size):
+    rank = _rank_of(x)
+    x = layout.channels_last(x, rank)
+    # ONNX LRN: the window is [c - floor((size-1)/2), c + ceil((size-1)/2)], alpha divided by size.
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+    squares = tf.pad(tf.square(x), [(0, 0)] * (rank - 1) + [(before, after)])
+    windows = tf.cumsum(squares, axis=-1)
+    windows = tf.pad(windows, [(0, 0)] * (rank - 1) + [(1, 0)])
+    channels = tf.shape(x)[-1]
+    total = windows[..., size : size + channels] - windows[..., :channels]
+    y = x / tf.pow(bias + alpha / size * total, beta)
+    return layout.Transposed(y, layout.channels_last_perm(rank))
+
+
+@register("LpNormalization", since=1)
+def lp_normalization(x, *, axis=-1, p=2):
+    if p == 1:
+        norm = tf.reduce_sum(tf.abs(x), axis, keepdims=True)
+    else:
+        norm = tf.sqrt(tf.reduce_sum(tf.square(x), axis, keepdims=True))
+    return x / norm
+
+
+@register("MeanVarianceNormalization", since=9)
+def mean_variance_normalization(x, *, axes=(0, 2, 3)):
+    mean, variance = tf.nn.moments(x, list(axes), keepdims=True)
+    return (x - mean) / (tf.sqrt(variance) + 1e-9)
+
+
+# --------------------------------------------------------------------------- matrix products
+
+
+@register("MatMul", since=1)
+def mat_mul(a, b):
+    if a.shape.rank == 1 and b.shape.rank == 1:
+        return tf.reduce_sum(a * b)
+    if a.shape.rank == 1:
+        return tf.squeeze(tf.matmul(a[None, :], b), -2)
+    if b.shape.rank == 1:
+        return tf.squeeze(tf.matmul(a, b[:, None]), -1)
+    return tf.matmul(a, b)
+
+
+@register("Gemm", since=7)
+def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):  # noqa: N803
+    y = tf.matmul(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
+    if alpha != 1.0:
+        y = y * tf.cast(alpha, y.dtype)
+    if c is not None:
+        y = y + (c if beta == 1.0 else c * tf.cast(beta, c.dtype))
+    return y

@@ -1,0 +1,224 @@
+"""Resize (every mode) and Upsample, as per-axis gathers (nearest) or interpolation matrices.
+
+Each resized axis gets its own [output, input] weight matrix built with numpy at build time
+from the spec's formulas (coordinate transformation, nearest rounding, linear/cubic kernels,
+antialias, exclude_outside, tf_crop_and_resize extrapolation), so every mode is one einsum
+per axis and the tag of a channels-last value is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+
+import numpy as np
+import tensorflow as tf
+
+from toolkit.importers import common
+from toolkit.importers.tensorflow import layout
+from toolkit.importers.tensorflow.ops import register
+
+
+def _source_coordinates(mode, out_size, in_size, scale, roi_start, roi_end):
+    o = np.arange(out_size, dtype=np.float64)
+    if mode == "half_pixel":
+        return (o + 0.5) / scale - 0.5
+    if mode == "half_pixel_symmetric":
+        # ONNX Resize opset 19: centre the sampled region when out/in is not exactly the scale.
+        adjustment = out_size / (scale * in_size)
+        offset = in_size / 2 * (1 - adjustment)
+        return offset + (o + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (o + 0.5) / scale - 0.5 if out_size > 1 else np.zeros_like(o)
+    if mode == "align_corners":
+        return o * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(o)
+    if mode == "asymmetric":
+        return o / scale
+    if mode == "tf_crop_and_resize":
+        if out_size > 1:
+            return roi_start * (in_size - 1) + o * (roi_end - roi_start) * (in_size - 1) / (out_size - 1)
+        return np.full_like(o, 0.5 * (roi_start + roi_end) * (in_size - 1))
+    raise ValueError(f"coordinate_transformation_mode {mode!r}")
+
+
+def _nearest(x, nearest_mode):
+    if nearest_mode == "round_prefer_floor":
+        return np.ceil(x - 0.5)
+    if nearest_mode == "round_prefer_ceil":
+        return np.floor(x + 0.5)
+    if nearest_mode == "floor":
+        return np.floor(x)
+    return np.ceil(x)
+
+
+def _kernel(mode, distances, cubic_coeff_a):
+    """Linear/cubic interpolation kernels of the spec, at (scaled) tap distances."""
+    d = np.abs(distances)
+    if mode == "linear":
+        return np.clip(1 - d, 0, 1)
+    a = cubic_coeff_a
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def _weights(mode, coordinates, in_size, scale, antialias, cubic_coeff_a, exclude_outside):
+    """The [output, input] interpolation matrix of one axis."""
+    out_size = len(coordinates)
+    reach = 1 if mode == "linear" else 2
+    effective = min(scale, 1.0) if antialias else 1.0
+    start = int(math.floor(-reach / effective) + 1)
+    taps = np.arange(start, 2 - start) if mode == "cubic" else np.arange(start, start + 2 - 2 * start)
+    base = np.floor(coordinates)
+    ratio = coordinates - base
+    # ONNX reference: an exact integer coordinate uses ratio 1 on the previous sample.
+    exact = ratio == 0
+    base, ratio = np.where(exact, base - 1, base), np.where(exact, 1.0, ratio)
+    indices = base[:, None] + taps[None, :]
+    coefficients = _kernel(mode, (taps[None, :] - ratio[:, None]) * effective, cubic_coeff_a)
+    coefficients = coefficients / coefficients.sum(axis=1, keepdims=True)
+    if exclude_outside:
+        inside = (indices >= 0) & (indices < in_size)
+        coefficients = np.where(inside, coefficients, 0.0)
+        coefficients = coefficients / np.maximum(coefficients.sum(axis=1, keepdims=True), 1e-30)
+    indices = np.clip(indices, 0, in_size - 1).astype(np.int64)
+    matrix = np.zeros((out_size, in_size))
+    np.add.at(matrix, (np.repeat(np.arange(out_size), len(taps)), indices.ravel()), coefficients.ravel())
+    return matrix
+
+
+def _resize(
+    x,
+    roi,
+    scales,
+    sizes,
+    *,
+    mode,
+    coordinate_transformation_mode,
+    nearest_mode="round_prefer_floor",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    antialias=0,
+    axes=None,
+    keep_aspect_ratio_policy="stretch",
+):
+    perm = x.perm if isinstance(x, layout.Transposed) else None
+    stored = x.stored if perm else x
+    rank = len(perm) if perm else stored.shape.rank
+    axes = common.normalize_axes(axes, rank) if axes is not None else list(range(rank))
+    in_sizes = [stored.shape[perm.index(a)] if perm else stored.shape[a] for a in axes]
+    if any(s is None for s in in_sizes):
+        raise ValueError("Resize needs static sizes along the resized axes")
+    if sizes is not None and len(sizes):
+        sizes = common.as_ints(sizes)
+        if keep_aspect_ratio_policy != "stretch":
+            pick = min if keep_aspect_ratio_policy == "not_larger" else max
+            common_scale = pick(o / i for o, i in zip(sizes, in_sizes, strict=True))
+            scale_list = [common_scale] * len(axes)
+            sizes = [int(math.floor(common_scale * i + 0.5)) for i in in_sizes]
+        else:
+            scale_list = [o / i for o, i in zip(sizes, in_sizes, strict=True)]
+    else:
+        scale_list = [float(s) for s in np.asarray(scales).reshape(-1)]
+        sizes = [int(math.floor(i * s)) for i, s in zip(in_sizes, scale_list, strict=True)]
+    roi = np.asarray(roi, np.float64).reshape(-1) if roi is not None and np.size(roi) else None
+    letters = string.ascii_lowercase[:rank]
+    y = stored
+    for k, (axis, in_size, out_size, scale) in enumerate(zip(axes, in_sizes, sizes, scale_list, strict=True)):
+        if in_size == out_size and scale == 1.0 and coordinate_transformation_mode != "tf_crop_and_resize":
+            continue
+        where = perm.index(axis) if perm else axis
+        start, end = (roi[k], roi[k + len(axes)]) if roi is not None else (0.0, 1.0)
+        coordinates = _source_coordinates(coordinate_transformation_mode, out_size, in_size, scale, start, end)
+        outside = (coordinates < 0) | (coordinates > in_size - 1)
+        if mode == "nearest":
+            indices = np.clip(_nearest(coordinates, nearest_mode), 0, in_size - 1).astype(np.int64)
+            y = tf.gather(y, indices, axis=where)
+        else:
+            matrix = _weights(mode, coordinates, in_size, scale, antialias, cubic_coeff_a, exclude_outside)
+            target = letters[:where] + "Z" + letters[where + 1 :]
+            y = tf.einsum(f"{letters},Z{letters[where]}->{target}", y, tf.constant(matrix, y.dtype))
+        if coordinate_transformation_mode == "tf_crop_and_resize" and outside.any():
+            shape = [1] * rank
+            shape[where] = out_size
+            mask = tf.constant(outside.reshape(shape))
+            y = tf.where(mask, tf.cast(extrapolation_value, y.dtype), y)
+    return layout.Transposed(y, perm) if perm else y
+
+
+@register("Resize", since=10, static=("scales",), layout_mode="any")
+def resize_10(x, scales, *, mode="nearest"):
+    return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+@register("Resize", since=11, static=("roi", "scales", "sizes"), layout_mode="any")
+def resize_11(
+    x,
+    roi=None,
+    scales=None,
+    sizes=None,
+    *,
+    coordinate_transformation_mode="half_pixel",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    mode="nearest",
+    nearest_mode="round_prefer_floor",
+):
+    return _resize(
+        x,
+        roi,
+        scales,
+        sizes,
+        mode=mode,
+        coordinate_transformation_mode=coordinate_transformation_mode,
+        nearest_mode=nearest_mode,
+        cubic_coeff_a=cubic_coeff_a,
+        exclude_outside=exclude_outside,
+        extrapolation_value=extrapolation_value,
+    )
+
+
+@register("Resize", since=18, static=("roi", "scales", "sizes"), layout_mode="any")
+def resize(
+    x,
+    roi=None,
+    scales=None,
+    sizes=None,
+    *,
+    antialias=0,
+    axes=None,
+    coordinate_transformation_mode="half_pixel",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    keep_aspect_ratio_policy="stretch",
+    mode="nearest",
+    nearest_mode="round_prefer_floor",
+):
+    return _resize(
+        x,
+        roi,
+        scales,
+        sizes,
+        mode=mode,
+        coordinate_transformation_mode=coordinate_transformation_mode,
+        nearest_mode=nearest_mode,
+        cubic_coeff_a=cubic_coeff_a,
+        exclude_outside=exclude_outside,
+        extrapolation_value=extrapolation_value,
+        antialias=antialias,
+        axes=axes,
+        keep_aspect_ratio_policy=keep_aspect_ratio_policy,
+    )
+
+
+@register("Upsample", since=7, layout_mode="any")
+def upsample_7(x, *, mode="nearest", scales):
+    return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+@register("Upsample", since=9, static=("scales",), layout_mode="any")
+def upsample(x, scales, *, mode="nearest"):
+    return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")

@@ -1,0 +1,32 @@
+"""ONNX → torch: `import_onnx` gives a trainable `torch.fx.GraphModule`; `save` writes .pt2 or .py.
+
+Calling convention: positional tensors in the ONNX graph-input order (initializers excluded); one
+output returns a tensor, several a tuple in graph-output order.
+"""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+import torch
+
+from toolkit.importers import core
+
+
+def import_onnx(model_or_path: onnx.ModelProto | str | os.PathLike) -> torch.fx.GraphModule:
+    """An ONNX model as a native torch module (float initializers are nn.Parameters)."""
+    from toolkit.importers.torch.builder import build
+    from toolkit.importers.torch.ops import table
+
+    return build(core.prepare(model_or_path, table))
+
+
+def save(module: torch.nn.Module, path: str | os.PathLike, example_inputs=None) -> None:
+    """Write `module` as a torch.export program (.pt2) or generated Python + .safetensors (.py)."""
+    from toolkit.importers.torch.export import save as _save
+
+    _save(module, path, example_inputs=example_inputs)
+
+
+__all__ = ["import_onnx", "save"]

@@ -1,0 +1,98 @@
+"""`onnx.backend.base.Backend` for the torch importer, and the compile function the conformance
+suite uses: import once, then run each data set through the same module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx.backend.base import Backend, BackendRep
+
+from toolkit.importers.torch.ops.support import to_torch
+
+_TORCH_TO_NUMPY_SPECIAL = {torch.bfloat16: "bfloat16", torch.float8_e4m3fn: "float8_e4m3fn",
+                           torch.float8_e4m3fnuz: "float8_e4m3fnuz", torch.float8_e5m2: "float8_e5m2",
+                           torch.float8_e5m2fnuz: "float8_e5m2fnuz"}
+
+
+def to_torch_value(value: Any) -> Any:
+    """A feed (array, list of arrays for a sequence, None for an empty optional) as torch values."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [to_torch_value(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value
+    return to_torch(np.asarray(value))
+
+
+def to_numpy_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [to_numpy_value(v) for v in value]
+    if not isinstance(value, torch.Tensor):
+        return np.asarray(value)
+    value = value.detach().cpu()
+    if value.dtype in _TORCH_TO_NUMPY_SPECIAL:
+        import ml_dtypes
+
+        bits = value.view(torch.uint16 if value.dtype == torch.bfloat16 else torch.uint8).numpy()
+        return bits.view(getattr(ml_dtypes, _TORCH_TO_NUMPY_SPECIAL[value.dtype]))
+    return value.numpy()
+
+
+def compile_model(model: onnx.ModelProto):
+    """Import `model` once; the result runs lists of numpy feeds and returns lists of numpy outputs."""
+    from toolkit.importers.torch import import_onnx
+
+    module = import_onnx(model)
+    count = len(module.onnx_output_names)
+
+    def run(feeds: list[Any]) -> list[Any]:
+        with torch.no_grad():
+            result = module(*[to_torch_value(f) for f in feeds])
+        outputs = result if count > 1 else (result,)
+        return [to_numpy_value(o) for o in outputs]
+
+    return run
+
+
+class TorchBackendRep(BackendRep):
+    def __init__(self, model: onnx.ModelProto):
+        self.runner = compile_model(model)
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
+        if isinstance(inputs, dict):
+            raise NotImplementedError("feed inputs positionally, in graph-input order")
+        feeds = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        return tuple(self.runner(feeds))
+
+
+class TorchBackend(Backend):
+    """onnx's backend interface over the importer (`onnx.backend.test.BackendTest` can drive it)."""
+
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        return True
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> TorchBackendRep:
+        super().prepare(model, device, **kwargs)
+        return TorchBackendRep(model)
+
+    @classmethod
+    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU", outputs_info=None, **kwargs: Any):
+        raise NotImplementedError("run_node: wrap the node in a model and use prepare()")
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return device == "CPU"
+
+
+prepare = TorchBackend.prepare
+run_model = TorchBackend.run_model
+supports_device = TorchBackend.supports_device

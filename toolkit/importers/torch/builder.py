@@ -1,0 +1,251 @@
+"""PreparedModel → torch.fx.GraphModule.
+
+The prepared graph is walked once by `core.run_graph` with `torch.fx.Proxy` values, so each
+handler's torch calls are recorded as fx nodes; those nodes are renamed after the ONNX node that
+made them (and carry `meta["onnx_node"]`). Float initializers become `nn.Parameter`s, every other
+constant a buffer, both named after their initializer. A handler that needs concrete values (a
+shape known only at run time, a loop) is recorded instead as one submodule, `OnnxNode`, that runs
+the handler on real tensors; its subgraph constants are registered on it, so it stays trainable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+import torch.fx
+
+from toolkit.importers import core
+from toolkit.importers.torch.ops import support
+
+
+class _Tracer(torch.fx.proxy.GraphAppendingTracer):
+    """Appends to our graph; tensors met as arguments become buffers of the root module."""
+
+    def __init__(self, graph: torch.fx.Graph, root: torch.nn.Module, taken: set[str]):
+        super().__init__(graph)
+        self.root = root
+        self.taken = taken
+
+    def create_arg(self, a):
+        if isinstance(a, np.ndarray):
+            a = support.to_torch(a)
+        if isinstance(a, np.generic):
+            return a.item()
+        if isinstance(a, torch.Tensor) and not isinstance(a, torch.nn.Parameter):
+            name = core.python_name("constant", self.taken)
+            self.root.register_buffer(name, a)
+            return self.create_node("get_attr", name, (), {}, name=name)
+        return super().create_arg(a)
+
+
+class FxBackend:
+    """Constants as parameters/buffers on the root module, seen in the graph through get_attr."""
+
+    def __init__(self, tracer: _Tracer):
+        self.tracer = tracer
+
+    def constant(self, array: np.ndarray, name: str, trainable: bool):
+        tensor = support.to_torch(array)
+        attribute = core.python_name(name, self.tracer.taken)
+        if trainable:
+            self.tracer.root.register_parameter(attribute, torch.nn.Parameter(tensor))
+        else:
+            self.tracer.root.register_buffer(attribute, tensor)
+        proxy = self.tracer.create_proxy("get_attr", attribute, (), {}, name=attribute)
+        proxy.node.meta["onnx_constant"] = array
+        proxy.node.meta["onnx_value"] = core.ValueInfo(
+            name, _element_type(array), tuple(int(d) for d in array.shape)
+        )
+        proxy.node.meta["onnx_name"] = name
+        return proxy
+
+
+class EagerBackend:
+    """For subgraphs run on real tensors inside an OnnxNode: constants it registered at build."""
+
+    def __init__(self, module: OnnxNode):
+        self.module = module
+
+    def constant(self, array: np.ndarray, name: str, trainable: bool):
+        attribute = self.module.constant_names.get(name)
+        if attribute is not None:
+            return getattr(self.module, attribute)
+        return support.to_torch(array)
+
+
+class OnnxNode(torch.nn.Module):
+    """One ONNX node run by its handler on real tensors (loops, shapes only known at run time)."""
+
+    def __init__(self, step: core.Step, static_values: dict[int, np.ndarray], subgraphs: dict, outer_names):
+        super().__init__()
+        self.op_type = step.node.op_type
+        self.onnx_name = step.context.name
+        self.function = step.handler.function
+        self.arity = len(step.node.input)
+        self.static_values = static_values
+        self.attributes = {k: v for k, v in step.attributes.items() if k not in subgraphs}
+        self.subgraphs = subgraphs  # attribute -> PreparedGraph
+        self.outer_names = list(outer_names)
+        self.context = step.context if step.handler.wants_context else None
+        self.num_outputs = len(step.node.output)
+        self.constant_names: dict[str, str] = {}
+        taken: set[str] = set()
+        for graph in subgraphs.values():
+            self._register_constants(graph, taken)
+
+    def _register_constants(self, graph: core.PreparedGraph, taken: set[str]) -> None:
+        for name, array in graph.constants.items():
+            if name in self.constant_names:
+                continue
+            attribute = core.python_name(name, taken)
+            tensor = support.to_torch(array)
+            if name in graph.trainable:
+                self.register_parameter(attribute, torch.nn.Parameter(tensor))
+            else:
+                self.register_buffer(attribute, tensor)
+            self.constant_names[name] = attribute
+        for nested in graph.subgraphs.values():
+            self._register_constants(nested, taken)
+
+    def forward(self, *values):
+        dynamic = list(values[: len(values) - len(self.outer_names)])
+        outer = dict(zip(self.outer_names, values[len(dynamic) :], strict=True))
+        arguments = [
+            self.static_values[i] if i in self.static_values else dynamic.pop(0) for i in range(self.arity)
+        ]
+        keywords = dict(self.attributes)
+        backend = EagerBackend(self)
+        for attribute, graph in self.subgraphs.items():
+            keywords[attribute] = core.Subgraph(graph, backend, outer)
+        if self.context is not None:
+            keywords["context"] = self.context
+        result = self.function(*arguments, **keywords)
+        if self.num_outputs == 1:
+            return result[0] if isinstance(result, tuple) else result
+        result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        return result + (None,) * (self.num_outputs - len(result))
+
+
+def _element_type(array: np.ndarray) -> int:
+    try:
+        return core.helper.np_dtype_to_tensor_dtype(array.dtype)
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch.fx.GraphModule:
+    root = torch.nn.Module()
+    graph = torch.fx.Graph()
+    taken: set[str] = set()
+    tracer = _Tracer(graph, root, taken)
+    backend = FxBackend(tracer)
+    top = prepared.graph
+    inputs = {}
+    for name in top.input_names:
+        proxy = tracer.create_proxy("placeholder", core.python_name(name, taken), (), {})
+        proxy.node.meta["onnx_value"] = top.value_info.get(name)
+        proxy.node.meta["onnx_name"] = name
+        inputs[name] = proxy
+    constants = core.bind_constants(top, backend)
+    steps = [
+        dataclasses.replace(
+            step, handler=dataclasses.replace(step.handler, function=_recording(step, index, top, tracer, taken))
+        )
+        for index, step in enumerate(top.steps)
+    ]
+    outputs = core.run_graph(dataclasses.replace(top, steps=steps), inputs, backend, constants=constants)
+    result = outputs[0] if len(outputs) == 1 else tuple(outputs)
+    graph.output(tracer.create_arg(result))
+    graph.eliminate_dead_code(is_impure_node=lambda node: node.op in ("placeholder", "output"))
+    _drop_unused_attributes(root, graph)
+    module = torch.fx.GraphModule(root, graph, class_name=class_name)
+    module.onnx_input_names = list(top.input_names)
+    module.onnx_output_names = list(top.output_names)
+    return module
+
+
+def _recording(step: core.Step, index: int, top: core.PreparedGraph, tracer: _Tracer, taken: set[str]):
+    """The step's handler, run on proxies, falling back to an OnnxNode; names the nodes it made."""
+    graph = tracer.graph
+    subgraphs = {attribute: g for (i, attribute), g in top.subgraphs.items() if i == index}
+    base = core.python_name(step.context.name)
+
+    def record(*args, **keywords):
+        cursor = graph._root.prev
+        try:
+            if subgraphs and not _static_condition(step, args):
+                raise support.NeedsValues("control flow runs on real tensors")
+            result = step.handler.function(*args, **keywords)
+            _check_recordable(result)
+        except Exception:  # the proxies could not answer: record the node as one eager submodule
+            for node in reversed(_nodes_after(graph, cursor)):
+                if not node.users:
+                    graph.erase_node(node)
+            result = _eager_node(step, args, keywords, subgraphs, tracer, taken)
+        for node in _nodes_after(graph, cursor):
+            if node.op not in ("get_attr", "placeholder"):
+                node._rename(base)
+                node.meta["onnx_node"] = step.context.name
+        outputs = result if isinstance(result, (tuple, list)) and step.context.num_outputs > 1 else (result,)
+        for value, info in zip(outputs, step.context.outputs, strict=False):
+            if support.is_proxy(value) and info is not None and value.node.op != "get_attr":
+                if value.node.op != "placeholder":
+                    value.node.meta["onnx_value"] = info
+        return result
+
+    return record
+
+
+def _static_condition(step: core.Step, args) -> bool:
+    """An If whose condition is a constant is resolved while building (its branch is inlined)."""
+    return step.node.op_type == "If" and args and support.known(args[0]) is not None
+
+
+def _check_recordable(result) -> None:
+    values = result if isinstance(result, (tuple, list)) else (result,)
+    for value in values:
+        if isinstance(value, (tuple, list)):
+            _check_recordable(value)
+        elif not (value is None or support.is_proxy(value) or isinstance(value, torch.Tensor)):
+            raise TypeError(f"handler returned {type(value).__name__}")
+
+
+def _nodes_after(graph: torch.fx.Graph, cursor: torch.fx.Node) -> list[torch.fx.Node]:
+    nodes = []
+    node = cursor.next
+    while node is not graph._root:
+        nodes.append(node)
+        node = node.next
+    return nodes
+
+
+def _eager_node(step, args, keywords, subgraphs, tracer: _Tracer, taken: set[str]):
+    static_values = {i: args[i] for i in step.static_positions if i < len(args)}
+    dynamic = [a for i, a in enumerate(args) if i not in step.static_positions]
+    outer_names: list[str] = []
+    outer_values = []
+    for attribute in subgraphs:
+        subgraph = keywords[attribute]
+        for name in sorted(core._outer_names(subgraph.graph.graph)):
+            if name in subgraph.outer and name not in outer_names:
+                outer_names.append(name)
+                outer_values.append(subgraph.outer[name])
+    module = OnnxNode(step, static_values, subgraphs, outer_names)
+    attribute = core.python_name(step.context.name, taken)
+    tracer.root.add_module(attribute, module)
+    proxy = tracer.create_proxy("call_module", attribute, tuple(dynamic + outer_values), {})
+    if step.context.num_outputs == 1:
+        return proxy
+    return tuple(proxy[i] for i in range(step.context.num_outputs))
+
+
+def _drop_unused_attributes(root: torch.nn.Module, graph: torch.fx.Graph) -> None:
+    used = {node.target for node in graph.nodes if node.op in ("get_attr", "call_module")}
+    for name in [n for n, _ in root.named_parameters(recurse=False) if n not in used]:
+        delattr(root, name)
+    for name in [n for n, _ in root.named_buffers(recurse=False) if n not in used]:
+        delattr(root, name)
+    for name in [n for n, _ in root.named_children() if n not in used]:
+        delattr(root, name)

@@ -1,0 +1,109 @@
+"""If, Loop, Scan and SequenceMap: subgraphs arrive as `core.Subgraph` callables.
+
+An If whose condition is a constant is resolved while building (the branch is inlined); any other
+control flow runs on real tensors inside one `OnnxNode` submodule (see builder), a Python loop
+around the body: still differentiable, and trip counts may change between calls.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from toolkit.importers.torch.ops.support import TORCH_DTYPES, NeedsValues, is_proxy, known, register
+
+
+def _concrete(*values):
+    if any(is_proxy(v) for v in values):
+        raise NeedsValues("control flow runs on real tensors")
+
+
+@register("If", since=1)
+def if_(cond, *, then_branch, else_branch):
+    value = known(cond)
+    chosen = then_branch if bool(value.reshape(-1)[0]) else else_branch
+    return tuple(chosen())
+
+
+def _empty_scan_output(info):
+    dtype = TORCH_DTYPES.get(info.element_type, torch.float32) if info is not None else torch.float32
+    shape = [0] + [d if isinstance(d, int) else 0 for d in (info.shape or [0])[1:]] if info is not None and info.shape else [0]
+    return torch.zeros(shape, dtype=dtype)
+
+
+@register("Loop", since=1)
+def loop(M=None, cond=None, *v_initial, body, context):  # noqa: N803
+    _concrete(M, cond, *v_initial)
+    trip_count = None if M is None else int(M.reshape(-1)[0])
+    keep_going = True if cond is None else bool(cond.reshape(-1)[0])
+    values = list(v_initial)
+    scanned: list[list[torch.Tensor]] = []
+    iteration = 0
+    while keep_going and (trip_count is None or iteration < trip_count):
+        outputs = body(torch.tensor(iteration, dtype=torch.int64), torch.tensor(keep_going), *values)
+        keep_going = bool(outputs[0].reshape(-1)[0])
+        values = list(outputs[1 : 1 + len(values)])
+        scanned.append(list(outputs[1 + len(values) :]))
+        iteration += 1
+    count = context.num_outputs - len(values)
+    finals = []
+    for index in range(count):
+        items = [step[index] for step in scanned]
+        if items and isinstance(items[0], list):  # a sequence-typed loop output
+            finals.append(items[-1])
+        elif items:
+            finals.append(torch.stack(items))
+        else:
+            finals.append(_empty_scan_output(context.outputs[len(values) + index]))
+    return tuple(values) + tuple(finals)
+
+
+@register("Scan", since=9)
+def scan(
+    *inputs,
+    body,
+    num_scan_inputs,
+    scan_input_axes=None,
+    scan_input_directions=None,
+    scan_output_axes=None,
+    scan_output_directions=None,
+):
+    _concrete(*inputs)
+    state_count = len(inputs) - num_scan_inputs
+    states = list(inputs[:state_count])
+    sequences = list(inputs[state_count:])
+    input_axes = scan_input_axes or [0] * num_scan_inputs
+    input_directions = scan_input_directions or [0] * num_scan_inputs
+    input_axes = [a + s.dim() if a < 0 else a for a, s in zip(input_axes, sequences, strict=True)]
+    length = sequences[0].shape[input_axes[0]]
+    scanned: list[list[torch.Tensor]] = []
+    for step in range(length):
+        slices = [
+            s.select(axis, length - 1 - step if direction else step)
+            for s, axis, direction in zip(sequences, input_axes, input_directions, strict=True)
+        ]
+        outputs = body(*states, *slices)
+        states = list(outputs[:state_count])
+        scanned.append(list(outputs[state_count:]))
+    count = len(scanned[0]) if scanned else 0
+    output_axes = scan_output_axes or [0] * count
+    output_directions = scan_output_directions or [0] * count
+    finals = []
+    for index in range(count):
+        items = [step[index] for step in scanned]
+        if output_directions[index]:
+            items = items[::-1]
+        axis = output_axes[index]
+        axis = axis + items[0].dim() + 1 if axis < 0 else axis
+        finals.append(torch.stack(items, dim=axis))
+    return tuple(states) + tuple(finals)
+
+
+@register("SequenceMap", since=17)
+def sequence_map(input_sequence, *additional_inputs, body, context):
+    _concrete(input_sequence, *additional_inputs)
+    results: list[list[torch.Tensor]] = [[] for _ in range(context.num_outputs)]
+    for index in range(len(input_sequence)):
+        extra = [a[index] if isinstance(a, list) else a for a in additional_inputs]
+        for slot, value in enumerate(body(input_sequence[index], *extra)):
+            results[slot].append(value)
+    return tuple(results)

@@ -1,0 +1,301 @@
+"""Convolution, pooling, normalisation and dropout."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from toolkit.importers.common import auto_pads, split_pads
+from toolkit.importers.torch.ops.support import NeedsValues, dims, rank, register, static_dims
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def _spatial_pads(x, auto_pad, pads, kernel, strides, dilations):
+    """(begin, end) per spatial axis, from explicit pads or auto_pad (needs static spatial sizes)."""
+    count = len(kernel)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        sizes = dims(x)[2:]
+        if any(s is None for s in sizes):
+            raise NeedsValues("auto_pad needs the spatial sizes")
+        return auto_pads(auto_pad, sizes, kernel, strides, dilations)
+    if auto_pad == "VALID" or not pads:
+        return [(0, 0)] * count
+    return split_pads(pads)
+
+
+def _torch_padding(x, pairs, value=0.0):
+    """Symmetric pads go to the op; asymmetric ones become an explicit F.pad first."""
+    if all(b == e for b, e in pairs):
+        return x, [b for b, _ in pairs]
+    flat = [p for b, e in reversed(pairs) for p in (b, e)]
+    return F.pad(x, flat, value=value), [0] * len(pairs)
+
+
+@register("Conv", since=1)
+def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
+    kernel = kernel_shape or list(static_dims(w)[2:])
+    count = len(kernel)
+    strides = strides or [1] * count
+    dilations = dilations or [1] * count
+    pairs = _spatial_pads(x, auto_pad, pads, kernel, strides, dilations)
+    x, padding = _torch_padding(x, pairs)
+    return _CONV[count](x, w, b, strides, padding, dilations, group)
+
+
+@register("ConvTranspose", since=1)
+def conv_transpose(
+    x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,
+    output_padding=None, output_shape=None, pads=None, strides=None,
+):
+    kernel = kernel_shape or list(static_dims(w)[2:])
+    count = len(kernel)
+    strides = strides or [1] * count
+    dilations = dilations or [1] * count
+    output_padding = output_padding or [0] * count
+    full = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
+    if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        sizes = static_dims(x)[2:]
+        if output_shape:
+            targets = list(output_shape)[-count:]
+        else:
+            targets = [s * st for s, st in zip(sizes, strides, strict=True)]
+        pairs = []
+        for size, stride, extent, extra, target in zip(sizes, strides, full, output_padding, targets, strict=True):
+            total = stride * (size - 1) + extra + extent - target
+            # ONNX ConvTranspose: SAME_UPPER puts the smaller half first (onnx reference).
+            small, large = total // 2, total - total // 2
+            pairs.append((small, large) if auto_pad != "SAME_LOWER" else (large, small))
+    elif auto_pad == "VALID" or not pads:
+        pairs = [(0, 0)] * count
+    else:
+        pairs = split_pads(pads)
+    if all(bg == e for bg, e in pairs) and all(p < s for p, s in zip(output_padding, strides, strict=True)):
+        if not output_shape:
+            return _CONV_TRANSPOSE[count](
+                x, w, b, strides, [bg for bg, _ in pairs], output_padding, group, dilations
+            )
+    y = _CONV_TRANSPOSE[count](x, w, None, strides, 0, 0, group, dilations)
+    flat = []
+    for (begin, end), extra in reversed(list(zip(pairs, output_padding, strict=True))):
+        flat += [-begin, -end + (0 if output_shape else extra)]
+    y = F.pad(y, flat)
+    if b is not None:
+        y = y + b.reshape([-1] + [1] * count)
+    return y
+
+
+def _pool_setup(x, auto_pad, pads, kernel, strides, dilations, ceil_mode):
+    count = len(kernel)
+    strides = strides or [1] * count
+    dilations = dilations or [1] * count
+    pairs = _spatial_pads(x, auto_pad, pads, kernel, strides, dilations)
+    return strides, dilations, pairs
+
+
+def _fits_torch(pairs, kernel, dilations):
+    return all(b == e and b <= ((k - 1) * d + 1) // 2 for (b, e), k, d in zip(pairs, kernel, dilations, strict=True))
+
+
+@register("MaxPool", since=1)
+def max_pool(
+    x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, pads=None, storage_order=0, strides=None,
+    context,
+):
+    count = len(kernel_shape)
+    strides, dilations, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, dilations, ceil_mode)
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[count]
+    want_indices = context.output_used(1)
+    if _fits_torch(pairs, kernel_shape, dilations):
+        return pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode), want_indices) if want_indices else pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode))
+    if want_indices:
+        raise NeedsValues("indices with asymmetric pads")  # fails loudly at run time too
+    padded, _ = _torch_padding(x, pairs, value=-math.inf)
+    return pool(padded, kernel_shape, strides, 0, dilations, bool(ceil_mode))
+
+
+def _max_pool_indices(x, result):
+    """torch gives indices per (n, c) plane; ONNX flattens over the whole NC... tensor."""
+    y, indices = result
+    spatial = math.prod(x.shape[2:])
+    n, c = x.shape[0], x.shape[1]
+    offsets = (torch.arange(n * c, dtype=torch.int64) * spatial).reshape([n, c] + [1] * (x.dim() - 2))
+    return y, indices + offsets
+
+
+@register("MaxPool", since=8)
+def max_pool_8(
+    x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, pads=None, storage_order=0, strides=None,
+    context,
+):
+    result = max_pool(
+        x, auto_pad=auto_pad, ceil_mode=ceil_mode, dilations=dilations, kernel_shape=kernel_shape, pads=pads,
+        storage_order=storage_order, strides=strides, context=context,
+    )
+    if not context.output_used(1):
+        return result
+    if storage_order:
+        raise NeedsValues("column-major indices")
+    if isinstance(x, torch.fx.Proxy):
+        raise NeedsValues("indices offsets need the batch size")
+    return _max_pool_indices(x, result)
+
+
+def _average(x, kernel, strides, pairs, ceil_mode, count_include_pad):
+    count = len(kernel)
+    pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[count]
+    if _fits_torch(pairs, kernel, [1] * count):
+        return pool(x, kernel, strides, [b for b, _ in pairs], bool(ceil_mode), bool(count_include_pad))
+    padded, _ = _torch_padding(x, pairs)
+    if count_include_pad:
+        return pool(padded, kernel, strides, 0, bool(ceil_mode), True)
+    ones, _ = _torch_padding(torch.ones_like(x), pairs)
+    return pool(padded, kernel, strides, 0, bool(ceil_mode)) / pool(ones, kernel, strides, 0, bool(ceil_mode))
+
+
+def _no_dilation(attributes, context):
+    if any(d != 1 for d in attributes.get("dilations") or []):
+        return "AveragePool with dilations is not supported (torch's avg_pool has none)"
+    return ""
+
+
+@register("AveragePool", since=7, check=_no_dilation)
+def average_pool(
+    x, *, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None, kernel_shape, pads=None, strides=None
+):
+    strides, _, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, None, ceil_mode)
+    return _average(x, kernel_shape, strides, pairs, ceil_mode, count_include_pad)
+
+
+@register("LpPool", since=2)
+def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, p=2, pads=None, strides=None):
+    strides, _, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, None, ceil_mode)
+    powered = torch.pow(torch.abs(x), p)
+    total = _average(powered, kernel_shape, strides, pairs, ceil_mode, 1) * math.prod(kernel_shape)
+    return torch.pow(total, 1.0 / p)
+
+
+@register("GlobalAveragePool", since=1)
+def global_average_pool(x):
+    return torch.mean(x, dim=tuple(range(2, rank(x))), keepdim=True)
+
+
+@register("GlobalMaxPool", since=1)
+def global_max_pool(x):
+    return torch.amax(x, dim=tuple(range(2, rank(x))), keepdim=True)
+
+
+@register("GlobalLpPool", since=2)
+def global_lp_pool(x, *, p=2):
+    return torch.linalg.vector_norm(x, ord=p, dim=tuple(range(2, rank(x))), keepdim=True)
+
+
+@register("BatchNormalization", since=7)
+def batch_normalization_7(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, spatial=1):
+    return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+
+
+@register("BatchNormalization", since=9)
+def batch_normalization_9(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9):
+    return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+
+
+@register("BatchNormalization", since=14)
+def batch_normalization(input_mean_var, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0):
+    x = input_mean_var
+    if not training_mode:
+        return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+    axes = [0] + list(range(2, rank(x)))
+    current_mean = torch.mean(x, dim=axes)
+    current_var = torch.var(x, dim=axes, unbiased=False)
+    y = F.batch_norm(x, current_mean, current_var, scale, b, False, 0.0, epsilon)
+    return y, mean * momentum + current_mean * (1 - momentum), var * momentum + current_var * (1 - momentum)
+
+
+@register("InstanceNormalization", since=6)
+def instance_normalization(input, scale, b, *, epsilon=1e-5):  # noqa: A002
+    return F.instance_norm(input, weight=scale, bias=b, eps=epsilon)
+
+
+def _stash(x, stash_type):
+    return x.float() if stash_type == 1 and x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+@register("LayerNormalization", since=17)
+def layer_normalization(x, scale, b=None, *, axis=-1, epsilon=1e-5, stash_type=1, context):
+    r = rank(x)
+    axis = axis + r if axis < 0 else axis
+    if not context.output_used(1) and not context.output_used(2):
+        try:
+            normalized = static_dims(x)[axis:]
+            if tuple(dims(scale)) == tuple(normalized) and (b is None or tuple(dims(b)) == tuple(normalized)):
+                return F.layer_norm(x, normalized, scale, b, epsilon)
+        except NeedsValues:
+            pass
+    axes = tuple(range(axis, r))
+    computed = _stash(x, stash_type)
+    mean = torch.mean(computed, dim=axes, keepdim=True)
+    inverse_std = torch.rsqrt(torch.mean((computed - mean) ** 2, dim=axes, keepdim=True) + epsilon)
+    y = ((computed - mean) * inverse_std).to(x.dtype) * scale
+    if b is not None:
+        y = y + b
+    return y, mean, inverse_std
+
+
+@register("GroupNormalization", since=18)
+def group_normalization_18(x, scale, bias, *, epsilon=1e-5, num_groups):
+    channels = static_dims(x)[1]
+    # Opset 18: scale and bias hold one value per group.
+    repeat = channels // num_groups
+    return F.group_norm(x, num_groups, scale.repeat_interleave(repeat), bias.repeat_interleave(repeat), epsilon)
+
+
+@register("GroupNormalization", since=21)
+def group_normalization(x, scale, bias, *, epsilon=1e-5, num_groups, stash_type=1):
+    return F.group_norm(_stash(x, stash_type), num_groups, scale, bias, epsilon).to(x.dtype)
+
+
+@register("RMSNormalization", since=23)
+def rms_normalization(x, scale, *, axis=-1, epsilon=1e-5, stash_type=1):
+    r = rank(x)
+    axis = axis + r if axis < 0 else axis
+    computed = _stash(x, stash_type)
+    normalized = computed * torch.rsqrt(torch.mean(computed * computed, dim=tuple(range(axis, r)), keepdim=True) + epsilon)
+    return normalized.to(x.dtype) * scale
+
+
+@register("LRN", since=1)
+def lrn(x, *, alpha=0.0001, beta=0.75, bias=1.0, size):
+    return F.local_response_norm(x, size, alpha, beta, bias)
+
+
+@register("LpNormalization", since=1)
+def lp_normalization(input, *, axis=-1, p=2):  # noqa: A002
+    return input / torch.linalg.vector_norm(input, ord=p, dim=axis, keepdim=True)
+
+
+@register("MeanVarianceNormalization", since=9)
+def mean_variance_normalization(x, *, axes=(0, 2, 3)):
+    mean = torch.mean(x, dim=tuple(axes), keepdim=True)
+    variance = torch.mean((x - mean) ** 2, dim=tuple(axes), keepdim=True)
+    return (x - mean) / (torch.sqrt(variance) + 1e-9)
+
+
+@register("Dropout", since=7)
+def dropout_7(data, *, ratio=0.5, context):
+    return data, torch.ones_like(data, dtype=torch.bool)
+
+
+@register("Dropout", since=12)
+def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
+    # Inference: identity with an all-true mask. Training mode is honoured only with ratio 0.
+    if training_mode is not None:
+        from toolkit.importers.torch.ops.support import known
+
+        mode = known(training_mode)
+        if mode is None or bool(mode):
+            raise NeedsValues("training-mode dropout")
+    return data, torch.ones_like(data, dtype=torch.bool)

@@ -1,0 +1,557 @@
+"""Shape and indexing operators: Shape, Reshape, Slice, Gather, Scatter, Pad, Expand, sequences, ...
+
+Values that decide shapes (a Reshape's shape, Slice's starts) are read with `known`: a constant
+while building gives plain torch calls; otherwise the handler raises NeedsValues and the builder
+runs the node on real tensors, so batch and sequence length stay free to vary between calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from toolkit.importers.common import normalize_axes, normalize_axis
+from toolkit.importers.torch.ops.support import (
+    TORCH_DTYPES,
+    NeedsValues,
+    dims,
+    dtype_of,
+    is_proxy,
+    known,
+    known_ints,
+    rank,
+    register,
+    static_dims,
+    to_torch,
+)
+
+
+def _require(values):
+    if values is None:
+        raise NeedsValues("value not known while building")
+    return values
+
+
+@register("Constant", since=1)
+def constant(
+    *,
+    value=None,
+    value_float=None,
+    value_floats=None,
+    value_int=None,
+    value_ints=None,
+    value_string=None,
+    value_strings=None,
+    sparse_value=None,
+):
+    for candidate, dtype in (
+        (value_float, np.float32),
+        (value_floats, np.float32),
+        (value_int, np.int64),
+        (value_ints, np.int64),
+    ):
+        if candidate is not None:
+            return to_torch(np.asarray(candidate, dtype))
+    return to_torch(value)
+
+
+@register("Shape", since=1)
+def shape(data, *, start=0, end=None):
+    sizes = dims(data)
+    selected = slice(start, end)
+    if all(d is not None for d in sizes[selected]):
+        return torch.tensor(sizes[selected], dtype=torch.int64)
+    return _shape_as_tensor(data)[selected]
+
+
+def _shape_as_tensor(data):
+    return torch._shape_as_tensor(data)
+
+
+@register("Size", since=1)
+def size(data):
+    sizes = dims(data)
+    if all(d is not None for d in sizes):
+        return torch.tensor(int(np.prod(sizes, dtype=np.int64)), dtype=torch.int64)
+    return _shape_as_tensor(data).prod()
+
+
+def _size(x, axis: int):
+    """Dimension `axis`: an int when known while building, else recorded as x.shape[axis]."""
+    try:
+        d = dims(x)[axis]
+    except NeedsValues:
+        d = None
+    return d if d is not None else x.shape[axis]
+
+
+@register("Reshape", since=5)
+def reshape(data, shape, *, allowzero=0):
+    target = _require(known_ints(shape))
+    if not allowzero:
+        # ONNX Reshape: 0 copies the input's dimension (unless allowzero=1).
+        target = [_size(data, i) if s == 0 else s for i, s in enumerate(target)]
+    return data.reshape(target)
+
+
+@register("Flatten", since=1)
+def flatten(input, *, axis=1):  # noqa: A002
+    r = rank(input)
+    axis = axis + r if axis < 0 else axis
+    if axis == 0:
+        return input.reshape(1, -1)
+    if axis == r:
+        return input.reshape(-1, 1)
+    return input.flatten(axis).flatten(0, axis - 1)
+
+
+@register("Transpose", since=1)
+def transpose(data, *, perm=None):
+    if perm is None:
+        perm = list(reversed(range(rank(data))))
+    return data.permute(*perm)
+
+
+@register("Squeeze", since=1)
+def squeeze_1(data, *, axes=None):
+    if not axes:
+        return torch.squeeze(data)
+    return torch.squeeze(data, tuple(normalize_axes(axes, rank(data))))
+
+
+@register("Squeeze", since=13)
+def squeeze(data, axes=None):
+    return squeeze_1(data, axes=None if axes is None else _require(known_ints(axes)))
+
+
+@register("Unsqueeze", since=1)
+def unsqueeze_1(data, *, axes):
+    out_rank = rank(data) + len(axes)
+    for axis in sorted(normalize_axes(axes, out_rank)):
+        data = data.unsqueeze(axis)
+    return data
+
+
+@register("Unsqueeze", since=13)
+def unsqueeze(data, axes):
+    return unsqueeze_1(data, axes=_require(known_ints(axes)))
+
+
+@register("Concat", since=4)
+def concat(*inputs, axis):
+    return torch.cat(list(inputs), dim=axis)
+
+
+def _split(x, sizes, axis, count):
+    if sizes is None:
+        length = _require(dims(x)[axis])
+        chunk = -(-length // count)  # ONNX Split-18: the last chunk may be smaller
+        sizes = [min(chunk, length - i * chunk) for i in range(count)]
+    return tuple(torch.split(x, list(sizes), dim=axis))
+
+
+@register("Split", since=2)
+def split_2(input, *, axis=0, split=None, context):  # noqa: A002
+    return _split(input, split or None, axis, context.num_outputs)
+
+
+@register("Split", since=13)
+def split(input, split=None, *, axis=0, context):  # noqa: A002
+    return _split(input, None if split is None else _require(known_ints(split)), axis, context.num_outputs)
+
+
+@register("Split", since=18)
+def split_18(input, split=None, *, axis=0, num_outputs=None, context):  # noqa: A002
+    return _split(input, None if split is None else _require(known_ints(split)), axis, context.num_outputs)
+
+
+def _slice(data, starts, ends, axes, steps):
+    r = rank(data)
+    axes = list(range(len(starts))) if axes is None else normalize_axes(axes, r)
+    steps = [1] * len(starts) if steps is None else steps
+    index = [slice(None)] * r
+    flips = []
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        if step > 0:
+            index[axis] = slice(start, end, step)
+            continue
+        length = _require(dims(data)[axis])
+        picked = range(*slice(start, end, step).indices(length))
+        if len(picked) == 0:
+            index[axis] = slice(0, 0)
+            continue
+        # Negative steps: flip the axis, then slice forwards.
+        flips.append(axis)
+        first = length - 1 - picked[0]
+        index[axis] = slice(first, first + (len(picked) - 1) * (-step) + 1, -step)
+    if flips:
+        data = torch.flip(data, flips)
+    return data[tuple(index)]
+
+
+@register("Slice", since=1)
+def slice_1(data, *, axes=None, ends, starts):
+    return _slice(data, starts, ends, axes, None)
+
+
+@register("Slice", since=10)
+def slice_(data, starts, ends, axes=None, steps=None):
+    return _slice(
+        data,
+        _require(known_ints(starts)),
+        _require(known_ints(ends)),
+        None if axes is None else _require(known_ints(axes)),
+        None if steps is None else _require(known_ints(steps)),
+    )
+
+
+@register("Gather", since=1)
+def gather(data, indices, *, axis=0):
+    axis = normalize_axis(axis, rank(data))
+    values = known(indices)
+    if values is not None and values.ndim == 0:
+        return data.select(axis, int(values))
+    return data[(slice(None),) * axis + (indices,)]
+
+
+def _positive(indices, data, axis):
+    return torch.where(indices < 0, indices + data.shape[axis], indices)
+
+
+@register("GatherElements", since=11)
+def gather_elements(data, indices, *, axis=0):
+    axis = normalize_axis(axis, rank(data))
+    return torch.gather(data, axis, _positive(indices, data, axis))
+
+
+@register("GatherND", since=11)
+def gather_nd(data, indices, *, batch_dims=0):
+    data_dims = static_dims(data)
+    index_dims = static_dims(indices)
+    depth = index_dims[-1]
+    batch = int(np.prod(data_dims[:batch_dims], dtype=np.int64))
+    flat_data = data.reshape((batch,) + data_dims[batch_dims:])
+    flat_indices = indices.reshape(batch, -1, depth)
+    rows = torch.arange(batch).reshape(batch, 1).expand(batch, flat_indices.shape[1])
+    picked = flat_data[(rows,) + tuple(flat_indices[..., i] for i in range(depth))]
+    return picked.reshape(index_dims[:-1] + data_dims[batch_dims + depth :])
+
+
+_REDUCTIONS = {"add": "sum", "mul": "prod", "max": "amax", "min": "amin"}
+
+
+@register("ScatterElements", since=11)
+def scatter_elements(data, indices, updates, *, axis=0, reduction="none"):
+    axis = normalize_axis(axis, rank(data))
+    indices = _positive(indices, data, axis)
+    if reduction == "none":
+        return torch.scatter(data, axis, indices, updates)
+    return torch.scatter_reduce(data, axis, indices, updates, _REDUCTIONS[reduction], include_self=True)
+
+
+@register("Scatter", since=9)
+def scatter(data, indices, updates, *, axis=0):
+    return scatter_elements(data, indices, updates, axis=axis)
+
+
+@register("ScatterND", since=11)
+def scatter_nd(data, indices, updates, *, reduction="none"):
+    depth = static_dims(indices)[-1]
+    position = tuple(indices[..., i] for i in range(depth))
+    if reduction in ("none", "add"):
+        return torch.index_put(data, position, updates, accumulate=reduction == "add")
+    if is_proxy(data):
+        raise NeedsValues("ScatterND with mul/max/min runs on real tensors")
+    output = data.clone()
+    flat_indices = indices.reshape(-1, depth).tolist()
+    flat_updates = updates.reshape((len(flat_indices),) + tuple(updates.shape[indices.dim() - 1 :]))
+    combine = {"mul": torch.mul, "max": torch.maximum, "min": torch.minimum}[reduction]
+    for index, update in zip(flat_indices, flat_updates, strict=True):
+        output[tuple(index)] = combine(output[tuple(index)], update)
+    return output
+
+
+@register("Expand", since=8)
+def expand(input, shape):  # noqa: A002
+    target = _require(known_ints(shape))
+    # ONNX Expand broadcasts both ways: a 1 in `shape` keeps the input's dimension.
+    return input.expand(tuple(np.broadcast_shapes(static_dims(input), tuple(target))))
+
+
+@register("Tile", since=6)
+def tile(input, repeats):  # noqa: A002
+    return input.repeat(*_require(known_ints(repeats)))
+
+
+def _pad(data, pads, mode, value, axes=None):
+    r = rank(data)
+    axes = list(range(r)) if axes is None else normalize_axes(axes, r)
+    half = len(pads) // 2
+    begins, ends = pads[:half], pads[half:]
+    if mode == "constant":
+        flat = [0] * (2 * r)
+        for axis, begin, end in zip(axes, begins, ends, strict=True):
+            flat[2 * (r - 1 - axis)] = begin
+            flat[2 * (r - 1 - axis) + 1] = end
+        return F.pad(data, flat, value=float(value) if value is not None else 0.0)
+    numpy_mode = {"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode]
+    for axis, begin, end in zip(axes, begins, ends, strict=True):
+        if begin == 0 and end == 0:
+            continue
+        length = _require(dims(data)[axis])
+        positions = np.arange(length)
+        positions = positions[max(0, -begin) : length - max(0, -end)]
+        positions = np.pad(positions, (max(0, begin), max(0, end)), mode=numpy_mode)
+        data = torch.index_select(data, axis, torch.from_numpy(positions.astype(np.int64)))
+    return data
+
+
+@register("Pad", since=2)
+def pad_2(data, *, mode="constant", pads, value=0.0):
+    return _pad(data, pads, mode, value)
+
+
+@register("Pad", since=11)
+def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
+    value = None
+    if constant_value is not None:
+        value = _require(known(constant_value)).reshape(-1)
+        value = value[0].item() if value.size else None
+    axes = None if axes is None else _require(known_ints(axes))
+    return _pad(data, _require(known_ints(pads)), mode, value, axes)
+
+
+@register("ConstantOfShape", since=9)
+def constant_of_shape(input, *, value=None):  # noqa: A002
+    sizes = _require(known_ints(input))
+    fill = np.zeros(1, np.float32) if value is None else np.asarray(value)
+    return torch.full(sizes, fill.reshape(-1)[0].item(), dtype=to_torch(fill).dtype)
+
+
+@register("Range", since=11)
+def range_(start, limit, delta):
+    start_value, limit_value, delta_value = (_require(known(v)).item() for v in (start, limit, delta))
+    dtype = dtype_of(start)
+    count = max(int(np.ceil((limit_value - start_value) / delta_value)), 0)
+    if dtype.is_floating_point:
+        return start_value + torch.arange(count, dtype=dtype) * delta_value
+    return torch.arange(start_value, start_value + count * delta_value, delta_value, dtype=dtype)[:count]
+
+
+@register("NonZero", since=9)
+def non_zero(x):
+    return torch.nonzero(x).t()
+
+
+@register("TopK", since=1)
+def top_k_1(x, *, axis=-1, k):
+    values, indices = torch.topk(x, k, dim=axis)
+    return values, indices
+
+
+@register("TopK", since=10)
+def top_k(x, k, *, axis=-1, largest=1, sorted=1):  # noqa: A002
+    count = _require(known_ints(k))[0]
+    values, indices = torch.topk(x, count, dim=axis, largest=bool(largest), sorted=True)
+    return values, indices
+
+
+def _arg(function, data, axis, keepdims, select_last_index):
+    if select_last_index:
+        flipped = function(torch.flip(data, [axis]), dim=axis, keepdim=bool(keepdims))
+        return data.shape[axis] - 1 - flipped
+    return function(data, dim=axis, keepdim=bool(keepdims))
+
+
+@register("ArgMax", since=1)
+def arg_max(data, *, axis=0, keepdims=1, select_last_index=0):
+    return _arg(torch.argmax, data, axis, keepdims, select_last_index)
+
+
+@register("ArgMin", since=1)
+def arg_min(data, *, axis=0, keepdims=1, select_last_index=0):
+    return _arg(torch.argmin, data, axis, keepdims, select_last_index)
+
+
+@register("OneHot", since=9)
+def one_hot(indices, depth, values, *, axis=-1):
+    count = int(_require(known(depth)).reshape(-1)[0])
+    out_rank = rank(indices) + 1
+    axis = normalize_axis(axis, out_rank)
+    indices = torch.where(indices < 0, indices + count, indices)
+    shape = [1] * out_rank
+    shape[axis] = count
+    classes = torch.arange(count, dtype=indices.dtype).reshape(shape)
+    hot = indices.unsqueeze(axis) == classes
+    return torch.where(hot, values[1], values[0])
+
+
+@register("Trilu", since=14)
+def trilu(input, k=None, *, upper=1):  # noqa: A002
+    diagonal = 0 if k is None else int(_require(known(k)).reshape(-1)[0])
+    return torch.triu(input, diagonal) if upper else torch.tril(input, diagonal)
+
+
+@register("DepthToSpace", since=1)
+def depth_to_space(input, *, blocksize, mode="DCR"):  # noqa: A002
+    if mode == "CRD":
+        return F.pixel_shuffle(input, blocksize)
+    b, c, h, w = (_size(input, i) for i in range(4))
+    blocks = input.reshape(b, blocksize, blocksize, c // (blocksize * blocksize), h, w)
+    return blocks.permute(0, 3, 4, 1, 5, 2).reshape(b, c // (blocksize * blocksize), h * blocksize, w * blocksize)
+
+
+@register("SpaceToDepth", since=1)
+def space_to_depth(input, *, blocksize):  # noqa: A002
+    b, c, h, w = (_size(input, i) for i in range(4))
+    blocks = input.reshape(b, c, h // blocksize, blocksize, w // blocksize, blocksize)
+    return blocks.permute(0, 3, 5, 1, 2, 4).reshape(b, c * blocksize * blocksize, h // blocksize, w // blocksize)
+
+
+@register("Compress", since=9)
+def compress(input, condition, *, axis=None):  # noqa: A002
+    chosen = torch.nonzero(condition).reshape(-1)
+    if axis is None:
+        return input.reshape(-1)[chosen]
+    return torch.index_select(input, axis, chosen)
+
+
+@register("CumSum", since=11)
+def cum_sum(x, axis, *, exclusive=0, reverse=0):
+    return _cumulative(torch.cumsum, x, axis, exclusive, reverse, 0)
+
+
+@register("CumProd", since=26)
+def cum_prod(x, axis, *, exclusive=0, reverse=0):
+    return _cumulative(torch.cumprod, x, axis, exclusive, reverse, 1)
+
+
+def _cumulative(function, x, axis, exclusive, reverse, identity):
+    axis = normalize_axis(int(_require(known(axis)).reshape(-1)[0]), rank(x))
+    if reverse:
+        x = torch.flip(x, [axis])
+    if exclusive:
+        first = torch.full_like(x.narrow(axis, 0, 1), identity)
+        x = torch.cat([first, x.narrow(axis, 0, x.shape[axis] - 1)], dim=axis)
+    result = function(x, dim=axis).to(x.dtype)
+    return torch.flip(result, [axis]) if reverse else result
+
+
+@register("EyeLike", since=9)
+def eye_like(input, *, dtype=None, k=0):  # noqa: A002
+    rows, columns = static_dims(input)
+    target = TORCH_DTYPES[dtype] if dtype is not None else dtype_of(input)
+    eye = np.eye(rows, columns, k=k)
+    return torch.from_numpy(eye).to(target)
+
+
+@register("ReverseSequence", since=10)
+def reverse_sequence(input, sequence_lens, *, batch_axis=1, time_axis=0):  # noqa: A002
+    if is_proxy(input):
+        raise NeedsValues("ReverseSequence runs on real tensors")
+    output = input.clone()
+    for b, length in enumerate(sequence_lens.tolist()):
+        index = [slice(None)] * input.dim()
+        index[batch_axis] = b
+        index[time_axis] = slice(0, length)
+        output[tuple(index)] = torch.flip(input[tuple(index)], [time_axis - (time_axis > batch_axis)])
+    return output
+
+
+@register("Unique", since=11)
+def unique(x, *, axis=None, sorted=1):  # noqa: A002
+    if is_proxy(x):
+        raise NeedsValues("Unique runs on real tensors")
+    array = x.detach().cpu().numpy()
+    values, first, inverse, counts = np.unique(
+        array, return_index=True, return_inverse=True, return_counts=True, axis=axis
+    )
+    if not sorted:
+        order = np.argsort(first, kind="stable")
+        values = np.take(values, order, axis=0 if axis is None else axis)
+        rank_of = np.argsort(order)
+        inverse, first, counts = rank_of[inverse.reshape(-1)], first[order], counts[order]
+    as_long = lambda a: torch.from_numpy(np.asarray(a, np.int64).reshape(-1))  # noqa: E731
+    return torch.from_numpy(np.ascontiguousarray(values)), as_long(first), as_long(inverse), as_long(counts)
+
+
+# --------------------------------------------------------------------------- sequences and optionals
+
+
+@register("SequenceConstruct", since=11)
+def sequence_construct(*inputs):
+    return list(inputs)
+
+
+@register("SequenceEmpty", since=11)
+def sequence_empty(*, dtype=None):
+    return []
+
+
+def _position(sequence, position, default):
+    if position is None:
+        return default
+    index = int(_require(known(position)).reshape(-1)[0])
+    return index + len(sequence) if index < 0 else index
+
+
+@register("SequenceAt", since=11)
+def sequence_at(input_sequence, position):
+    return input_sequence[_position(input_sequence, position, 0)]
+
+
+@register("SequenceInsert", since=11)
+def sequence_insert(input_sequence, tensor, position=None):
+    sequence = list(input_sequence)
+    sequence.insert(_position(sequence, position, len(sequence)), tensor)
+    return sequence
+
+
+@register("SequenceErase", since=11)
+def sequence_erase(input_sequence, position=None):
+    sequence = list(input_sequence)
+    del sequence[_position(sequence, position, len(sequence) - 1)]
+    return sequence
+
+
+@register("SequenceLength", since=11)
+def sequence_length(input_sequence):
+    if is_proxy(input_sequence):
+        raise NeedsValues("sequence length known at run time")
+    return torch.tensor(len(input_sequence), dtype=torch.int64)
+
+
+@register("ConcatFromSequence", since=11)
+def concat_from_sequence(input_sequence, *, axis, new_axis=0):
+    if new_axis:
+        return torch.stack(list(input_sequence), dim=axis)
+    return torch.cat(list(input_sequence), dim=axis)
+
+
+@register("SplitToSequence", since=11)
+def split_to_sequence(input, split=None, *, axis=0, keepdims=1):  # noqa: A002
+    if split is None:
+        parts = torch.split(input, 1, dim=axis)
+        return [p.squeeze(axis) for p in parts] if not keepdims else list(parts)
+    sizes = _require(known(split))
+    if sizes.ndim == 0:
+        return list(torch.split(input, int(sizes), dim=axis))
+    return list(torch.split(input, [int(s) for s in sizes], dim=axis))
+
+
+@register("Optional", since=15)
+def optional(input=None, *, type=None):  # noqa: A002
+    return input
+
+
+@register("OptionalHasElement", since=15)
+def optional_has_element(input=None):  # noqa: A002
+    if is_proxy(input):
+        raise NeedsValues("an optional is known to be empty only at run time")
+    return torch.tensor(input is not None)
+
+
+@register("OptionalGetElement", since=15)
+def optional_get_element(input):  # noqa: A002
+    return input

@@ -1,0 +1,161 @@
+"""Anything that computes, behind one call: positional numpy inputs in, a list of numpy outputs out.
+
+Parity and the main job compare models from different frameworks; each framework's calling
+convention (tensors, training flags, signatures, nested outputs) is handled here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import InputError
+from toolkit.io import first_line
+from toolkit.sources import Source
+
+
+@dataclass
+class InputSpec:
+    """A model input as far as it is known: unknown sizes are None or a symbolic name."""
+
+    name: str
+    dtype: np.dtype | None
+    shape: tuple[int | str | None, ...] | None
+
+
+class Runnable:
+    """A model of any framework, called with numpy arrays in its input order."""
+
+    framework: str = ""
+    label: str = ""
+    input_specs: list[InputSpec] | None = None
+    output_names: list[str] | None = None
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Call the model, turning any framework error into a one-line InputError naming the model."""
+        try:
+            return self(inputs)
+        except InputError:
+            raise
+        except Exception as error:
+            shapes = ", ".join(f"{np.asarray(x).dtype}{list(np.shape(x))}" for x in inputs)
+            raise InputError(
+                f"{self.label}: running the {self.framework} model on inputs ({shapes}) failed: "
+                f"{type(error).__name__}: {first_line(error)}"
+            ) from error
+
+
+class OnnxRunnable(Runnable):
+    framework = "onnxruntime"
+
+    def __init__(self, model: Any, label: str, provider: str = "auto"):
+        from toolkit.runtime import OnnxRuntimeModel
+
+        self.label = label
+        self.session = OnnxRuntimeModel(model, provider=provider)
+        self.session.label = label
+        self.input_specs = [InputSpec(s.name, s.dtype, s.shape) for s in self.session.inputs]
+        self.output_names = self.session.output_names
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        outputs = self.session.run(dict(zip(self.session.input_names, inputs, strict=True)))
+        return [outputs[name] for name in self.output_names]
+
+
+class TorchRunnable(Runnable):
+    framework = "torch"
+
+    def __init__(self, model: Any, label: str, input_names: list[str] | None = None):
+        import torch
+
+        if isinstance(model, torch.export.ExportedProgram):
+            model = model.module()
+        self.module = model
+        self.label = label
+        if input_names:
+            self.input_specs = [InputSpec(name, None, None) for name in input_names]
+        if hasattr(model, "eval") and not isinstance(model, torch.fx.GraphModule):
+            model.eval()
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
+        with torch.no_grad():
+            result = self.module(*tensors)
+        return [np.asarray(t.detach().cpu().numpy()) for t in flatten_outputs(result)]
+
+
+class KerasRunnable(Runnable):
+    framework = "keras"
+
+    def __init__(self, model: Any, label: str):
+        import tensorflow as tf
+
+        self.model = model
+        self.label = label
+        self.input_specs = [
+            InputSpec(t.name.split(":")[0], np.dtype(t.dtype), tuple(t.shape)) for t in model.inputs
+        ]
+        self.output_names = [
+            getattr(t, "name", f"output_{i}").split(":")[0] for i, t in enumerate(model.outputs)
+        ]
+        # One traced function, as Keras users serve it; eager calls of big models are slow.
+        self._function = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(t) for t in flatten_outputs(self._function(*inputs))]
+
+
+class TensorflowRunnable(Runnable):
+    """A tf.Module: the toolkit's imported module (positional __call__) or a SavedModel signature."""
+
+    framework = "tensorflow"
+
+    def __init__(self, model: Any, label: str):
+        self.model = model
+        self.label = label
+        signatures = getattr(model, "signatures", None)
+        self.signature = signatures.get("serving_default") if signatures else None
+        if self.signature is not None:
+            keyword_specs = self.signature.structured_input_signature[1]
+            self.input_specs = [
+                InputSpec(name, np.dtype(spec.dtype.as_numpy_dtype), tuple(spec.shape))
+                for name, spec in keyword_specs.items()
+            ]
+            self.output_names = list(self.signature.structured_outputs.keys())
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self.signature is not None:
+            feeds = {spec.name: x for spec, x in zip(self.input_specs, inputs, strict=True)}
+            outputs = self.signature(**feeds)
+            return [np.asarray(outputs[name]) for name in self.output_names]
+        return [np.asarray(t) for t in flatten_outputs(self.model(*inputs))]
+
+
+def flatten_outputs(result: Any) -> list[Any]:
+    """A model's outputs in order: a tensor, a (nested) tuple/list, or a dict (insertion order)."""
+    if isinstance(result, dict):
+        return [leaf for value in result.values() for leaf in flatten_outputs(value)]
+    if isinstance(result, (tuple, list)):
+        return [leaf for value in result for leaf in flatten_outputs(value)]
+    return [result]
+
+
+def runnable(source: Source, provider: str = "auto") -> Runnable:
+    """The right wrapper for a loaded source."""
+    if source.kind == "onnx":
+        return OnnxRunnable(source.model, source.label, provider=provider)
+    if source.kind == "torch":
+        return TorchRunnable(source.model, source.label, source.input_names)
+    if source.kind == "keras":
+        return KerasRunnable(source.model, source.label)
+    if source.kind == "tensorflow":
+        return TensorflowRunnable(source.model, source.label)
+    raise InputError(f"{source.label}: cannot run a model of kind {source.kind!r}")

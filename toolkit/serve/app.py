@@ -1,0 +1,198 @@
+"""The Open Inference Protocol (KServe v2) REST routes over a repository of onnxruntime models.
+
+Every failure a client can cause is a 4xx whose body is `{"error": "..."}`, as the protocol says;
+the server keeps serving after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+import toolkit
+from toolkit.errors import InputError, ToolkitError
+from toolkit.serve import codec
+from toolkit.serve.batching import DirectRunner, DynamicBatcher
+from toolkit.serve.repository import ServedModel, load_models, machine_cores
+
+log = logging.getLogger("toolkit.serve")
+
+SERVER_NAME = "toolkit"
+EXTENSIONS = ["binary_tensor_data"]
+# The environment variable through which `serve --workers N` hands its settings to each worker process.
+SETTINGS_ENVIRONMENT = "TOOLKIT_SERVE_SETTINGS"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything a worker process needs to build the same app: picklable, JSON-able."""
+
+    model_paths: tuple[str, ...]
+    provider: str = "auto"
+    threads: int | None = None  # onnxruntime intra-op threads per session; None: the cores available
+    run_slots: int | None = None  # onnxruntime runs in flight per process; None: the cores, at least 2
+    max_batch_size: int = 0  # 0: no dynamic batching
+    batch_timeout_ms: float = 2.0
+    max_request_bytes: int = 64 * 1024 * 1024
+
+    def to_json(self) -> str:
+        return json.dumps({**self.__dict__, "model_paths": list(self.model_paths)})
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSettings:
+        values = json.loads(text)
+        return cls(**{**values, "model_paths": tuple(values["model_paths"])})
+
+
+def configure_logging(level: str = "info") -> None:
+    """Send toolkit.serve's lines (the provider chosen, batching) to stderr beside uvicorn's."""
+    log.setLevel(level.upper())
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None = None) -> FastAPI:
+    """Build the app; models are loaded now (so a bad file fails before the port opens) unless given."""
+    models = dict(models) if models is not None else load_models(settings.model_paths, settings.provider, settings.threads)
+    runners: dict[str, DirectRunner | DynamicBatcher] = {}
+    slots = settings.run_slots or max(2, machine_cores())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="onnxruntime-run")
+        for name, model in models.items():
+            if settings.max_batch_size > 1 and model.batchable:
+                runners[name] = DynamicBatcher(
+                    model, executor, slots, settings.max_batch_size, settings.batch_timeout_ms / 1000
+                )
+                log.info(
+                    "model %s: dynamic batching up to %d rows, %.1f ms timeout",
+                    name, settings.max_batch_size, settings.batch_timeout_ms,
+                )
+            else:
+                if settings.max_batch_size > 1:
+                    log.warning("model %s: no dynamic first axis on every input and output; batching off", name)
+                runners[name] = DirectRunner(model, executor)
+        try:
+            yield
+        finally:
+            for runner in runners.values():
+                await runner.close()
+            executor.shutdown(wait=True)
+
+    app = FastAPI(title="toolkit inference server (KServe v2)", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.models = models
+
+    def find(name: str, version: str | None) -> ServedModel | JSONResponse:
+        model = models.get(name)
+        if model is None:
+            return error_response(404, f"unknown model {name!r}; this server has {', '.join(sorted(models)) or 'none'}")
+        if version not in (None, "", model.version):
+            return error_response(404, f"model {name!r} has no version {version!r}; it has version {model.version}")
+        return model
+
+    @app.exception_handler(ToolkitError)
+    async def toolkit_error(request: Request, error: ToolkitError):
+        return error_response(400, str(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return error_response(500, f"internal error: {type(error).__name__}: {error}")
+
+    @app.get("/v2/health/live")
+    async def live():
+        return Response(status_code=200)
+
+    @app.get("/v2/health/ready")
+    async def ready():
+        return Response(status_code=200 if len(runners) == len(models) else 503)
+
+    @app.get("/v2")
+    async def server_metadata():
+        return {"name": SERVER_NAME, "version": toolkit.__version__, "extensions": EXTENSIONS}
+
+    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def model_metadata(name: str, version: str | None = None):
+        model = find(name, version)
+        return model if isinstance(model, JSONResponse) else model.metadata()
+
+    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_ready(name: str, version: str | None = None):
+        model = find(name, version)
+        if isinstance(model, JSONResponse):
+            return model
+        return Response(status_code=200) if name in runners else error_response(503, f"model {name!r} is not ready")
+
+    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(name: str, request: Request, version: str | None = None):
+        model = find(name, version)
+        if isinstance(model, JSONResponse):
+            return model
+        try:
+            body = await read_body(request, settings.max_request_bytes)
+        except codec.BodyTooLargeError as error:
+            return error_response(413, str(error))
+        decoded = codec.decode_request(body, request.headers.get(codec.HEADER_LENGTH))
+        model.check_datatypes(decoded.datatypes)
+        feeds = model.validate(decoded.inputs)
+        requested = decoded.outputs
+        output_names = [output.name for output in requested] if requested is not None else model.session.output_names
+        model.check_output_names(output_names)
+        binary = (
+            {output.name: output.binary or decoded.binary_output_default for output in requested}
+            if requested is not None
+            else dict.fromkeys(output_names, decoded.binary_output_default)
+        )
+        outputs = await runners[name].infer(feeds, output_names)
+        content, header_length = codec.encode_response(model.name, model.version, outputs, binary, decoded.id)
+        if header_length is None:
+            return Response(content, media_type=codec.JSON_CONTENT_TYPE)
+        return Response(
+            content,
+            media_type=codec.BINARY_CONTENT_TYPE,
+            headers={codec.HEADER_LENGTH: str(header_length)},
+        )
+
+    return app
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes (before or after inflating)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise codec.BodyTooLargeError(f"request body of {declared} bytes is over the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise codec.BodyTooLargeError(f"request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    return codec.decompress(body, request.headers.get("content-encoding"), limit)
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory each `--workers` process calls: settings come from the parent's environment."""
+    text = os.environ.get(SETTINGS_ENVIRONMENT)
+    if not text:
+        raise InputError(f"{SETTINGS_ENVIRONMENT} is not set; start workers through `toolkit serve`")
+    configure_logging()
+    return create_app(ServeSettings.from_json(text))

@@ -1,0 +1,347 @@
+"""What is this path? Every model form a user can hand the toolkit, loaded into one `Source`.
+
+Forms: `file.py:factory`, `package.module:factory`, a torch `.pt2` ExportedProgram, a TorchScript
+file, a Keras `.keras`/`.h5` file, a SavedModel directory, an `.onnx` file, and the torch
+importer's generated `.py` (with its `.safetensors` beside it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import InputError, UsageError
+from toolkit.io import first_line, load_onnx
+
+TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".jit")
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass
+class Source:
+    """A loaded model and what is known about calling it."""
+
+    kind: str  # "onnx", "torch", "keras", "tensorflow"
+    model: Any
+    label: str
+    example_inputs: tuple[np.ndarray, ...] | None = None
+    input_names: list[str] | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def load_source(spec: Any, example_inputs: Any = None) -> Source:
+    """A `Source` from a path/spec string or an in-memory model object."""
+    if not isinstance(spec, (str, Path)):
+        return from_object(spec, label=type(spec).__name__, example_inputs=example_inputs)
+    text = str(spec)
+    if _is_factory_spec(text):
+        return _from_factory(text, example_inputs)
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
+            return _from_saved_model(path)
+        raise InputError(f"{path}: a directory that is not a SavedModel (no saved_model.pb inside)")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return Source("onnx", load_onnx(path), str(path))
+    if suffix == ".pt2":
+        return _from_exported_program(path)
+    if suffix in KERAS_SUFFIXES:
+        return _from_keras_file(path)
+    if suffix in TORCHSCRIPT_SUFFIXES:
+        return _from_torchscript(path)
+    if suffix == ".py":
+        return _from_generated_python(path)
+    raise InputError(
+        f"{path}: unknown model format {suffix or '(no suffix)'}; expected .onnx, .pt2, TorchScript "
+        f"({', '.join(TORCHSCRIPT_SUFFIXES)}), .keras/.h5, a SavedModel directory or file.py:factory"
+    )
+
+
+def _is_factory_spec(text: str) -> bool:
+    if ":" not in text:
+        return False
+    head, _, factory = text.rpartition(":")
+    return bool(head) and factory.isidentifier() and not Path(text).exists()
+
+
+def _from_factory(text: str, example_inputs: Any) -> Source:
+    target, _, factory_name = text.rpartition(":")
+    module = _import_target(target)
+    factory = getattr(module, factory_name, None)
+    if factory is None or not callable(factory):
+        raise InputError(f"{text}: {target} has no callable {factory_name!r}")
+    try:
+        produced = factory()
+    except Exception as error:
+        raise InputError(f"{text}: the factory raised {type(error).__name__}: {first_line(error)}") from error
+    model, produced_inputs = produced if _is_model_and_inputs(produced) else (produced, None)
+    if example_inputs is None:
+        example_inputs = produced_inputs
+    if example_inputs is None and callable(getattr(module, "example_inputs", None)):
+        try:
+            example_inputs = module.example_inputs()
+        except Exception as error:
+            raise InputError(
+                f"{text}: example_inputs() raised {type(error).__name__}: {first_line(error)}"
+            ) from error
+    source = from_object(model, label=text, example_inputs=example_inputs)
+    if source.input_names is None and getattr(module, "INPUT_NAMES", None):
+        source.input_names = list(module.INPUT_NAMES)
+    return source
+
+
+def _import_target(target: str):
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        name = f"toolkit_user_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            raise InputError(
+                f"{path}: importing it raised {type(error).__name__}: {first_line(error)}"
+            ) from error
+        finally:
+            sys.path.remove(str(path.resolve().parent))
+        return module
+    try:
+        return importlib.import_module(target)
+    except ImportError as error:
+        raise InputError(f"{target}: cannot import module ({first_line(error)})") from error
+    except Exception as error:
+        raise InputError(
+            f"{target}: importing it raised {type(error).__name__}: {first_line(error)}"
+        ) from error
+
+
+def _is_model_and_inputs(produced: Any) -> bool:
+    return (
+        isinstance(produced, tuple)
+        and len(produced) == 2
+        and not _framework_of(produced)
+        and bool(_framework_of(produced[0]))
+    )
+
+
+def _framework_of(model: Any) -> str | None:
+    """Which framework a model object belongs to, judged without importing any framework."""
+    module_names = [cls.__module__ for cls in type(model).__mro__]
+    if isinstance(model, _onnx_model_type()):
+        return "onnx"
+    if any(name.startswith("torch") for name in module_names):
+        return "torch"
+    if any(name.startswith("keras") or name.startswith("tf_keras") for name in module_names):
+        return "keras"
+    if any(name.startswith("tensorflow") for name in module_names):
+        return "tensorflow"
+    return None
+
+
+def _onnx_model_type():
+    import onnx
+
+    return onnx.ModelProto
+
+
+def from_object(model: Any, label: str, example_inputs: Any = None) -> Source:
+    framework = _framework_of(model)
+    if framework is None:
+        raise InputError(
+            f"{label}: returned a {type(model).__name__}, not a model; expected a torch.nn.Module, a Keras model, "
+            "a tf.Module or an onnx.ModelProto (optionally as (model, example_inputs))"
+        )
+    inputs = as_numpy_tuple(example_inputs, label) if example_inputs is not None else None
+    source = Source(framework, model, label, inputs)
+    if framework == "torch":
+        source.input_names = _torch_input_names(model)
+    elif framework == "keras":
+        source.input_names = [
+            _strip_tensor_suffix(getattr(t, "name", f"input_{i}")) for i, t in enumerate(model.inputs)
+        ]
+    elif framework == "onnx":
+        initializers = {i.name for i in model.graph.initializer}
+        source.input_names = [i.name for i in model.graph.input if i.name not in initializers]
+    return source
+
+
+def as_numpy_tuple(values: Any, label: str = "example inputs") -> tuple[np.ndarray, ...]:
+    """Example inputs as numpy: accepts one array/tensor, a tuple/list of them, or a dict."""
+    if isinstance(values, dict):
+        values = tuple(values.values())
+    if not isinstance(values, (tuple, list)):
+        values = (values,)
+    converted = []
+    for value in values:
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+            value = value.numpy()
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise InputError(f"{label}: an example input of type {type(value).__name__} is not a tensor")
+        converted.append(array)
+    return tuple(converted)
+
+
+def _torch_input_names(model: Any) -> list[str] | None:
+    import torch
+
+    if isinstance(model, torch.export.ExportedProgram):
+        from torch.export.graph_signature import InputKind
+
+        return [
+            spec.arg.name for spec in model.graph_signature.input_specs if spec.kind == InputKind.USER_INPUT
+        ]
+    forward = getattr(model, "forward", None)
+    if forward is None:
+        return None
+    try:
+        parameters = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):  # TorchScript methods have no Python signature
+        return None
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ] or None
+
+
+def _strip_tensor_suffix(name: str) -> str:
+    return name.split(":")[0]
+
+
+def _from_exported_program(path: Path) -> Source:
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as error:
+        raise InputError(f"{path}: not a loadable torch.export program ({first_line(error)})") from error
+    source = from_object(program, str(path))
+    source.details["format"] = "torch.export ExportedProgram"
+    source.example_inputs = _example_inputs_of_program(program)
+    return source
+
+
+def _example_inputs_of_program(program: Any) -> tuple[np.ndarray, ...] | None:
+    example = getattr(program, "example_inputs", None)
+    if not example:
+        return None
+    args, kwargs = example
+    if kwargs:
+        return None
+    try:
+        return as_numpy_tuple(args)
+    except InputError:
+        return None
+
+
+def _from_torchscript(path: Path) -> Source:
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as error:
+        raise InputError(f"{path}: not a loadable TorchScript file ({first_line(error)})") from error
+    source = from_object(module, str(path))
+    source.details["format"] = "TorchScript"
+    return source
+
+
+def _from_keras_file(path: Path) -> Source:
+    import keras
+
+    try:
+        model = keras.models.load_model(str(path), compile=False)
+    except Exception as error:
+        raise InputError(f"{path}: not a loadable Keras model ({first_line(error)})") from error
+    source = from_object(model, str(path))
+    source.details["format"] = "Keras"
+    return source
+
+
+def _from_saved_model(path: Path) -> Source:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as error:
+        raise InputError(f"{path}: not a loadable SavedModel ({first_line(error)})") from error
+    signature = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
+    if signature is None:
+        raise InputError(f"{path}: the SavedModel has no 'serving_default' signature; re-save it with one")
+    source = Source("tensorflow", loaded, str(path))
+    source.input_names = list(signature.structured_input_signature[1].keys())
+    source.details["format"] = "SavedModel"
+    return source
+
+
+def _from_generated_python(path: Path) -> Source:
+    """The torch importer's generated module: a class plus `<stem>.safetensors` beside it."""
+    try:
+        from toolkit.importers.torch.export import load_generated
+    except ImportError as error:
+        raise UsageError(
+            f"{path}: loading generated Python needs the torch importer ({first_line(error)})"
+        ) from error
+    module = load_generated(path)
+    source = from_object(module, str(path))
+    source.details["format"] = "generated torch Python"
+    return source
+
+
+def require_example_inputs(
+    source: Source, input_shapes: dict[str, tuple[int, ...]] | None = None
+) -> tuple[np.ndarray, ...]:
+    """Example inputs from the source, or float32 random tensors of the shapes the user gave."""
+    if input_shapes:
+        names = source.input_names or list(input_shapes)
+        missing = [name for name in names if name not in input_shapes]
+        if missing and len(input_shapes) == len(names):
+            names = list(input_shapes)
+            missing = []
+        if missing:
+            raise UsageError(
+                f"{source.label}: --input-shape is missing for input(s) {', '.join(missing)} "
+                f"(the model takes {', '.join(names)})"
+            )
+        generator = np.random.default_rng(0)
+        return tuple(generator.standard_normal(input_shapes[name]).astype(np.float32) for name in names)
+    if source.example_inputs is not None:
+        return source.example_inputs
+    if source.kind == "keras":
+        return _keras_example_inputs(source.model)
+    raise UsageError(
+        f"{source.label}: no example inputs; have the factory return (model, inputs), define example_inputs() "
+        "beside it, or pass --input-shape NAME:1x3x224x224"
+    )
+
+
+def _keras_example_inputs(model: Any) -> tuple[np.ndarray, ...]:
+    """Keras models declare their input shapes; a batch of 2 is enough to trace and check."""
+    generator = np.random.default_rng(0)
+    inputs = []
+    for tensor in model.inputs:
+        shape = [2 if size is None else size for size in tensor.shape]
+        if None in shape[1:]:
+            raise UsageError(f"input {tensor.name!r} has unknown non-batch dimensions; pass --input-shape")
+        dtype = np.dtype(getattr(tensor, "dtype", "float32"))
+        if np.issubdtype(dtype, np.integer):
+            inputs.append(generator.integers(0, 10, size=shape).astype(dtype))
+        else:
+            inputs.append(generator.standard_normal(shape).astype(dtype))
+    return tuple(inputs)
