@@ -45,7 +45,10 @@ def batching_gain(model_dir: Path, duration_s: float, clients: int = 8) -> dict:
     """Throughput of a small ResNet under 8 clients, with and without dynamic batching."""
     resnet = str(model_dir / "resnet.onnx")
     runs = {}
-    for label, extra in (("unbatched", []), ("batched", ["--max-batch-size", "32", "--batch-timeout-ms", "2"])):
+    for label, extra in (
+        ("unbatched", []),
+        ("batched", ["--max-batch-size", "32", "--batch-timeout-ms", "2"]),
+    ):
         with serve_in_subprocess(resnet, "--provider", "cpu", *extra) as (url, _):
             (runs[label],) = bench_server(url, "resnet", [1], concurrency=clients, duration_s=duration_s)
     return {
@@ -69,16 +72,22 @@ def load_test(model_dir: Path, duration_s: float, clients: int = 8) -> dict:
                 (result,) = bench_server(url, model, [1], concurrency=clients, duration_s=duration_s)
             figures[model] = {
                 **{key: value for key, value in asdict(result).items() if key not in ("mode", "model")},
-                "rss_first_quarter_mib": sum(memory.samples[: len(memory.samples) // 4]) / max(1, len(memory.samples) // 4) / 2**20,
+                "rss_first_quarter_mib": sum(memory.samples[: len(memory.samples) // 4])
+                / max(1, len(memory.samples) // 4)
+                / 2**20,
                 "rss_growth": memory.growth,
             }
     return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per latency/throughput run")
-    parser.add_argument("--load-duration", type=float, default=20.0, help="seconds per model in the load test")
+    parser.add_argument(
+        "--load-duration", type=float, default=20.0, help="seconds per model in the load test"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     arguments = parser.parse_args()
 
@@ -97,7 +106,9 @@ def main() -> None:
         f"CNN batch 1: in-process p50 {cost['in_process_p50_ms']:.3f} ms, served p50 {cost['served_binary_p50_ms']:.3f} ms "
         f"(binary), {cost['served_json_p50_ms']:.3f} ms (JSON)"
     )
-    print(f"  served minus in-process p50: {cost['served_minus_in_process_p50_ms']:.3f} ms (target <= 2 ms, binary)")
+    print(
+        f"  served minus in-process p50: {cost['served_minus_in_process_p50_ms']:.3f} ms (target <= 2 ms, binary)"
+    )
     print(
         f"ResNet-8, {batching['clients']} clients: {batching['unbatched_requests_per_s']:.0f} req/s unbatched, "
         f"{batching['batched_requests_per_s']:.0f} req/s batched; ratio {batching['throughput_ratio']:.2f}x (target >= 2x)"

@@ -65,6 +65,12 @@ def to_onnx(
     if source.kind == "onnx":
         return _upgrade_opset(source.model, opset, source.label) if opset else source.model
     shapes = {name: tuple(shape) for name, shape in (input_spec or {}).items()}
+    if source.kind == "tensorflow" and not shapes and source.example_inputs is None:
+        # A SavedModel's serving signature already says what it takes.
+        from toolkit.export import export_tensorflow
+
+        result = export_tensorflow(source.model, opset=opset)
+        return _tagged(result, source)
     example_inputs = require_example_inputs(source, shapes)
     if source.kind == "torch":
         from toolkit.export import export_torch
@@ -77,6 +83,11 @@ def to_onnx(
         from toolkit.export import export_tensorflow
 
         result = export_tensorflow(source.model, example_inputs=example_inputs, opset=opset)
+    return _tagged(result, source)
+
+
+def _tagged(result, source: Source) -> onnx.ModelProto:
+    """The exported model, recording which exporter wrote it and from what."""
     model = result.model
     _tag(model, "toolkit.exporter", result.exporter)
     _tag(model, "toolkit.source", source.label)

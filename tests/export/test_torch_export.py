@@ -64,6 +64,7 @@ def test_dynamo_failure_falls_back_to_torchscript(at_batch, assert_close):
     assert result.exporter == TORCHSCRIPT
     assert result.opset == 17
     assert "dynamo export failed" in result.notes[0]
+    assert "\x1b[" not in result.notes[0]
     assert any("froze a Python value" in note for note in result.notes)
     ort_model = OnnxRuntimeModel(result.model, provider="cpu")
     assert ort_model.input_names == ["x"]

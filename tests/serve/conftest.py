@@ -25,7 +25,13 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("serve_models")
-    for builder in (models.build_cnn, models.build_transformer, models.build_resnet, models.build_mixed, models.build_strings):
+    for builder in (
+        models.build_cnn,
+        models.build_transformer,
+        models.build_resnet,
+        models.build_mixed,
+        models.build_strings,
+    ):
         builder(directory / f"{builder.__name__.removeprefix('build_')}.onnx")
     return directory
 
@@ -93,14 +99,20 @@ def serve_in_subprocess(*arguments: str, ready_timeout_s: float = 60):
     port = free_port()
     command = [sys.executable, "-c", SERVE_COMMAND, *arguments, "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
-        command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        command,
+        cwd=REPOSITORY_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_timeout_s
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}: {process.stdout.read().decode()}")
+                raise RuntimeError(
+                    f"server exited with {process.returncode}: {process.stdout.read().decode()}"
+                )
             try:
                 if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
                     break

@@ -34,10 +34,20 @@ def build_cnn(path: Path) -> Path:
 
     torch.manual_seed(0)
     module = nn.Sequential(
-        nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 26 * 26, 128), nn.ReLU(), nn.Linear(128, 10)
+        nn.Conv2d(1, 16, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 26 * 26, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
     )
     return _export(
-        module, torch.randn(1, 1, 28, 28), path, ["input"], ["logits"], {"input": {0: "batch"}, "logits": {0: "batch"}}
+        module,
+        torch.randn(1, 1, 28, 28),
+        path,
+        ["input"],
+        ["logits"],
+        {"input": {0: "batch"}, "logits": {0: "batch"}},
     )
 
 
@@ -53,7 +63,9 @@ def build_transformer(path: Path) -> Path:
             self.heads = heads
             self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
             self.qkv, self.projection = nn.Linear(width, 3 * width), nn.Linear(width, width)
-            self.feed_forward = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+            self.feed_forward = nn.Sequential(
+                nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+            )
 
         def forward(self, x):
             batch, sequence, width = x.shape
@@ -121,7 +133,12 @@ def build_resnet(path: Path) -> Path:
         nn.Linear(64, 10),
     )
     return _export(
-        module, torch.randn(1, 3, 32, 32), path, ["image"], ["logits"], {"image": {0: "batch"}, "logits": {0: "batch"}}
+        module,
+        torch.randn(1, 3, 32, 32),
+        path,
+        ["image"],
+        ["logits"],
+        {"image": {0: "batch"}, "logits": {0: "batch"}},
     )
 
 

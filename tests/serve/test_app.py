@@ -48,15 +48,22 @@ def test_tritonclient_matches_local_onnxruntime(client, model_dir, binary):
     image = models.cnn_input(4)
     tensor = triton.InferInput("input", list(image.shape), "FP32")
     tensor.set_data_from_numpy(image, binary_data=binary)
-    result = client.infer("cnn", [tensor], outputs=[triton.InferRequestedOutput("logits", binary_data=binary)])
-    np.testing.assert_array_equal(result.as_numpy("logits"), local_run(model_dir / "cnn.onnx", {"input": image})["logits"])
+    result = client.infer(
+        "cnn", [tensor], outputs=[triton.InferRequestedOutput("logits", binary_data=binary)]
+    )
+    np.testing.assert_array_equal(
+        result.as_numpy("logits"), local_run(model_dir / "cnn.onnx", {"input": image})["logits"]
+    )
 
     tokens = np.random.default_rng(1).integers(0, 100, size=(3, 7)).astype(np.int64)
     tensor = triton.InferInput("tokens", list(tokens.shape), "INT64")
     tensor.set_data_from_numpy(tokens, binary_data=binary)
     result = client.infer("transformer", [tensor], model_version="1")
     np.testing.assert_allclose(
-        result.as_numpy("scores"), local_run(model_dir / "transformer.onnx", {"tokens": tokens})["scores"], rtol=0, atol=0
+        result.as_numpy("scores"),
+        local_run(model_dir / "transformer.onnx", {"tokens": tokens})["scores"],
+        rtol=0,
+        atol=0,
     )
 
 
@@ -77,10 +84,12 @@ def test_bool_int64_outputs_and_output_selection(client, binary):
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_bytes_tensors(client, binary):
-    text = np.array(["hello".encode(), "w\u00f6rld".encode()], dtype=np.object_)
+    text = np.array([b"hello", "w\u00f6rld".encode()], dtype=np.object_)
     tensor = triton.InferInput("text", [2], "BYTES")
     tensor.set_data_from_numpy(text, binary_data=binary)
-    result = client.infer("strings", [tensor], outputs=[triton.InferRequestedOutput("echo", binary_data=binary)])
+    result = client.infer(
+        "strings", [tensor], outputs=[triton.InferRequestedOutput("echo", binary_data=binary)]
+    )
     # tritonclient hands JSON BYTES back as str and binary BYTES as bytes.
     echoed = [item.decode() if isinstance(item, bytes) else item for item in result.as_numpy("echo").tolist()]
     assert echoed == ["hello", "w\u00f6rld"]
@@ -110,9 +119,19 @@ def cnn_tensor(**overrides):
         ("cnn", cnn_tensor(name="image"), 400, "missing input(s) input; unknown input(s) image"),
         ("cnn", cnn_tensor(shape=[1, 28, 28]), 400, "has shape 1x28x28, the model expects batchx1x28x28"),
         ("cnn", cnn_tensor(shape=[1, 2, 28, 28], data=[0.5] * 1568), 400, "axis 1 must be 1"),
-        ("cnn", cnn_tensor(datatype="INT64", data=[0] * 784), 400, "input 'input' has datatype INT64, the model expects FP32"),
+        (
+            "cnn",
+            cnn_tensor(datatype="INT64", data=[0] * 784),
+            400,
+            "input 'input' has datatype INT64, the model expects FP32",
+        ),
         ("cnn", cnn_tensor(datatype="FLOAT32"), 400, "unknown datatype 'FLOAT32'"),
-        ("cnn", cnn_tensor(data=[0.5] * 10), 400, "'data' has 10 elements but shape [1, 1, 28, 28] needs 784"),
+        (
+            "cnn",
+            cnn_tensor(data=[0.5] * 10),
+            400,
+            "'data' has 10 elements but shape [1, 1, 28, 28] needs 784",
+        ),
     ],
 )
 def test_bad_requests_get_a_named_4xx(server_url, model, tensor, status, message):
@@ -147,7 +166,9 @@ def test_server_keeps_serving_after_errors(client, server_url):
     for _ in range(3):
         assert infer_json(server_url, "cnn", [cnn_tensor(shape=[2])]).status_code == 400
     with pytest.raises(InferenceServerException, match="unknown model"):
-        client.infer("missing", [triton.InferInput("input", [1], "FP32").set_data_from_numpy(np.zeros(1, np.float32))])
+        client.infer(
+            "missing", [triton.InferInput("input", [1], "FP32").set_data_from_numpy(np.zeros(1, np.float32))]
+        )
     response = infer_json(server_url, "cnn", [cnn_tensor()])
     assert response.status_code == 200
     body = response.json()

@@ -37,14 +37,18 @@ def test_requests_arriving_together_run_as_one_batch(model_dir):
         with ThreadPoolExecutor(2) as executor:
             batcher = DynamicBatcher(counting, executor, slots=1, max_batch_size=16, timeout_s=0.2)
             try:
-                return await asyncio.gather(*(batcher.infer({"input": image}, ["logits"]) for image in images))
+                return await asyncio.gather(
+                    *(batcher.infer({"input": image}, ["logits"]) for image in images)
+                )
             finally:
                 await batcher.close()
 
     results = asyncio.run(scenario())
     assert counting.batch_sizes == [11]
     for image, result in zip(images, results, strict=True):
-        np.testing.assert_allclose(result["logits"], model.run({"input": image})["logits"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            result["logits"], model.run({"input": image})["logits"], rtol=1e-5, atol=1e-5
+        )
 
 
 def test_batches_stop_at_max_batch_size_and_split_shapes(model_dir):
@@ -57,14 +61,20 @@ def test_batches_stop_at_max_batch_size_and_split_shapes(model_dir):
         with ThreadPoolExecutor(2) as executor:
             batcher = DynamicBatcher(counting, executor, slots=1, max_batch_size=4, timeout_s=0.2)
             try:
-                return await asyncio.gather(*(batcher.infer({"tokens": tokens}, ["scores"]) for tokens in requests))
+                return await asyncio.gather(
+                    *(batcher.infer({"tokens": tokens}, ["scores"]) for tokens in requests)
+                )
             finally:
                 await batcher.close()
 
     results = asyncio.run(scenario())
-    assert max(counting.batch_sizes) <= 4 and sum(counting.batch_sizes) == 10 and len(counting.batch_sizes) >= 3
+    assert (
+        max(counting.batch_sizes) <= 4 and sum(counting.batch_sizes) == 10 and len(counting.batch_sizes) >= 3
+    )
     for tokens, result in zip(requests, results, strict=True):
-        np.testing.assert_allclose(result["scores"], model.run({"tokens": tokens})["scores"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            result["scores"], model.run({"tokens": tokens})["scores"], rtol=1e-4, atol=1e-5
+        )
 
 
 def test_served_with_batching_matches_local_runs(batching_url, model_dir):
@@ -89,7 +99,9 @@ def test_bad_request_in_a_batching_server_fails_alone(batching_url):
 
     good = {"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}
     flag = {"name": "flag", "shape": [1, 3], "datatype": "BOOL", "data": [True, False, True]}
-    response = httpx.post(f"{batching_url}/v2/models/mixed/infer", json={"inputs": [good, {**flag, "shape": [1, 2]}]})
+    response = httpx.post(
+        f"{batching_url}/v2/models/mixed/infer", json={"inputs": [good, {**flag, "shape": [1, 2]}]}
+    )
     assert response.status_code == 400 and "flag" in response.json()["error"]
     response = httpx.post(f"{batching_url}/v2/models/mixed/infer", json={"inputs": [good, flag]})
     assert response.status_code == 200

@@ -32,7 +32,9 @@ def test_request_round_trip(binary):
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_response_round_trip(binary):
-    body, header_length = codec.encode_response("m", "1", TENSORS, dict.fromkeys(TENSORS, binary), request_id="r1")
+    body, header_length = codec.encode_response(
+        "m", "1", TENSORS, dict.fromkeys(TENSORS, binary), request_id="r1"
+    )
     assert (header_length is not None) == binary
     outputs = codec.decode_response(body, None if header_length is None else str(header_length))
     for name, value in TENSORS.items():
@@ -41,7 +43,9 @@ def test_response_round_trip(binary):
 
 
 def test_nested_json_data_is_accepted():
-    body = json.dumps({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT32", "data": [[1, 2], [3, 4]]}]})
+    body = json.dumps(
+        {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT32", "data": [[1, 2], [3, 4]]}]}
+    )
     request = codec.decode_request(body.encode())
     np.testing.assert_array_equal(request.inputs["x"], np.array([[1, 2], [3, 4]], dtype=np.int32))
 
@@ -50,10 +54,22 @@ def test_nested_json_data_is_accepted():
     ("header", "message"),
     [
         ({"inputs": []}, "'inputs' must be a non-empty list"),
-        ({"inputs": [{"name": "x", "shape": [2], "datatype": "FLOAT", "data": [1, 2]}]}, "unknown datatype 'FLOAT'"),
-        ({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}, "has 2 elements but shape [3]"),
-        ({"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": [1]}]}, "non-negative integers"),
-        ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": ["a"]}]}, "does not hold FP32 values"),
+        (
+            {"inputs": [{"name": "x", "shape": [2], "datatype": "FLOAT", "data": [1, 2]}]},
+            "unknown datatype 'FLOAT'",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]},
+            "has 2 elements but shape [3]",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": [1]}]},
+            "non-negative integers",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": ["a"]}]},
+            "does not hold FP32 values",
+        ),
         ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}, "neither 'data' nor"),
         ({"inputs": [{"shape": [1], "datatype": "FP32", "data": [1]}]}, "string 'name'"),
     ],
@@ -64,14 +80,18 @@ def test_malformed_requests_name_the_problem(header, message):
 
 
 def test_binary_size_must_match_the_shape():
-    header = json.dumps({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]})
+    header = json.dumps(
+        {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}
+    )
     body = header.encode() + b"\0" * 4
     with pytest.raises(InputError, match="needs 8"):
         codec.decode_request(body, str(len(header)))
 
 
 def test_binary_data_past_the_body_is_refused():
-    header = json.dumps({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]})
+    header = json.dumps(
+        {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}
+    )
     with pytest.raises(InputError, match="runs past"):
         codec.decode_request(header.encode() + b"\0" * 4, str(len(header)))
 

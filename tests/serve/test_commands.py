@@ -22,7 +22,15 @@ from toolkit.serve.commands import bench_command, serve_command
 
 def test_sigterm_finishes_the_request_in_flight(model_dir):
     # A 1.5 s batch timeout keeps one request in flight while the server is told to stop.
-    arguments = (str(model_dir / "cnn.onnx"), "--provider", "cpu", "--max-batch-size", "8", "--batch-timeout-ms", "1500")
+    arguments = (
+        str(model_dir / "cnn.onnx"),
+        "--provider",
+        "cpu",
+        "--max-batch-size",
+        "8",
+        "--batch-timeout-ms",
+        "1500",
+    )
     with serve_in_subprocess(*arguments) as (url, process):
         image = models.cnn_input(1)
         outcome = {}
@@ -42,7 +50,9 @@ def test_sigterm_finishes_the_request_in_flight(model_dir):
         assert process.wait(20) in (0, -signal.SIGTERM)
         log = process.stdout.read().decode()
     session = onnxruntime.InferenceSession(str(model_dir / "cnn.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(outcome["logits"], session.run(None, {"input": image})[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        outcome["logits"], session.run(None, {"input": image})[0], rtol=1e-5, atol=1e-5
+    )
     assert outcome["seconds"] > 1.0
     assert "model cnn:" in log and "CPUExecutionProvider" in log  # the provider choice is logged
     assert "Shutting down" in log and "Finished server process" in log
@@ -68,8 +78,18 @@ def test_missing_file_and_duplicate_names(model_dir, tmp_path):
 
 def test_bench_in_process_and_against_a_server(model_dir, server_url, tmp_path):
     report = tmp_path / "bench.json"
-    arguments = [str(model_dir / "cnn.onnx"), "--provider", "cpu", "--batch-sizes", "1,4", "--concurrency", "2"]
-    result = CliRunner().invoke(bench_command, [*arguments, "--duration", "0.5", "--url", server_url, "--json", str(report)])
+    arguments = [
+        str(model_dir / "cnn.onnx"),
+        "--provider",
+        "cpu",
+        "--batch-sizes",
+        "1,4",
+        "--concurrency",
+        "2",
+    ]
+    result = CliRunner().invoke(
+        bench_command, [*arguments, "--duration", "0.5", "--url", server_url, "--json", str(report)]
+    )
     assert result.exit_code == 0, result.output
     assert "p99 ms" in result.output
     rows = json.loads(report.read_text())
@@ -87,7 +107,8 @@ def test_bench_in_process_and_against_a_server(model_dir, server_url, tmp_path):
 
 def test_bench_by_model_name_with_json_tensors(server_url):
     result = CliRunner().invoke(
-        bench_command, ["transformer", "--url", server_url, "--batch-sizes", "2", "--duration", "0.3", "--json-data"]
+        bench_command,
+        ["transformer", "--url", server_url, "--batch-sizes", "2", "--duration", "0.3", "--json-data"],
     )
     assert result.exit_code == 0, result.output
     assert "transformer" in result.output

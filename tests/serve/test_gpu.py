@@ -14,7 +14,8 @@ from toolkit.serve.app import ServeSettings
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(
-        "CUDAExecutionProvider" not in onnxruntime.get_available_providers(), reason="needs onnxruntime with CUDA"
+        "CUDAExecutionProvider" not in onnxruntime.get_available_providers(),
+        reason="needs onnxruntime with CUDA",
     ),
 ]
 
@@ -24,7 +25,9 @@ def test_cuda_server_matches_cpu(model_dir, provider):
     image = models.cnn_input(8)
     reference = onnxruntime.InferenceSession(str(model_dir / "cnn.onnx"), providers=["CPUExecutionProvider"])
     expected = reference.run(None, {"input": image})[0]
-    with serve_in_thread(ServeSettings((str(model_dir / "cnn.onnx"),), provider=provider, max_batch_size=16)) as url:
+    with serve_in_thread(
+        ServeSettings((str(model_dir / "cnn.onnx"),), provider=provider, max_batch_size=16)
+    ) as url:
         client = triton.InferenceServerClient(url.removeprefix("http://"))
         tensor = triton.InferInput("input", list(image.shape), "FP32")
         tensor.set_data_from_numpy(image)

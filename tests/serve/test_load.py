@@ -16,7 +16,9 @@ def test_eight_clients_no_failures_steady_memory(model_dir):
     with serve_in_subprocess(*paths, "--provider", "cpu") as (url, process):
         for model in ("cnn", "transformer"):
             with RssSampler(process.pid) as memory:
-                (result,) = bench_server(url, model, [1], concurrency=8, duration_s=DURATION_S, max_requests=200_000)
+                (result,) = bench_server(
+                    url, model, [1], concurrency=8, duration_s=DURATION_S, max_requests=200_000
+                )
             print(
                 f"{model}: {result.requests} requests, {result.failures} failed, p50 {result.p50_ms:.2f} ms, "
                 f"p99 {result.p99_ms:.2f} ms, {result.requests_per_s:.0f} req/s, RSS growth {memory.growth:+.1%}"

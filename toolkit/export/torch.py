@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ TORCHSCRIPT_DEFAULT_OPSET = 17
 # torch.export specialises dimensions of size 0 and 1: examples are grown to this along dynamic axes.
 SMALLEST_DYNAMIC_SIZE = 2
 _CHATTY_LOGGERS = ("torch", "onnxscript", "onnx_ir")
+# torch.onnx colours its error messages; a one-line report keeps the words only.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def export_torch(
@@ -57,18 +60,15 @@ def export_torch(
         except Exception as dynamo_error:
             if isinstance(module, torch.export.ExportedProgram):
                 raise ExportError(
-                    f"torch.onnx (dynamo) cannot export the ExportedProgram: {first_line(dynamo_error)}"
+                    f"torch.onnx (dynamo) cannot export the ExportedProgram: {_reason(dynamo_error)}"
                 ) from dynamo_error
-            notes.append(
-                f"dynamo export failed ({type(dynamo_error).__name__}: {first_line(dynamo_error)}); "
-                "used the TorchScript exporter"
-            )
+            notes.append(f"dynamo export failed ({_reason(dynamo_error)}); used the TorchScript exporter")
             try:
                 model = _export_torchscript(module, tensors, names, axes, opset, notes)
             except Exception as torchscript_error:
                 raise ExportError(
-                    f"torch.onnx cannot export the module: dynamo: {first_line(dynamo_error)}; "
-                    f"TorchScript: {first_line(torchscript_error)}"
+                    f"torch.onnx cannot export the module: dynamo: {_reason(dynamo_error)}; "
+                    f"TorchScript: {_reason(torchscript_error)}"
                 ) from torchscript_error
             exporter = TORCHSCRIPT
 
@@ -107,6 +107,14 @@ def default_input_names(module: Any, count: int) -> list[str]:
     if len(names) < count or len(set(names[:count])) < count:
         return [f"input_{index}" for index in range(count)]
     return names[:count]
+
+
+def _reason(error: BaseException) -> str:
+    """The root cause in one line: torch.onnx wraps it in a generic "step 1/3 failed" error."""
+    root = error
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    return f"{type(root).__name__}: {_ANSI_ESCAPE.sub('', first_line(root))}"
 
 
 def _as_tensor(value: Any):

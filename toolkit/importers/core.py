@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import helper, numpy_helper
 
 from toolkit.errors import InputError, UnsupportedOperatorError
@@ -228,10 +229,10 @@ def prepare(model: onnx.ModelProto | str | os.PathLike, table: OperatorTable) ->
     if model.functions:
         # Local functions (torch.onnx writes some) become plain nodes: one walker, no call stack.
         model = onnx.inliner.inline_local_functions(model)
-    try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:  # shape inference is advice: a model it rejects can still import
-        pass
+    model = _infer_shapes(model)
+    expanded = _expand_schema_functions(model, table)
+    if expanded is not model:
+        model = _infer_shapes(expanded)
     opsets = {
         ("" if entry.domain == "ai.onnx" else entry.domain): entry.version for entry in model.opset_import
     }
@@ -240,6 +241,66 @@ def prepare(model: onnx.ModelProto | str | os.PathLike, table: OperatorTable) ->
     if problems:
         raise UnsupportedOperatorError(_unique(problems), target=table.framework)
     return PreparedModel(model=model, opsets=opsets, graph=prepared)
+
+
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # shape inference is advice: a model it rejects can still import
+        return model
+
+
+def _expand_schema_functions(model: onnx.ModelProto, table: OperatorTable) -> onnx.ModelProto:
+    """Top-level nodes with no handler whose schema defines a function body (Attention,
+    RotaryEmbedding, AffineGrid, the window functions, ...) become that body's nodes."""
+    opset = next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), None)
+    if opset is None:
+        return model
+    types = {v.name: v.type for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+    for initializer in model.graph.initializer:
+        types[initializer.name] = helper.make_tensor_type_proto(initializer.data_type, list(initializer.dims))
+    functions = []
+    expanded = onnx.ModelProto()
+    expanded.CopyFrom(model)
+    for index, node in enumerate(expanded.graph.node):
+        if node.domain not in ("", "ai.onnx") or table.lookup("", node.op_type, opset) is not None:
+            continue
+        schema = _schema(node.op_type, opset, "")
+        if schema is None:
+            continue
+        try:
+            if schema.has_context_dependent_function:
+                input_types = [types.get(name, onnx.TypeProto()).SerializeToString() for name in node.input]
+                body = schema.get_context_dependent_function_with_opset_version(
+                    opset, node.SerializeToString(), input_types
+                )
+            elif schema.has_function:
+                body = schema.get_function_with_opset_version(opset)
+            else:
+                continue
+        except Exception:  # no body for this opset or these types: reported as unsupported later
+            continue
+        if not body:
+            continue
+        function = onnx.FunctionProto()
+        function.ParseFromString(body)
+        function.domain, function.name = f"toolkit.expanded.{index}", node.op_type
+        node.domain = function.domain
+        # The body refers to attributes (`@periodic`); the node must carry the spec defaults it omits.
+        present = {attribute.name for attribute in node.attribute}
+        for attribute_name, attribute in schema.attributes.items():
+            default = attribute.default_value
+            if attribute_name not in present and default is not None and default.type != onnx.AttributeProto.UNDEFINED:
+                node.attribute.append(default)
+        functions.append(function)
+    if not functions:
+        return model
+    expanded.functions.extend(functions)
+    expanded.opset_import.extend(helper.make_opsetid(f.domain, 1) for f in functions)
+    try:
+        return onnx.inliner.inline_local_functions(expanded)
+    except Exception:
+        return model
 
 
 def _upgrade(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -528,6 +589,8 @@ def _fold(node: onnx.NodeProto, opset: int, constants: Mapping[str, np.ndarray])
         )
     except Exception:  # a node the evaluator cannot fold is simply built and run like the rest
         return None
+    if any(value is None or isinstance(value, list) for value in outputs):
+        return None  # sequences and optionals stay in the graph: constants are tensors
     return [np.asarray(value) for value in outputs]
 
 

@@ -42,10 +42,30 @@ class OutputComparison:
     cosine: float = float("nan")
     outside_share: float = float("nan")
     nan_mismatch: int = 0
+    reference_nonfinite: int = 0  # NaN/Inf already in the reference: the check is weaker there
     problem: str = ""
 
+    @property
+    def kind(self) -> str:
+        """What went wrong, in one word: pass, missing, shape, nonfinite or values."""
+        if self.passed:
+            return "pass"
+        if self.candidate_shape is None:
+            return "missing"
+        if "differs" in self.problem:
+            return "shape"
+        if self.nan_mismatch:
+            return "nonfinite"
+        return "values"
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        record = asdict(self)
+        record["kind"] = self.kind
+        record["dtype_mismatch"] = bool(self.candidate_dtype) and self.candidate_dtype != self.reference_dtype
+        record["shape_mismatch"] = self.candidate_shape is not None and (
+            tuple(self.candidate_shape) != tuple(self.reference_shape)
+        )
+        return record
 
 
 def compare_output(
@@ -95,6 +115,7 @@ def compare_output(
     ref = reference.astype(np.float64)
     cand = candidate.astype(np.float64)
     ref_nan, cand_nan = ~np.isfinite(ref), ~np.isfinite(cand)
+    result.reference_nonfinite = int(ref_nan.sum())
     same_nonfinite = ref_nan & cand_nan & ((np.isnan(ref) & np.isnan(cand)) | (ref == cand))
     result.nan_mismatch = int((ref_nan != cand_nan).sum() + (ref_nan & cand_nan & ~same_nonfinite).sum())
     finite = ~ref_nan & ~cand_nan
@@ -113,6 +134,8 @@ def compare_output(
     result.passed = result.outside_share == 0.0 and result.nan_mismatch == 0
     if reference.dtype != candidate.dtype and not result.problem:
         result.problem = f"dtype {candidate.dtype} vs reference {reference.dtype}"
+    if result.reference_nonfinite and not result.problem:
+        result.problem = f"the reference has {result.reference_nonfinite} NaN/Inf value(s)"
     return result
 
 

@@ -67,7 +67,11 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None = None) -> FastAPI:
     """Build the app; models are loaded now (so a bad file fails before the port opens) unless given."""
-    models = dict(models) if models is not None else load_models(settings.model_paths, settings.provider, settings.threads)
+    models = (
+        dict(models)
+        if models is not None
+        else load_models(settings.model_paths, settings.provider, settings.threads)
+    )
     runners: dict[str, DirectRunner | DynamicBatcher] = {}
     slots = settings.run_slots or max(2, machine_cores())
 
@@ -81,11 +85,15 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
                 )
                 log.info(
                     "model %s: dynamic batching up to %d rows, %.1f ms timeout",
-                    name, settings.max_batch_size, settings.batch_timeout_ms,
+                    name,
+                    settings.max_batch_size,
+                    settings.batch_timeout_ms,
                 )
             else:
                 if settings.max_batch_size > 1:
-                    log.warning("model %s: no dynamic first axis on every input and output; batching off", name)
+                    log.warning(
+                        "model %s: no dynamic first axis on every input and output; batching off", name
+                    )
                 runners[name] = DirectRunner(model, executor)
         try:
             yield
@@ -94,15 +102,21 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
                 await runner.close()
             executor.shutdown(wait=True)
 
-    app = FastAPI(title="toolkit inference server (KServe v2)", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="toolkit inference server (KServe v2)", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.models = models
 
     def find(name: str, version: str | None) -> ServedModel | JSONResponse:
         model = models.get(name)
         if model is None:
-            return error_response(404, f"unknown model {name!r}; this server has {', '.join(sorted(models)) or 'none'}")
+            return error_response(
+                404, f"unknown model {name!r}; this server has {', '.join(sorted(models)) or 'none'}"
+            )
         if version not in (None, "", model.version):
-            return error_response(404, f"model {name!r} has no version {version!r}; it has version {model.version}")
+            return error_response(
+                404, f"model {name!r} has no version {version!r}; it has version {model.version}"
+            )
         return model
 
     @app.exception_handler(ToolkitError)
@@ -138,7 +152,11 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
         model = find(name, version)
         if isinstance(model, JSONResponse):
             return model
-        return Response(status_code=200) if name in runners else error_response(503, f"model {name!r} is not ready")
+        return (
+            Response(status_code=200)
+            if name in runners
+            else error_response(503, f"model {name!r} is not ready")
+        )
 
     @app.post("/v2/models/{name}/infer")
     @app.post("/v2/models/{name}/versions/{version}/infer")
@@ -154,7 +172,9 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
         model.check_datatypes(decoded.datatypes)
         feeds = model.validate(decoded.inputs)
         requested = decoded.outputs
-        output_names = [output.name for output in requested] if requested is not None else model.session.output_names
+        output_names = (
+            [output.name for output in requested] if requested is not None else model.session.output_names
+        )
         model.check_output_names(output_names)
         binary = (
             {output.name: output.binary or decoded.binary_output_default for output in requested}

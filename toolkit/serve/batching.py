@@ -27,7 +27,9 @@ class DirectRunner:
         self.model = model
         self.executor = executor
 
-    async def infer(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str]) -> dict[str, np.ndarray]:
+    async def infer(
+        self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.model.run, feeds, output_names)
 
@@ -51,7 +53,9 @@ class DynamicBatcher:
     While every run slot is busy requests keep queueing, so a loaded server forms larger batches.
     """
 
-    def __init__(self, model: ServedModel, executor: Executor, slots: int, max_batch_size: int, timeout_s: float):
+    def __init__(
+        self, model: ServedModel, executor: Executor, slots: int, max_batch_size: int, timeout_s: float
+    ):
         self.model = model
         self.executor = executor
         self.max_batch_size = max_batch_size
@@ -62,7 +66,9 @@ class DynamicBatcher:
         self.running: set[asyncio.Task] = set()
         self.collector = asyncio.get_running_loop().create_task(self._collect_forever())
 
-    async def infer(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str]) -> dict[str, np.ndarray]:
+    async def infer(
+        self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         rows = _batch_rows(feeds)
         loop = asyncio.get_running_loop()
         if rows is None or rows >= self.max_batch_size:

@@ -113,7 +113,10 @@ class HttpInferClient:
 
 
 def closed_loop(
-    make_call: Callable[[], Callable[[], object]], concurrency: int, duration_s: float, max_requests: int | None = None
+    make_call: Callable[[], Callable[[], object]],
+    concurrency: int,
+    duration_s: float,
+    max_requests: int | None = None,
 ) -> tuple[list[float], int, str | None, float]:
     """Run `concurrency` threads of back-to-back calls; returns latencies (s), failures, first error, wall time."""
     latencies: list[float] = []
@@ -229,7 +232,9 @@ def bench_server(
     try:
         specs = probe.model_inputs(model)
     except OSError as error:
-        raise InputError(f"{url}: cannot reach the server ({first_line(error)}); is `toolkit serve` running?") from None
+        raise InputError(
+            f"{url}: cannot reach the server ({first_line(error)}); is `toolkit serve` running?"
+        ) from None
     finally:
         probe.close()
     results = []
@@ -294,7 +299,19 @@ def results_table(results: Sequence[BenchResult]):
     from rich.table import Table
 
     table = Table(title="toolkit bench")
-    for column in ("mode", "model", "batch", "clients", "requests", "failed", "p50 ms", "p90 ms", "p99 ms", "req/s", "samples/s"):
+    for column in (
+        "mode",
+        "model",
+        "batch",
+        "clients",
+        "requests",
+        "failed",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "req/s",
+        "samples/s",
+    ):
         table.add_column(column, justify="left" if column in ("mode", "model") else "right")
     for result in results:
         table.add_row(

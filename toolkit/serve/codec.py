@@ -153,7 +153,9 @@ def decode_request(body: bytes, header_length: str | None = None) -> InferenceRe
             raise InputError(f"input {name!r} has neither 'data' nor parameters.binary_data_size")
         datatypes[name] = datatype
     if offset != len(binary):
-        raise InputError(f"{len(binary) - offset} bytes of binary data after the JSON header belong to no input")
+        raise InputError(
+            f"{len(binary) - offset} bytes of binary data after the JSON header belong to no input"
+        )
     request_parameters = header.get("parameters") or {}
     if not isinstance(request_parameters, dict):
         raise InputError("malformed request: 'parameters' must be an object")
@@ -195,7 +197,9 @@ def _from_json(name: str, data, dtype: np.dtype, shape: list[int]) -> np.ndarray
         else:
             flat = np.asarray(data, dtype=dtype).reshape(-1)
     except (TypeError, ValueError, OverflowError) as error:
-        raise InputError(f"input {name!r}: 'data' does not hold {NUMPY_TO_DATATYPE[dtype]} values: {error}") from None
+        raise InputError(
+            f"input {name!r}: 'data' does not hold {NUMPY_TO_DATATYPE[dtype]} values: {error}"
+        ) from None
     if flat.size != _element_count(shape):
         raise InputError(
             f"input {name!r}: 'data' has {flat.size} elements but shape {shape} needs {_element_count(shape)}"
@@ -287,7 +291,9 @@ def encode_response(
         value = np.asarray(value)
         tensor = {"name": name, "datatype": datatype_of(value.dtype), "shape": list(value.shape)}
         if binary.get(name):
-            blob = serialize_bytes(value) if value.dtype.kind in "OSU" else np.ascontiguousarray(value).tobytes()
+            blob = (
+                serialize_bytes(value) if value.dtype.kind in "OSU" else np.ascontiguousarray(value).tobytes()
+            )
             tensor["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
@@ -330,7 +336,9 @@ def encode_request(
         value = np.asarray(value)
         tensor = {"name": name, "datatype": datatype_of(value.dtype), "shape": list(value.shape)}
         if binary:
-            blob = serialize_bytes(value) if value.dtype.kind in "OSU" else np.ascontiguousarray(value).tobytes()
+            blob = (
+                serialize_bytes(value) if value.dtype.kind in "OSU" else np.ascontiguousarray(value).tobytes()
+            )
             tensor["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
@@ -338,7 +346,9 @@ def encode_request(
         tensors.append(tensor)
     header: dict = {"inputs": tensors}
     if output_names is not None:
-        header["outputs"] = [{"name": name, "parameters": {"binary_data": binary_outputs}} for name in output_names]
+        header["outputs"] = [
+            {"name": name, "parameters": {"binary_data": binary_outputs}} for name in output_names
+        ]
     else:
         header["parameters"] = {"binary_data_output": binary_outputs}
     return _join(header, blobs)

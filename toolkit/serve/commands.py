@@ -14,17 +14,66 @@ PROVIDERS = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 
 @click.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; loopback unless you mean to expose it.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; loopback unless you mean to expose it.",
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--provider", type=PROVIDERS, default="auto", show_default=True, help="onnxruntime execution provider.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Server processes, each holding every model.")
-@click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads per model [default: cores / workers].")
-@click.option("--max-batch-size", default=0, show_default=True, type=click.IntRange(min=0), help="Dynamic batching: most rows per run (0: off).")
-@click.option("--batch-timeout-ms", default=2.0, show_default=True, type=click.FloatRange(min=0), help="Dynamic batching: longest wait for a batch to fill.")
-@click.option("--max-request-mb", default=64.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Largest request body accepted (HTTP 413 above).")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--provider", type=PROVIDERS, default="auto", show_default=True, help="onnxruntime execution provider."
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes, each holding every model.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="onnxruntime intra-op threads per model [default: cores / workers].",
+)
+@click.option(
+    "--max-batch-size",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Dynamic batching: most rows per run (0: off).",
+)
+@click.option(
+    "--batch-timeout-ms",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Dynamic batching: longest wait for a batch to fill.",
+)
+@click.option(
+    "--max-request-mb",
+    default=64.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest request body accepted (HTTP 413 above).",
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
-def serve_command(models, host, port, provider, workers, threads, max_batch_size, batch_timeout_ms, max_request_mb, log_level, access_log):
+def serve_command(
+    models,
+    host,
+    port,
+    provider,
+    workers,
+    threads,
+    max_batch_size,
+    batch_timeout_ms,
+    max_request_mb,
+    log_level,
+    access_log,
+):
     """Serve ONNX MODELS over the KServe v2 / Open Inference Protocol REST API (model name = file stem)."""
     import uvicorn
 
@@ -39,7 +88,9 @@ def serve_command(models, host, port, provider, workers, threads, max_batch_size
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         if path.stem in stems:
-            raise UsageError(f"{path}: model name {path.stem!r} (the file stem) is already taken by {stems[path.stem]}")
+            raise UsageError(
+                f"{path}: model name {path.stem!r} (the file stem) is already taken by {stems[path.stem]}"
+            )
         stems[path.stem] = path
     settings = ServeSettings(
         model_paths=tuple(str(Path(path).resolve()) for path in models),
@@ -49,7 +100,9 @@ def serve_command(models, host, port, provider, workers, threads, max_batch_size
         batch_timeout_ms=batch_timeout_ms,
         max_request_bytes=int(max_request_mb * 1024 * 1024),
     )
-    options = dict(host=host, port=port, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=30)
+    options = dict(
+        host=host, port=port, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=30
+    )
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
     else:
@@ -62,7 +115,9 @@ def parse_batch_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise UsageError(f"--batch-sizes {text!r}: expected comma-separated integers such as 1,8,32") from None
+        raise UsageError(
+            f"--batch-sizes {text!r}: expected comma-separated integers such as 1,8,32"
+        ) from None
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--batch-sizes {text!r}: expected positive integers such as 1,8,32")
     return sizes
@@ -70,16 +125,46 @@ def parse_batch_sizes(text: str) -> list[int]:
 
 @click.command()
 @click.argument("model")
-@click.option("--provider", type=PROVIDERS, default="auto", show_default=True, help="In-process onnxruntime provider.")
+@click.option(
+    "--provider", type=PROVIDERS, default="auto", show_default=True, help="In-process onnxruntime provider."
+)
 @click.option("--batch-sizes", default="1,8,32", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1), help="Clients sending back to back.")
-@click.option("--duration", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Seconds per batch size.")
-@click.option("--url", help="A running v2 server (http://127.0.0.1:8000); MODEL is then its name or .onnx file.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
-@click.option("--threads", type=click.IntRange(min=1), help="In-process onnxruntime intra-op threads [default: cores].")
-@click.option("--dynamic-size", default=16, show_default=True, type=click.IntRange(min=1), help="Size of variable axes other than the batch.")
-@click.option("--json-data", is_flag=True, help="Send JSON tensors to the server instead of binary tensor data.")
-def bench_command(model, provider, batch_sizes, concurrency, duration, url, json_path, threads, dynamic_size, json_data):
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Clients sending back to back.",
+)
+@click.option(
+    "--duration",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per batch size.",
+)
+@click.option(
+    "--url", help="A running v2 server (http://127.0.0.1:8000); MODEL is then its name or .onnx file."
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON here."
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="In-process onnxruntime intra-op threads [default: cores]."
+)
+@click.option(
+    "--dynamic-size",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Size of variable axes other than the batch.",
+)
+@click.option(
+    "--json-data", is_flag=True, help="Send JSON tensors to the server instead of binary tensor data."
+)
+def bench_command(
+    model, provider, batch_sizes, concurrency, duration, url, json_path, threads, dynamic_size, json_data
+):
     """Latency percentiles (p50/p90/p99) and throughput of MODEL: in-process, and through a server with --url.
 
     With --url and an existing .onnx file, both are measured, so the protocol's cost shows side by side.

@@ -74,7 +74,9 @@ class ServedModel:
                 checked[name] = _as_text(self.name, name, value)
         return checked
 
-    def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """A blocking run; onnxruntime releases the GIL inside, so callers run this in a thread pool."""
         names = list(output_names) if output_names else self.session.output_names
         try:
@@ -115,10 +117,14 @@ def session_options(threads: int) -> onnxruntime.SessionOptions:
     options.intra_op_num_threads = threads
     # Concurrent requests each run on the session; a single inter-op thread avoids oversubscribing cores.
     options.inter_op_num_threads = 1
+    # Spinning intra-op workers steal the cores the event loop and the other runs need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
-def load_models(paths: Sequence[str | os.PathLike], provider: str = "auto", threads: int | None = None) -> dict[str, ServedModel]:
+def load_models(
+    paths: Sequence[str | os.PathLike], provider: str = "auto", threads: int | None = None
+) -> dict[str, ServedModel]:
     """Load every file into a session, refusing two files with the same stem; logs the provider chosen."""
     providers = resolve_providers(provider)
     threads = threads or machine_cores()
@@ -128,16 +134,24 @@ def load_models(paths: Sequence[str | os.PathLike], provider: str = "auto", thre
             raise InputError(f"{path}: no such file")
         name = path.stem
         if name in models:
-            raise UsageError(f"{path}: model name {name!r} (the file stem) is already taken by {models[name].path}")
+            raise UsageError(
+                f"{path}: model name {name!r} (the file stem) is already taken by {models[name].path}"
+            )
         session = OnnxRuntimeModel(path, provider=provider, session_options=session_options(threads))
         # Errors go back to clients: name the model, not the server's file path.
         session.label = f"model {name!r}"
         active = session.session.get_providers()
         log.info(
             "model %s: %s on %s (asked for %s, intra-op threads %d)",
-            name, path, ", ".join(active), provider, threads,
+            name,
+            path,
+            ", ".join(active),
+            provider,
+            threads,
         )
         if provider == "auto" and active and active[0] != providers[0]:
-            log.warning("model %s: %s was preferred but onnxruntime fell back to %s", name, providers[0], active[0])
+            log.warning(
+                "model %s: %s was preferred but onnxruntime fell back to %s", name, providers[0], active[0]
+            )
         models[name] = ServedModel(name, path, session)
     return models

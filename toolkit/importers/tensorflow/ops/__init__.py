@@ -89,3 +89,21 @@ def tf_dtype(element_type: int):
     if element_type == onnx.TensorProto.BFLOAT16:
         return tf.bfloat16
     return tf.as_dtype(common.onnx_to_numpy_dtype(element_type))
+
+
+def known(value, what: str = "this input"):
+    """A build-time value as numpy: static inputs arrive as numpy, constants and eager tensors are read.
+
+    Raises when the value is only known at run time (a graph input under tf.function).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple, int, float)):
+        return np.asarray(value)
+    static = tf.get_static_value(value)
+    if static is None:
+        raise ValueError(f"{what} must be known when the graph is built, not only at run time")
+    return np.asarray(static)

@@ -111,6 +111,8 @@ def pow_(x, y):
 @_elementwise("Mod", since=10)
 def mod(a, b, *, fmod=0):
     if fmod:
+        if a.dtype in (tf.float16, tf.bfloat16):  # no half-precision TruncateMod kernel on CPU
+            return tf.cast(tf.truncatemod(tf.cast(a, tf.float32), tf.cast(b, tf.float32)), a.dtype)
         return tf.truncatemod(a, b)  # C fmod: sign of the dividend
     if a.dtype.is_integer:
         return tf.math.floormod(a, b)  # integer Mod: sign of the divisor
@@ -248,12 +250,12 @@ def _cast(x, to_type):
     return tf.cast(x, target)
 
 
-@_elementwise("Cast", since=6)
+@register("Cast", since=6, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
 def cast(x, *, to, saturate=1, round_mode="up"):
     return _cast(x, to)
 
 
-@_elementwise("CastLike", since=15)
+@register("CastLike", since=15, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
 def cast_like(x, target_type, *, saturate=1, round_mode="up"):
     if target_type.dtype == tf.string:
         return _cast(x, 8)
@@ -277,3 +279,16 @@ def dropout_7(data, *, ratio=0.5, context):
 @_elementwise("Dropout", since=12)
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
     return _dropout(data, context)
+
+
+def _cast_check(attributes, context):
+    from toolkit.importers.tensorflow.ops import table
+
+    target = attributes.get("to")
+    if target is None and len(context.inputs) > 1 and context.inputs[1] is not None:
+        target = context.inputs[1].element_type
+    if target in table.unsupported_element_types:
+        import onnx
+
+        return f"cast to {onnx.TensorProto.DataType.Name(target)}, which TensorFlow has no type for"
+    return ""

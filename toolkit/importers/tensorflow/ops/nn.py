@@ -166,7 +166,10 @@ def _pool_geometry(x, kernel, auto_pad, pads, strides, dilations, ceil_mode, op_
 
 
 def _pool(x, kind, kernel, strides, dilations):
-    if any(d > 1 for d in dilations) and any(s > 1 for s in strides):
+    # TF refuses stride with dilation, and strides larger than the window: stride 1, then subsample.
+    if any(d > 1 for d in dilations) and any(s > 1 for s in strides) or any(
+        s > k for s, k in zip(strides, kernel, strict=True)
+    ):
         y = tf.nn.pool(x, kernel, kind, strides=[1] * len(kernel), padding="VALID", dilations=dilations)
         return y[(slice(None), *[slice(None, None, s) for s in strides], slice(None))]
     return tf.nn.pool(x, kernel, kind, strides=strides, padding="VALID", dilations=dilations)

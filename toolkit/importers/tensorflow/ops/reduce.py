@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import register
+from toolkit.importers.tensorflow.ops import known, register
 
 _REDUCTIONS = {
     "ReduceSum": lambda x, axes, keep: tf.reduce_sum(x, axes, keep),
@@ -74,9 +74,10 @@ def _register(op_type: str) -> None:
     def with_attribute(data, *, axes=None, keepdims=1):
         return _reduce(op_type, data, axes, keepdims, 0)
 
-    @register(op_type, since=since, static=("axes",), layout_mode="any")
+    @register(op_type, since=since, layout_mode="any")
     def with_input(data, axes=None, *, keepdims=1, noop_with_empty_axes=0):
-        return _reduce(op_type, data, None if axes is None else common.as_ints(axes), keepdims, noop_with_empty_axes)
+        axes = None if axes is None else common.as_ints(known(axes, f"{op_type} axes"))
+        return _reduce(op_type, data, axes, keepdims, noop_with_empty_axes)
 
 
 for _op_type in _REDUCTIONS:

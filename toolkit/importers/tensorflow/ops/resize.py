@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import register
+from toolkit.importers.tensorflow.ops import known, register
 
 
 def _source_coordinates(mode, out_size, in_size, scale, roi_start, roi_end):
@@ -103,6 +103,7 @@ def _resize(
     axes=None,
     keep_aspect_ratio_policy="stretch",
 ):
+    roi, scales, sizes = (known(v, "Resize roi, scales and sizes") for v in (roi, scales, sizes))
     perm = x.perm if isinstance(x, layout.Transposed) else None
     stored = x.stored if perm else x
     rank = len(perm) if perm else stored.shape.rank
@@ -147,12 +148,12 @@ def _resize(
     return layout.Transposed(y, perm) if perm else y
 
 
-@register("Resize", since=10, static=("scales",), layout_mode="any")
+@register("Resize", since=10, layout_mode="any")
 def resize_10(x, scales, *, mode="nearest"):
     return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
 
-@register("Resize", since=11, static=("roi", "scales", "sizes"), layout_mode="any")
+@register("Resize", since=11, layout_mode="any")
 def resize_11(
     x,
     roi=None,
@@ -180,7 +181,7 @@ def resize_11(
     )
 
 
-@register("Resize", since=18, static=("roi", "scales", "sizes"), layout_mode="any")
+@register("Resize", since=18, layout_mode="any")
 def resize(
     x,
     roi=None,
@@ -219,6 +220,6 @@ def upsample_7(x, *, mode="nearest", scales):
     return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
 
 
-@register("Upsample", since=9, static=("scales",), layout_mode="any")
+@register("Upsample", since=9, layout_mode="any")
 def upsample(x, scales, *, mode="nearest"):
     return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import register, tf_dtype
+from toolkit.importers.tensorflow.ops import known, register, tf_dtype
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -84,7 +84,7 @@ def reshape(data, shape, *, allowzero=0):
 @register("Flatten", since=1)
 def flatten(x, *, axis=1):
     dims = _shape(x)
-    axis = common.normalize_axis(axis, _rank(x) + 1) if axis < 0 else axis
+    axis = axis + _rank(x) if axis < 0 else axis
     outer = tf.reduce_prod(dims[:axis])
     return tf.reshape(x, tf.stack([outer, tf.reduce_prod(dims[axis:])]))
 
@@ -127,9 +127,9 @@ def unsqueeze_1(data, *, axes):
     return _unsqueeze(data, axes)
 
 
-@register("Unsqueeze", since=13, static=("axes",))
+@register("Unsqueeze", since=13)
 def unsqueeze(data, axes):
-    return _unsqueeze(data, common.as_ints(axes))
+    return _unsqueeze(data, common.as_ints(known(axes, "Unsqueeze axes")))
 
 
 def _squeeze(data, axes):
@@ -143,9 +143,9 @@ def squeeze_1(data, *, axes=None):
     return _squeeze(data, axes)
 
 
-@register("Squeeze", since=13, static=("axes",))
+@register("Squeeze", since=13)
 def squeeze(data, axes=None):
-    return _squeeze(data, None if axes is None else common.as_ints(axes))
+    return _squeeze(data, None if axes is None else common.as_ints(known(axes, "Squeeze axes")))
 
 
 @register("Expand", since=8)
@@ -189,9 +189,9 @@ def slice_1(data, *, starts, ends, axes=None):
     return _slice(data, tf.constant(starts, tf.int64), tf.constant(ends, tf.int64), axes, None)
 
 
-@register("Slice", since=10, static=("axes",))
+@register("Slice", since=10)
 def slice_(data, starts, ends, axes=None, steps=None):
-    return _slice(data, starts, ends, None if axes is None else common.as_ints(axes), steps)
+    return _slice(data, starts, ends, None if axes is None else common.as_ints(known(axes, "Slice axes")), steps)
 
 
 @register("Gather", since=1)
@@ -334,9 +334,10 @@ def pad_2(data, *, pads, mode="constant", value=0.0):
     return _pad(data, pads, mode, tf.constant(value))
 
 
-@register("Pad", since=11, static=("pads", "axes"))
+@register("Pad", since=11)
 def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
-    return _pad(data, common.as_ints(pads), mode, constant_value, None if axes is None else common.as_ints(axes))
+    axes = None if axes is None else common.as_ints(known(axes, "Pad axes"))
+    return _pad(data, common.as_ints(known(pads, "Pad pads")), mode, constant_value, axes)
 
 
 @register("Trilu", since=14)
@@ -354,6 +355,7 @@ def one_hot(indices, depth, values, *, axis=-1):
     depth = tf.cast(tf.reshape(depth, []), tf.int64)
     indices = tf.cast(indices, tf.int64)
     indices = tf.where(indices < 0, indices + depth, indices)
+    axis = common.normalize_axis(axis, _rank(indices) + 1)
     return tf.one_hot(indices, tf.cast(depth, tf.int32), values[1], values[0], axis=axis, dtype=values.dtype)
 
 
@@ -423,14 +425,14 @@ def compress(x, condition, *, axis=None):
     return tf.boolean_mask(x, condition, axis=axis)
 
 
-@register("CumSum", since=11, static=("axis",))
+@register("CumSum", since=11)
 def cum_sum(x, axis, *, exclusive=0, reverse=0):
-    return tf.cumsum(x, int(axis), exclusive=bool(exclusive), reverse=bool(reverse))
+    return tf.cumsum(x, tf.reshape(axis, []), exclusive=bool(exclusive), reverse=bool(reverse))
 
 
-@register("CumProd", since=26, static=("axis",))
+@register("CumProd", since=26)
 def cum_prod(x, axis, *, exclusive=0, reverse=0):
-    return tf.math.cumprod(x, int(axis), exclusive=bool(exclusive), reverse=bool(reverse))
+    return tf.math.cumprod(x, tf.reshape(axis, []), exclusive=bool(exclusive), reverse=bool(reverse))
 
 
 @register("EyeLike", since=9)
