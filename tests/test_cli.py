@@ -1,10 +1,10 @@
 """The CLI end to end: click's runner for each path and bad input, one real subprocess, lazy imports."""
 
 import json
-import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,12 +14,10 @@ from onnx import numpy_helper
 
 from toolkit.cli import cli
 
-TORCH_MLP = "models/torch_mlp.py:build"
-
-
-@pytest.fixture(autouse=True)
-def _in_repository(repository, monkeypatch):
-    monkeypatch.chdir(repository)
+REPOSITORY = Path(__file__).resolve().parent.parent
+TORCH_MLP = f"{REPOSITORY}/models/torch_mlp.py:build"
+TORCH_CNN = f"{REPOSITORY}/models/torch_cnn.py:build"
+KERAS_CNN = f"{REPOSITORY}/models/keras_cnn.py:build"
 
 
 def invoke(*args):
@@ -27,9 +25,8 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def mlp_onnx(tmp_path_factory, repository):
+def mlp_onnx(tmp_path_factory):
     path = tmp_path_factory.mktemp("mlp") / "mlp.onnx"
-    os.chdir(repository)
     result = invoke("convert", TORCH_MLP, "-o", str(path))
     assert result.exit_code == 0, result.output
     return path
@@ -78,8 +75,8 @@ def test_inspect_lists_inputs_operators_and_parameters(mlp_onnx):
 
 def test_keras_source_converts_and_matches(tmp_path):
     path = tmp_path / "cnn.onnx"
-    assert invoke("convert", "models/keras_cnn.py:build", "-o", str(path)).exit_code == 0
-    result = invoke("verify-parity", "models/keras_cnn.py:build", str(path))
+    assert invoke("convert", KERAS_CNN, "-o", str(path)).exit_code == 0
+    result = invoke("verify-parity", KERAS_CNN, str(path))
     assert result.exit_code == 0, result.output
 
 
@@ -167,12 +164,12 @@ def test_real_subprocess_round_trip(tmp_path):
     toolkit = [sys.executable, "-m", "toolkit.cli"]
     path = tmp_path / "cnn.onnx"
     converted = subprocess.run(
-        [*toolkit, "convert", "models/torch_cnn.py:build", "-o", str(path)], capture_output=True, text=True
+        [*toolkit, "convert", TORCH_CNN, "-o", str(path)], capture_output=True, text=True
     )
     assert converted.returncode == 0, converted.stderr
     assert "torch.onnx" in converted.stdout
     checked = subprocess.run(
-        [*toolkit, "verify-parity", "models/torch_cnn.py:build", str(path)], capture_output=True, text=True
+        [*toolkit, "verify-parity", TORCH_CNN, str(path)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     missing = subprocess.run(

@@ -138,28 +138,46 @@ def verify_parity(
     input_ranges: Mapping[str, tuple[float, float]] | None = None,
     tolerances: Mapping[str, tuple[float, float]] | None = None,
     example_inputs: Any = None,
+    dim_sizes: Mapping[str, Sequence[int]] | None = None,
+    input_perm: Mapping[str, Sequence[int]] | None = None,
+    output_perm: Mapping[str, Sequence[int]] | None = None,
+    localize: bool | str = "auto",
 ):
     """Run the reference and each candidate on the same inputs; returns a truthy-on-pass ParityReport.
 
     `candidate` is one model or a list; each is an object or a path (ONNX runs in onnxruntime with
     `provider`). `inputs` is user data (arrays, a dict, or an .npz/.npy path); without it, seeded
     random inputs shaped like the reference's example inputs, at two batch sizes when the batch
-    is dynamic.
+    is dynamic, and at a second size of every other axis all models leave dynamic (`dim_sizes`
+    picks the sizes, by dim_param or `input.axis`). `input_perm`/`output_perm` map the reference's
+    layout to a candidate's (`{"image": (0, 2, 3, 1)}`: NCHW to NHWC). `localize` finds the first
+    diverging ONNX node of a failing candidate: "auto" (below 5,000 nodes), True or False.
     """
-    from toolkit.parity.run import verify
+    from toolkit.parity.run import Layout, verify
     from toolkit.runners import runnable
 
+    if localize not in (True, False, "auto"):
+        raise UsageError(f"localize={localize!r}: expected True, False or 'auto'")
     reference_source = load_source(reference, example_inputs)
     reference_runnable = runnable(reference_source, provider=provider)
     candidate_specs = (
         candidate if isinstance(candidate, (list, tuple)) and not _is_array_like(candidate) else [candidate]
     )
+    if not candidate_specs:
+        raise UsageError("no candidate to compare with the reference")
     # A candidate that cannot even be loaded is an input error (exit 2), found before any run.
-    candidates = [runnable(load_source(spec), provider=provider) for spec in candidate_specs]
+    candidate_sources = [load_source(spec) for spec in candidate_specs]
+    candidates = [runnable(source, provider=provider) for source in candidate_sources]
     user_inputs = read_inputs(inputs, reference_runnable) if inputs is not None else None
     templates = None
     if user_inputs is None:
         templates = _templates(reference_source, candidates)
+    else:
+        _check_against_example(user_inputs, reference_source, inputs)
+    layout = Layout(
+        inputs={name: tuple(int(a) for a in perm) for name, perm in (input_perm or {}).items()},
+        outputs={name: tuple(int(a) for a in perm) for name, perm in (output_perm or {}).items()},
+    )
     return verify(
         reference_runnable,
         candidates,
@@ -171,7 +189,32 @@ def verify_parity(
         per_output_tolerance=tolerances,
         input_ranges=input_ranges,
         user_inputs=user_inputs,
+        dim_sizes=dim_sizes,
+        layout=layout,
+        localize=localize,
+        reference_source=reference_source,
+        candidate_sources=candidate_sources,
     )
+
+
+def _check_against_example(values: list[np.ndarray], source: Source, label: Any) -> None:
+    """User data must have the example's dtypes and ranks: a torch model would fail deep inside otherwise."""
+    example = source.example_inputs
+    if example is None or len(example) != len(values):
+        return
+    names = source.input_names or [f"input {i}" for i in range(len(values))]
+    where = label if isinstance(label, (str, Path)) else "inputs"
+    for name, value, template in zip(names, values, example, strict=False):
+        if value.dtype != template.dtype:
+            raise InputError(
+                f"{where}: input {name!r} has dtype {value.dtype}, the model takes {template.dtype}; "
+                f"save it with .astype(np.{template.dtype})"
+            )
+        if value.ndim != template.ndim:
+            raise InputError(
+                f"{where}: input {name!r} has shape {list(value.shape)}, the model takes rank {template.ndim} "
+                f"(example shape {list(template.shape)})"
+            )
 
 
 def _is_array_like(value: Any) -> bool:

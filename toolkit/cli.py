@@ -140,6 +140,32 @@ def _split3(text: str, option: str, example: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def parse_perm(text: str, option: str) -> tuple[str, tuple[int, ...]]:
+    """NAME:0,2,3,1 -> ("NAME", (0, 2, 3, 1)), checked to be a permutation."""
+    name, separator, listed = text.rpartition(":")
+    try:
+        perm = tuple(int(axis) for axis in listed.split(","))
+    except ValueError:
+        perm = ()
+    if not separator or not name or sorted(perm) != list(range(len(perm))) or not perm:
+        raise UsageError(f"{option} {text!r}: expected NAME:PERMUTATION, e.g. image:0,2,3,1")
+    return name, perm
+
+
+def parse_dim_sizes(text: str) -> tuple[str, list[int]]:
+    """SYMBOL=8,64 -> ("SYMBOL", [8, 64])."""
+    symbol, separator, listed = text.rpartition("=")
+    try:
+        sizes = [int(size) for size in listed.split(",") if size.strip()]
+    except ValueError:
+        sizes = []
+    if not separator or not symbol or not sizes or any(size <= 0 for size in sizes):
+        raise UsageError(
+            f"--dim-sizes {text!r}: expected SYMBOL=SIZES, e.g. sequence=8,64 or input_ids.1=8,64"
+        )
+    return symbol, sizes
+
+
 def parse_batch_sizes(text: str | None) -> list[int] | None:
     if not text:
         return None
@@ -240,7 +266,37 @@ def convert(source, target, output, opset, input_shapes, dynamic):
 @click.option(
     "--batch-sizes", default=None, help="Comma-separated batch sizes for a dynamic batch (default: two)."
 )
+@click.option(
+    "--dim-sizes",
+    "dim_sizes",
+    multiple=True,
+    help="SYMBOL=8,64 sizes of a dynamic non-batch axis, by dim_param or INPUT.AXIS (default: a second size).",
+)
+@click.option(
+    "--input-perm",
+    "input_perms",
+    multiple=True,
+    help="NAME:0,2,3,1 permutes a reference input into a candidate's layout (NCHW to NHWC).",
+)
+@click.option(
+    "--output-perm",
+    "output_perms",
+    multiple=True,
+    help="NAME:0,2,3,1 the reference-to-candidate permutation of an output; undone before comparing.",
+)
+@click.option(
+    "--localize/--no-localize",
+    default=None,
+    help="Find the first diverging ONNX node (default: on a failure, below 5,000 nodes).",
+)
 @click.option("--json", "json_path", type=click.Path(), default=None, help="Write every figure as JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(),
+    default=None,
+    help="Write a self-contained HTML report with plots.",
+)
 @click.pass_context
 def verify_parity(
     ctx,
@@ -254,7 +310,12 @@ def verify_parity(
     input_ranges,
     samples,
     batch_sizes,
+    dim_sizes,
+    input_perms,
+    output_perms,
+    localize,
     json_path,
+    html_path,
 ):
     """Run REFERENCE and each CANDIDATE on the same inputs and compare every output.
 
@@ -276,11 +337,21 @@ def verify_parity(
             provider=provider,
             input_ranges=dict(parse_range(text) for text in input_ranges) or None,
             tolerances=dict(parse_tolerance(text) for text in tolerances) or None,
+            dim_sizes=dict(parse_dim_sizes(text) for text in dim_sizes) or None,
+            input_perm=dict(parse_perm(text, "--input-perm") for text in input_perms) or None,
+            output_perm=dict(parse_perm(text, "--output-perm") for text in output_perms) or None,
+            localize="auto" if localize is None else localize,
         )
-    console().print(report.rich_table())
+    for renderable in report.renderables():
+        console().print(renderable)
     if json_path:
         with atomic_output(json_path) as temporary:
             temporary.write_text(report.to_json())
+    if html_path:
+        from toolkit.parity.html import render_html
+
+        with atomic_output(html_path) as temporary:
+            temporary.write_text(render_html(report), encoding="utf-8")
     ctx.exit(0 if report else 1)
 
 

@@ -95,8 +95,10 @@ def _from_factory(text: str, example_inputs: Any) -> Source:
                 f"{text}: example_inputs() raised {type(error).__name__}: {first_line(error)}"
             ) from error
     source = from_object(model, label=text, example_inputs=example_inputs)
-    if source.input_names is None and getattr(module, "INPUT_NAMES", None):
-        source.input_names = list(module.INPUT_NAMES)
+    declared = getattr(module, "INPUT_NAMES", None)
+    if declared and source.example_inputs is not None and len(declared) == len(source.example_inputs):
+        # Names the model's author declared beat parameter names read off forward() (`input` for Sequential).
+        source.input_names = list(declared)
     return source
 
 

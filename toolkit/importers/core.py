@@ -230,8 +230,10 @@ def prepare(model: onnx.ModelProto | str | os.PathLike, table: OperatorTable) ->
         # Local functions (torch.onnx writes some) become plain nodes: one walker, no call stack.
         model = onnx.inliner.inline_local_functions(model)
     model = _infer_shapes(model)
-    expanded = _expand_schema_functions(model, table)
-    if expanded is not model:
+    for _ in range(4):  # a body may itself use function ops (SoftmaxCrossEntropyLoss → NLL loss)
+        expanded = _expand_schema_functions(model, table)
+        if expanded is model:
+            break
         model = _infer_shapes(expanded)
     opsets = {
         ("" if entry.domain == "ai.onnx" else entry.domain): entry.version for entry in model.opset_import
@@ -284,7 +286,7 @@ def _expand_schema_functions(model: onnx.ModelProto, table: OperatorTable) -> on
             continue
         function = onnx.FunctionProto()
         function.ParseFromString(body)
-        function.domain, function.name = f"toolkit.expanded.{index}", node.op_type
+        function.domain, function.name = f"toolkit.expanded.{len(model.opset_import)}.{index}", node.op_type
         node.domain = function.domain
         # The body refers to attributes (`@periodic`); the node must carry the spec defaults it omits.
         present = {attribute.name for attribute in node.attribute}

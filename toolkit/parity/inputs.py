@@ -78,7 +78,9 @@ def dynamic_axes(specs_per_model: Sequence[Sequence | None]) -> dict[str, list[t
         return {}
     first = declared[0]
     groups: dict[str, list[tuple[int, int]]] = {}
-    batch_symbols = {s.shape[0] for specs in declared for s in specs if s.shape and isinstance(s.shape[0], str)}
+    batch_symbols = {
+        s.shape[0] for specs in declared for s in specs if s.shape and isinstance(s.shape[0], str)
+    }
     for index, spec in enumerate(first):
         if spec.shape is None:
             continue

@@ -149,7 +149,8 @@ def tensorflow_importer_values(module: Any, inputs: Sequence[np.ndarray]) -> dic
     from toolkit.importers import core
     from toolkit.importers.tensorflow import layout
 
-    graph = module._prepared.graph
+    prepared, backend, constants = _tensorflow_importer_parts(module)
+    graph = prepared.graph
     values: dict[str, np.ndarray] = {}
 
     def observe(step, outputs):
@@ -158,8 +159,18 @@ def tensorflow_importer_values(module: Any, inputs: Sequence[np.ndarray]) -> dic
                 values[name] = np.asarray(layout.to_onnx(value))
 
     feeds = {name: tf.convert_to_tensor(x) for name, x in zip(graph.input_names, inputs, strict=True)}
-    core.run_graph(graph, feeds, module._backend, constants=module._constants, observe=observe)
+    core.run_graph(graph, feeds, backend, constants=constants, observe=observe)
     return values
+
+
+def _tensorflow_importer_parts(module: Any):
+    """(prepared model, backend, bound constants) of a TensorFlow-imported module, or None."""
+    state = getattr(module, "_state", None)
+    if state is not None and hasattr(state, "prepared"):
+        return state.prepared, state.backend, state.constants
+    if hasattr(module, "_prepared"):
+        return module._prepared, module._backend, module._constants
+    return None
 
 
 def torch_module_values(module: Any, model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> dict:
@@ -219,7 +230,7 @@ def keras_layer_values(keras_model: Any, model: onnx.ModelProto, inputs: Sequenc
     if not layers:
         return {}
     probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
-    outputs = probe(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+    outputs = probe(list(inputs), training=False)  # Keras matches the structure of `model.inputs`, a list
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {
         last_node[layer.name].output[0]: np.asarray(value)
@@ -263,10 +274,30 @@ def source_layer(node: onnx.NodeProto) -> str:
 
 
 def _tf_layer_of(node_name: str, layer_names: set[str]) -> str | None:
-    for part in node_name.split("/")[:-1]:
+    """The Keras layer a tf2onnx node belongs to: `model_1/conv2d_1/Relu` -> `conv2d` (tracing adds `_1`)."""
+    parts = node_name.split("/")[1:-1]
+    for part in parts:
         if part in layer_names:
             return part
+    for part in parts:
+        stem, separator, number = part.rpartition("_")
+        if separator and number.isdigit() and stem in layer_names:
+            return stem
     return None
+
+
+def _align_layouts(onnx_values: dict, other_values: dict) -> dict:
+    """Framework values in the ONNX value's layout: channels-last tensors transposed when only that differs."""
+    aligned = {}
+    for name, value in other_values.items():
+        target = onnx_values.get(name)
+        if target is not None and np.shape(value) != np.shape(target):
+            for perm in ((0, 3, 1, 2), (0, 2, 1), (0, 4, 1, 2, 3)):
+                if np.ndim(value) == len(perm) and np.transpose(value, perm).shape == np.shape(target):
+                    value = np.transpose(value, perm)
+                    break
+        aligned[name] = value
+    return aligned
 
 
 def _metadata(node: onnx.NodeProto, key: str) -> str:
@@ -490,8 +521,12 @@ def _localize(
         try:
             other_values, method = _framework_values(other, onnx_side.model, other_feeds)
         except Exception as error:  # a model the probes cannot open: fall back to the oracle
-            other_values, method = {}, f"intermediate values unavailable ({type(error).__name__}: {first_line(error)})"
+            other_values, method = (
+                {},
+                f"intermediate values unavailable ({type(error).__name__}: {first_line(error)})",
+            )
         if other_values:
+            other_values = _align_layouts(onnx_values, other_values)
             shared = set(other_values) & set(onnx_values)
             if shared:
                 first, second = (
@@ -534,7 +569,7 @@ def _framework_values(side: Source, model: onnx.ModelProto, feeds) -> tuple[dict
         if values:
             return values, "torch forward hooks on named modules vs onnxruntime"
         return {}, "torch.onnx recorded no module names to match"
-    if side.kind == "tensorflow" and hasattr(side.model, "_prepared"):
+    if side.kind == "tensorflow" and _tensorflow_importer_parts(side.model) is not None:
         return tensorflow_importer_values(
             side.model, feeds
         ), "onnxruntime vs the TensorFlow importer's walker"
@@ -565,8 +600,8 @@ def _oracle(onnx_side: Source, feeds, rtol, atol, reason: str, imported: Source 
 
 
 def _imported_onnx(side: Source) -> onnx.ModelProto | None:
-    prepared = getattr(side.model, "_prepared", None)
-    return getattr(prepared, "model", None)
+    parts = _tensorflow_importer_parts(side.model) if side.kind == "tensorflow" else None
+    return parts[0].model if parts is not None else None
 
 
 def _named(model: onnx.ModelProto, feeds: Sequence[np.ndarray]) -> dict:

@@ -6,10 +6,12 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from toolkit.parity.compare import OutputComparison
 
-SCHEMA_VERSION = 1
+# Bump on any change a consumer could notice; docs/parity-json-schema.md documents each version.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -19,6 +21,7 @@ class RunComparison:
     batch_size: int | None
     seed: int
     outputs: list[OutputComparison]
+    dims: dict[str, int] = field(default_factory=dict)  # sizes of other dynamic axes, by symbol
 
     @property
     def passed(self) -> bool:
@@ -32,10 +35,38 @@ class CandidateResult:
     runs: list[RunComparison] = field(default_factory=list)
     error: str = ""  # the candidate could not be loaded or run; the verdict is then a failure
     notes: list[str] = field(default_factory=list)
+    layout: list[str] = field(default_factory=list)  # input/output permutations applied
+    divergence: Any = None  # localize.Divergence of a failing candidate, when localised
+    plots: dict = field(default_factory=dict, repr=False)  # output -> (reference, candidate) samples
 
     @property
     def passed(self) -> bool:
         return not self.error and bool(self.runs) and all(run.passed for run in self.runs)
+
+    @property
+    def verdict(self) -> str:
+        """One line: pass, or what failed first and where."""
+        if self.error:
+            return f"error: {self.error}"
+        if not self.runs:
+            return "error: no run"
+        if self.passed:
+            return f"pass ({len(self.runs)} run(s))"
+        failures = [(run, o) for run in self.runs for o in run.outputs if not o.passed]
+        kinds = sorted({o.kind for _, o in failures})
+        run, worst = max(failures, key=lambda item: _number(item[1].max_abs, float("inf")))
+        where = f"batch {run.batch_size}" if run.batch_size is not None else "user inputs"
+        if run.dims:
+            where += ", " + ", ".join(f"{k}={v}" for k, v in run.dims.items())
+        failed_runs = len({id(r) for r, _ in failures})
+        detail = worst.problem or (
+            f"max abs {worst.max_abs:.3g}, {100 * _number(worst.outside_share):.2f}% outside "
+            f"rtol {worst.rtol:g}/atol {worst.atol:g}"
+        )
+        line = f"FAIL ({'/'.join(kinds)}): output {worst.name} ({where}): {detail}; {failed_runs}/{len(self.runs)} run(s) fail"
+        if self.divergence is not None and getattr(self.divergence, "found", False):
+            line += f"; {self.divergence.summary()}"
+        return line
 
     def worst(self, metric: str) -> float:
         values = [getattr(o, metric) for run in self.runs for o in run.outputs]
@@ -49,6 +80,7 @@ class ParityReport:
     reference_framework: str
     candidates: list[CandidateResult]
     seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.candidates) and all(candidate.passed for candidate in self.candidates)
@@ -67,18 +99,24 @@ class ParityReport:
         return {
             "schema_version": SCHEMA_VERSION,
             "passed": self.passed,
+            "verdict": self.verdict,
             "seconds": round(self.seconds, 3),
+            "settings": self.settings,
             "reference": {"label": self.reference_label, "framework": self.reference_framework},
             "candidates": [
                 {
                     "label": c.label,
                     "framework": c.framework,
                     "passed": c.passed,
+                    "verdict": c.verdict,
                     "error": c.error,
                     "notes": c.notes,
+                    "layout": c.layout,
+                    "divergence": c.divergence.to_dict() if c.divergence is not None else None,
                     "runs": [
                         {
                             "batch_size": run.batch_size,
+                            "dims": run.dims,
                             "seed": run.seed,
                             "passed": run.passed,
                             "outputs": [_finite(o.to_dict()) for o in run.outputs],
@@ -90,8 +128,56 @@ class ParityReport:
             ],
         }
 
+    @property
+    def verdict(self) -> str:
+        if not self.candidates:
+            return "FAIL: no candidate"
+        failing = [c for c in self.candidates if not c.passed]
+        if not failing:
+            runs = sum(len(c.runs) for c in self.candidates)
+            return f"PASS: {len(self.candidates)} candidate(s) match {self.reference_label} on {runs} run(s)"
+        return (
+            f"FAIL: {len(failing)} of {len(self.candidates)} candidate(s) differ from {self.reference_label}"
+        )
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    def renderables(self) -> list:
+        """What the terminal shows: the table, each failing candidate's verdict and divergence path."""
+        from rich.table import Table
+        from rich.text import Text
+
+        shown: list = [self.rich_table()]
+        for candidate in self.candidates:
+            for line in candidate.layout:
+                shown.append(Text(f"{candidate.label}: {line}", style="cyan"))
+            if candidate.passed:
+                continue
+            shown.append(Text(f"{candidate.label}: {candidate.verdict}", style="red"))
+            divergence = candidate.divergence
+            if divergence is None:
+                continue
+            if not divergence.found:
+                shown.append(Text(f"  localisation: {divergence.summary()}", style="yellow"))
+                continue
+            path = Table(
+                title=f"Divergence path of {candidate.label} ({divergence.method})", title_justify="left"
+            )
+            for column in ("node", "op", "source layer", "max abs", "rel L2"):
+                path.add_column(column, justify="right" if column in ("max abs", "rel L2") else "left")
+            for step in divergence.path:
+                path.add_row(
+                    step.node,
+                    step.op_type,
+                    step.source_layer,
+                    _format(_number(step.max_abs)),
+                    _format(_number(step.relative_l2)),
+                )
+            shown.append(path)
+        style = "bold green" if self else "bold red"
+        shown.append(Text(self.verdict, style=style))
+        return shown
 
     def rich_table(self):
         from rich.table import Table
@@ -127,7 +213,12 @@ class ParityReport:
                 )
                 worst = max(rows, key=lambda o: (not o.passed, _number(o.max_abs)))
                 ok = all(o.passed for o in rows)
-                verdict_cell = "[green]pass[/]" if ok else f"[red]FAIL[/] {worst.problem}".rstrip()
+                notes = sorted({o.problem for o in rows if o.problem})
+                verdict_cell = (
+                    "[green]pass[/]" + "".join(f" [yellow]({note})[/]" for note in notes)
+                    if ok
+                    else f"[red]FAIL[/] {worst.problem}".rstrip()
+                )
                 table.add_row(
                     candidate.label,
                     name,
@@ -145,7 +236,9 @@ class ParityReport:
         from rich.console import Console
 
         buffer = io.StringIO()
-        Console(file=buffer, width=140, force_terminal=False).print(self.rich_table())
+        console = Console(file=buffer, width=140, force_terminal=False)
+        for renderable in self.renderables():
+            console.print(renderable)
         return buffer.getvalue()
 
 

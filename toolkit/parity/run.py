@@ -1,17 +1,22 @@
-"""Run a reference and its candidates on the same seeded inputs, at one or more batch sizes."""
+"""Run a reference and its candidates on the same seeded inputs, at one or more shapes, and localise failures."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.errors import InputError, ToolkitError
+from toolkit.errors import InputError, ToolkitError, UsageError
 from toolkit.parity.compare import compare_output
-from toolkit.parity.inputs import generate_inputs
+from toolkit.parity.inputs import dynamic_axes, generate_inputs
 from toolkit.parity.report import CandidateResult, ParityReport, RunComparison
 from toolkit.runners import Runnable
+from toolkit.sources import Source
+
+# Elements kept per output for the HTML plots (a random subset of the worst run).
+PLOT_SAMPLE = 20_000
 
 
 def batch_is_dynamic(runnables: Sequence[Runnable]) -> bool:
@@ -36,6 +41,26 @@ def default_batch_sizes(example_inputs: Sequence[np.ndarray] | None, dynamic: bo
     return [example_batch, 1 if example_batch != 1 else 3]
 
 
+@dataclass
+class Layout:
+    """Permutations from the reference's layout to a candidate's, per input and output name."""
+
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.inputs or self.outputs)
+
+
+@dataclass
+class _Run:
+    batch_size: int | None
+    seed: int
+    dims: dict[str, int]
+    feeds: list[np.ndarray]
+    expected: list[np.ndarray]
+
+
 def verify(
     reference: Runnable,
     candidates: Sequence[Runnable],
@@ -47,49 +72,254 @@ def verify(
     per_output_tolerance: Mapping[str, tuple[float, float]] | None = None,
     input_ranges: Mapping[str, tuple[float, float]] | None = None,
     user_inputs: Sequence[np.ndarray] | None = None,
+    dim_sizes: Mapping[str, Sequence[int]] | None = None,
+    layout: Layout | None = None,
+    localize: bool | str = "auto",
+    reference_source: Source | None = None,
+    candidate_sources: Sequence[Source] | None = None,
 ) -> ParityReport:
-    """Compare each candidate with the reference on every (batch size, seed) run."""
+    """Compare each candidate with the reference on every (shape, seed) run.
+
+    `dim_sizes` maps a dynamic non-batch axis (its dim_param, or `input.axis`) to sizes to try;
+    `layout` permutes a candidate's inputs and outputs; `localize` ("auto", True, False) looks for
+    the first diverging ONNX node of a failing candidate (needs the sources).
+    """
     started = time.perf_counter()
     loaded = list(candidates)
+    layout = layout or Layout()
     specs = reference.input_specs or next((c.input_specs for c in loaded if c.input_specs), None)
-    if batch_sizes is None:
-        batch_sizes = (
-            [None]
-            if user_inputs is not None
-            else default_batch_sizes(example_inputs, batch_is_dynamic([reference, *loaded]))
-        )
-    feeds_by_run: list[tuple[int | None, int, list[np.ndarray], list[np.ndarray]]] = []
-    for batch_size in batch_sizes:
+    input_names = _input_names(reference, loaded, user_inputs, example_inputs)
+    _check_layout_names(layout.inputs, input_names, "--input-perm")
+    shapes = _shape_variants(reference, loaded, example_inputs, batch_sizes, user_inputs, dim_sizes)
+    runs: list[_Run] = []
+    for batch_size, axis_sizes, dims in shapes:
         for seed in range(samples):
             if user_inputs is not None:
                 feeds = list(user_inputs)
             else:
-                feeds = generate_inputs(example_inputs, specs, batch_size, seed, input_ranges)
+                feeds = generate_inputs(example_inputs, specs, batch_size, seed, input_ranges, axis_sizes)
             expected = reference.run(feeds)
             _check_reference(reference, expected)
-            feeds_by_run.append((batch_size, seed, feeds, expected))
-    names = _output_names(reference, loaded, len(feeds_by_run[0][3]))
+            runs.append(_Run(batch_size, seed, dims, feeds, expected))
+    names = _output_names(reference, loaded, len(runs[0].expected))
+    _check_layout_names(layout.outputs, names, "--output-perm")
     tolerances = dict(per_output_tolerance or {})
+    unknown = sorted(set(tolerances) - set(names))
+    if unknown:
+        raise UsageError(
+            f"--tol names unknown output(s) {', '.join(unknown)}; the outputs are {', '.join(names)}"
+        )
     results = []
-    for candidate in candidates:
+    for index, candidate in enumerate(loaded):
         result = CandidateResult(candidate.label, candidate.framework)
-        for batch_size, seed, feeds, expected in feeds_by_run:
+        permuted_inputs = _inputs_to_permute(candidate, layout.inputs, input_names, runs[0].feeds)
+        for name in permuted_inputs:
+            result.layout.append(
+                f"input {name} permuted {_format_perm(layout.inputs[name])} for the candidate"
+            )
+        output_notes: set[str] = set()
+        worst_run: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+        for run in runs:
+            feeds = [
+                np.ascontiguousarray(np.transpose(x, layout.inputs[name])) if name in permuted_inputs else x
+                for name, x in zip(input_names, run.feeds, strict=False)
+            ]
             try:
                 actual = candidate.run(feeds)
             except ToolkitError as error:
                 result.error = str(error)
                 break
             comparisons = []
-            for index, reference_value in enumerate(expected):
-                name = names[index]
+            for position, reference_value in enumerate(run.expected):
+                name = names[position]
                 output_rtol, output_atol = tolerances.get(name, (rtol, atol))
-                value = actual[index] if index < len(actual) else None
-                comparisons.append(compare_output(name, reference_value, value, output_rtol, output_atol))
-            if len(actual) > len(expected):
-                result.notes.append(f"the candidate has {len(actual)} outputs, the reference {len(expected)}")
-            result.runs.append(RunComparison(batch_size, seed, comparisons))
+                value = actual[position] if position < len(actual) else None
+                if value is not None and name in layout.outputs:
+                    value, note = _restore_output(
+                        np.asarray(value), reference_value, layout.outputs[name], name
+                    )
+                    if note:
+                        output_notes.add(note)
+                comparison = compare_output(name, reference_value, value, output_rtol, output_atol)
+                comparisons.append(comparison)
+                _keep_for_plots(worst_run, name, comparison, reference_value, value, run.seed)
+            if len(actual) > len(run.expected):
+                note = f"the candidate has {len(actual)} outputs, the reference {len(run.expected)}"
+                if note not in result.notes:
+                    result.notes.append(note)
+            result.runs.append(RunComparison(run.batch_size, run.seed, comparisons, dims=run.dims))
+        result.layout.extend(sorted(output_notes))
+        result.plots = {name: (ref, cand) for name, (_, ref, cand) in worst_run.items()}
+        if not result.passed and not result.error and localize and reference_source and candidate_sources:
+            failing = next((r for r, c in zip(runs, result.runs, strict=False) if not c.passed), runs[0])
+            candidate_feeds = [
+                np.ascontiguousarray(np.transpose(x, layout.inputs[n])) if n in permuted_inputs else x
+                for n, x in zip(input_names, failing.feeds, strict=False)
+            ]
+            result.divergence = _localize(
+                reference_source,
+                candidate_sources[index],
+                failing.feeds,
+                candidate_feeds,
+                rtol,
+                atol,
+                localize,
+            )
         results.append(result)
-    return ParityReport(reference.label, reference.framework, results, seconds=time.perf_counter() - started)
+    report = ParityReport(
+        reference.label, reference.framework, results, seconds=time.perf_counter() - started
+    )
+    report.settings = {
+        "rtol": rtol,
+        "atol": atol,
+        "tolerances": {name: list(pair) for name, pair in tolerances.items()},
+        "samples": samples,
+        "user_inputs": user_inputs is not None,
+        "input_perm": {name: list(perm) for name, perm in layout.inputs.items()},
+        "output_perm": {name: list(perm) for name, perm in layout.outputs.items()},
+        "localize": localize if isinstance(localize, str) else bool(localize),
+    }
+    return report
+
+
+def _localize(reference_source, candidate_source, reference_feeds, candidate_feeds, rtol, atol, mode):
+    from toolkit.parity.localize import AUTO_NODE_LIMIT, Divergence, graph_size, localize
+
+    if mode == "auto":
+        sizes = [s for s in (graph_size(reference_source), graph_size(candidate_source)) if s is not None]
+        if sizes and max(sizes) >= AUTO_NODE_LIMIT:
+            return Divergence(
+                method="skipped",
+                compared_nodes=0,
+                note=f"the graph has {max(sizes)} nodes (auto localisation stops at {AUTO_NODE_LIMIT}); pass --localize",
+            )
+    return localize(reference_source, candidate_source, reference_feeds, candidate_feeds, rtol, atol)
+
+
+def _shape_variants(reference, candidates, example_inputs, batch_sizes, user_inputs, dim_sizes):
+    """(batch size, {(input, axis): size}, {symbol: size}) per shape to run."""
+    if user_inputs is not None:
+        if dim_sizes:
+            raise UsageError("--dim-sizes varies generated inputs; it cannot be used with --inputs")
+        return [(None, {}, {})]
+    if batch_sizes is None:
+        batch_sizes = default_batch_sizes(example_inputs, batch_is_dynamic([reference, *candidates]))
+    groups = dynamic_axes([reference.input_specs, *(c.input_specs for c in candidates)])
+    requested = dict(dim_sizes or {})
+    unknown = sorted(set(requested) - set(groups))
+    if unknown:
+        listed = ", ".join(groups) or "none"
+        raise UsageError(
+            f"--dim-sizes {', '.join(unknown)}: not a dynamic non-batch axis of every model (dynamic: {listed})"
+        )
+    variants = [(size, {}, {}) for size in batch_sizes]
+    for symbol, axes in groups.items():
+        current = _current_size(example_inputs, axes)
+        sizes = requested.get(symbol)
+        if sizes is None:
+            if current is None:
+                continue
+            sizes = [max(1, current // 2) if current > 1 else 2]
+        for size in sizes:
+            if size == current:
+                continue
+            variants.append((batch_sizes[0], {axis: size for axis in axes}, {symbol: size}))
+    return variants
+
+
+def _current_size(example_inputs, axes) -> int | None:
+    if not example_inputs:
+        return None
+    index, axis = axes[0]
+    if index >= len(example_inputs) or np.ndim(example_inputs[index]) <= axis:
+        return None
+    return int(np.shape(example_inputs[index])[axis])
+
+
+def _input_names(reference, candidates, user_inputs, example_inputs) -> list[str]:
+    for model in (reference, *candidates):
+        if model.input_specs:
+            return [spec.name for spec in model.input_specs]
+    count = len(user_inputs if user_inputs is not None else example_inputs or [])
+    return [f"input_{i}" for i in range(count)]
+
+
+def _check_layout_names(perms: Mapping[str, tuple[int, ...]], names: Sequence[str], option: str) -> None:
+    unknown = sorted(set(perms) - set(names))
+    if unknown:
+        raise UsageError(f"{option} names unknown {', '.join(unknown)}; the model has {', '.join(names)}")
+
+
+def _inputs_to_permute(candidate, perms, input_names, feeds) -> set[str]:
+    """Inputs to permute for this candidate: all with a perm, unless its declared shape is the reference's."""
+    chosen = set()
+    specs = {spec.name: spec for spec in candidate.input_specs or []}
+    for position, name in enumerate(input_names):
+        if name not in perms or position >= len(feeds):
+            continue
+        perm = perms[name]
+        shape = np.shape(feeds[position])
+        if len(perm) != len(shape) or sorted(perm) != list(range(len(shape))):
+            raise UsageError(
+                f"--input-perm {name}:{_format_perm(perm)}: not a permutation of the input's {len(shape)} axes"
+            )
+        declared = _declared_shape(specs, candidate, position)
+        permuted = tuple(shape[axis] for axis in perm)
+        if declared is not None and _fits(shape, declared) and not _fits(permuted, declared):
+            continue  # this candidate takes the reference's layout (e.g. the ONNX twin of a torch model)
+        chosen.add(name)
+    return chosen
+
+
+def _declared_shape(specs, candidate, position):
+    ordered = candidate.input_specs or []
+    if position < len(ordered) and ordered[position].shape is not None:
+        return ordered[position].shape
+    return None
+
+
+def _fits(shape, declared) -> bool:
+    return len(shape) == len(declared) and all(
+        not isinstance(want, int) or want < 0 or want == size
+        for size, want in zip(shape, declared, strict=True)
+    )
+
+
+def _restore_output(value: np.ndarray, reference: np.ndarray, perm: tuple[int, ...], name: str):
+    """A candidate output in the candidate's layout, brought back to the reference's by the inverse perm."""
+    if len(perm) != reference.ndim or sorted(perm) != list(range(reference.ndim)):
+        raise UsageError(
+            f"--output-perm {name}:{_format_perm(perm)}: not a permutation of {reference.ndim} axes"
+        )
+    permuted_shape = tuple(reference.shape[axis] for axis in perm)
+    if value.shape == permuted_shape and value.shape != reference.shape:
+        return np.transpose(value, np.argsort(perm)), f"output {name} permuted back from {_format_perm(perm)}"
+    return value, ""
+
+
+def _format_perm(perm) -> str:
+    return ",".join(str(axis) for axis in perm)
+
+
+def _keep_for_plots(worst_run, name, comparison, reference_value, value, seed) -> None:
+    """A random subset of the worst run's elements, for the HTML report's plots."""
+    if value is None or comparison.candidate_shape is None or "differs" in comparison.problem:
+        return
+    score = comparison.max_abs if not np.isnan(comparison.max_abs) else float("inf")
+    if name in worst_run and worst_run[name][0] >= score:
+        return
+    reference_flat = np.asarray(reference_value).reshape(-1)
+    candidate_flat = np.asarray(value).reshape(-1)
+    if reference_flat.size > PLOT_SAMPLE:
+        chosen = np.random.default_rng(seed).choice(reference_flat.size, PLOT_SAMPLE, replace=False)
+        reference_flat, candidate_flat = reference_flat[chosen], candidate_flat[chosen]
+    if reference_flat.dtype.kind not in "biuf" or candidate_flat.dtype.kind not in "biuf":
+        try:
+            reference_flat = reference_flat.astype(np.float64)
+            candidate_flat = candidate_flat.astype(np.float64)
+        except (TypeError, ValueError):
+            return
+    worst_run[name] = (score, reference_flat.astype(np.float64), candidate_flat.astype(np.float64))
 
 
 def _check_reference(reference: Runnable, outputs: list[np.ndarray]) -> None:

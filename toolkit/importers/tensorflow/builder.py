@@ -84,9 +84,9 @@ class ImportedModule(tf.Module):
         plan = layout.plan_constants(graph.graph, graph.constants)
         backend = TensorFlowBackend(plan)
         with tf.name_scope(self.name or "imported"):
-            self._constants = _bind_everything(graph, backend)
-        self._backend = backend
-        self._prepared = prepared
+            constants = _bind_everything(graph, backend)
+        # Held outside tf.Module's attribute tracking: only `parameters` is state to save.
+        self._state = _Untracked(constants=constants, backend=backend, prepared=prepared)
         self.parameters = list(backend.variables)  # tracked by tf.Module for checkpoints and SavedModel
         inputs = {i.name: i for i in prepared.model.graph.input}
         taken: set[str] = set()
@@ -99,12 +99,20 @@ class ImportedModule(tf.Module):
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def _run(self, inputs) -> list[Any]:
-        graph = self._prepared.graph
+        graph = self._state.prepared.graph
         if len(inputs) != len(graph.input_names):
-            raise TypeError(f"expected {len(graph.input_names)} inputs ({', '.join(graph.input_names)}), got {len(inputs)}")
+            raise TypeError(
+                f"expected {len(graph.input_names)} inputs ({', '.join(graph.input_names)}), got {len(inputs)}"
+            )
         feeds = {name: _as_tensor(value) for name, value in zip(graph.input_names, inputs, strict=True)}
-        outputs = core.run_graph(graph, feeds, self._backend, constants=self._constants, scope=_name_scope)
+        state = self._state
+        outputs = core.run_graph(graph, feeds, state.backend, constants=state.constants, scope=_name_scope)
         return [_as_output(value) for value in outputs]
+
+
+class _Untracked:
+    def __init__(self, **values: Any):
+        self.__dict__.update(values)
 
 
 def _as_tensor(value: Any) -> Any:
@@ -120,17 +128,16 @@ def _as_output(value: Any) -> Any:
 
 def build_module(prepared: core.PreparedModel) -> ImportedModule:
     """An ImportedModule whose class carries `__call__` as a tf.function with this graph's signature."""
-    probe = ImportedModule.__new__(ImportedModule)
     inputs = {i.name: i for i in prepared.model.graph.input}
     taken: set[str] = set()
     specs = [_spec(inputs[name], taken) for name in prepared.graph.input_names]
     signature = None if any(spec is None for spec in specs) else specs
-    del probe
 
     def call(self, *inputs):
         return self.call_eager(*inputs)
 
-    function = tf.function(call, input_signature=signature, reduce_retracing=True)
+    # autograph off: control flow is already explicit (tf.cond / tf.while_loop in the handlers).
+    function = tf.function(call, input_signature=signature, reduce_retracing=True, autograph=False)
     cls = type("ImportedModel", (ImportedModule,), {"__call__": function})
     graph_name = core.python_name(prepared.model.graph.name or "imported")
     return cls(prepared, name=graph_name)

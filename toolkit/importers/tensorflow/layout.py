@@ -120,6 +120,18 @@ def elementwise(function: Callable, arguments: Sequence[Any], keywords: dict) ->
             moved.append(argument.stored)
             continue
         missing = rank - _rank(argument)
+        if not tf.executing_eagerly() and isinstance(argument, tf.Tensor) and hasattr(argument, "numpy"):
+            # A constant captured by a traced function: permute it now, not on every call.
+            array = argument.numpy().reshape((1,) * missing + tuple(argument.shape))
+            moved.append(tf.constant(np.transpose(array, perm)))
+            continue
+        shape = [1] * missing + list(argument.shape)
+        if None not in shape:
+            order = [axis for axis in perm if shape[axis] != 1]
+            if order == sorted(order):
+                # Only unit axes move: a reshape, no data movement.
+                moved.append(tf.reshape(argument, [shape[axis] for axis in perm]))
+                continue
         if missing:
             argument = tf.reshape(argument, tf.concat([tf.ones([missing], tf.int32), tf.shape(argument)], 0))
         moved.append(tf.transpose(argument, perm))

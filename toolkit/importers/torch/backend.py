@@ -26,6 +26,8 @@ def to_torch_value(value: Any) -> Any:
         return [to_torch_value(v) for v in value]
     if isinstance(value, torch.Tensor):
         return value
+    if isinstance(value, onnx.TensorProto):
+        value = onnx.numpy_helper.to_array(value)
     return to_torch(np.asarray(value))
 
 

@@ -51,18 +51,23 @@ def register(
 
             @functools.wraps(function)
             def wrapped(*arguments, **keywords):
-                return layout.elementwise(function, arguments, keywords)
+                return _one_sequence(layout.elementwise(function, arguments, keywords))
 
         else:
 
             @functools.wraps(function)
             def wrapped(*arguments, **keywords):
-                return function(*[layout.to_onnx(a) for a in arguments], **keywords)
+                return _one_sequence(function(*[layout.to_onnx(a) for a in arguments], **keywords))
 
         table.register(op_type, since=since, domain=domain, static=static, check=check)(wrapped)
         return function
 
     return decorate
+
+
+def _one_sequence(result):
+    """A handler returning one ONNX sequence (a Python list) returns one output, not several."""
+    return (result,) if isinstance(result, list) else result
 
 
 def load_all() -> core.OperatorTable:
@@ -71,6 +76,7 @@ def load_all() -> core.OperatorTable:
         control,
         elementwise,
         nn,
+        quantization,
         reduce,
         resize,
         rnn,
@@ -103,6 +109,10 @@ def known(value, what: str = "this input"):
         return value
     if isinstance(value, (list, tuple, int, float)):
         return np.asarray(value)
+    if isinstance(value, tf.Variable):
+        # A float initializer used as Resize scales and the like: its current value, read outside the trace.
+        with tf.init_scope():
+            return value.numpy()
     static = tf.get_static_value(value)
     if static is None:
         raise ValueError(f"{what} must be known when the graph is built, not only at run time")

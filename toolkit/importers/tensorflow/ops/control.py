@@ -38,11 +38,15 @@ def loop(trip_count, cond, *initial, body, context):
     carried_count = len(initial)
     if tf.executing_eagerly():
         return _loop_eager(trip_count, cond, initial, body, context)
-    maximum = tf.constant(2**62, tf.int64) if trip_count is None else tf.reshape(tf.cast(trip_count, tf.int64), [])
+    maximum = (
+        tf.constant(2**62, tf.int64) if trip_count is None else tf.reshape(tf.cast(trip_count, tf.int64), [])
+    )
     keep_going = tf.constant(True) if cond is None else tf.reshape(tf.cast(cond, tf.bool), [])
     scan_count = context.num_outputs - carried_count
     arrays = [
-        tf.TensorArray(_output_dtype(context, carried_count + j), size=0, dynamic_size=True, infer_shape=False)
+        tf.TensorArray(
+            _output_dtype(context, carried_count + j), size=0, dynamic_size=True, infer_shape=False
+        )
         for j in range(scan_count)
     ]
 
@@ -54,7 +58,10 @@ def loop(trip_count, cond, *initial, body, context):
         results = _outputs(body, i, going, *values)
         going = tf.reshape(tf.cast(results[0], tf.bool), [])
         values = results[1 : 1 + carried_count]
-        arrays = [array.write(tf.cast(i, tf.int32), value) for array, value in zip(arrays, results[1 + carried_count :], strict=True)]
+        arrays = [
+            array.write(tf.cast(i, tf.int32), value)
+            for array, value in zip(arrays, results[1 + carried_count :], strict=True)
+        ]
         return (i + 1, going, *values, *arrays)
 
     invariants = [tf.TensorShape([]), tf.TensorShape([])]
@@ -173,20 +180,20 @@ def sequence_insert(sequence, tensor, position=None):
     if position is None:
         result.append(tensor)
     else:
-        index = _static_int(position)
+        index = _static_int(tf.reshape(position, []))
         result.insert(index if index >= 0 else index + len(result), tensor)
     return result
 
 
 @register("SequenceAt", since=11)
 def sequence_at(sequence, position):
-    return sequence[_static_int(position)]
+    return sequence[_static_int(tf.reshape(position, []))]
 
 
 @register("SequenceErase", since=11)
 def sequence_erase(sequence, position=None):
     result = list(sequence)
-    del result[-1 if position is None else _static_int(position)]
+    del result[-1 if position is None else _static_int(tf.reshape(position, []))]
     return result
 
 

@@ -126,7 +126,7 @@ def bit_shift(x, y, *, direction):
     return tf.bitwise.right_shift(x, y)
 
 
-def _variadic(op_type: str, function, since: int = 8) -> None:
+def _variadic(op_type: str, function, since: int = 6) -> None:
     @_elementwise(op_type, since)
     def handler(*inputs):
         result = inputs[0]
@@ -140,7 +140,7 @@ _variadic("Min", tf.minimum)
 _variadic("Sum", tf.add)
 
 
-@_elementwise("Mean", since=8)
+@_elementwise("Mean", since=6)
 def mean(*inputs):
     result = inputs[0]
     for value in inputs[1:]:
@@ -172,8 +172,11 @@ def leaky_relu(x, *, alpha=0.01):
     return tf.where(x >= 0, x, x * tf.cast(alpha, x.dtype))
 
 
-@_elementwise("PRelu", since=7)
+@register("PRelu", since=7)
 def prelu(x, slope):
+    if slope.shape.rank == 1 and x.shape.rank and x.shape.rank > 2 and slope.shape[0] not in (1, x.shape[-1]):
+        # Exporters write a per-channel slope as [C]: it applies along axis 1.
+        slope = tf.reshape(slope, [-1] + [1] * (x.shape.rank - 2))
     return tf.where(x >= 0, x, x * slope)
 
 

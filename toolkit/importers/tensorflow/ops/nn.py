@@ -45,12 +45,18 @@ def _pad_spatial(x, pairs, value=0):
 
 
 @register("Conv", since=1, layout_mode="any")
-def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
+def conv(
+    x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None
+):
     rank = _rank_of(w)
     spatial = rank - 2
     x = layout.channels_last(x, rank)
     filters = layout.stored_as(w, layout.weights_perm(rank))  # HWIO
-    kernel = [int(k) for k in filters.shape[:spatial]] if filters.shape[:spatial].is_fully_defined() else kernel_shape
+    kernel = (
+        [int(k) for k in filters.shape[:spatial]]
+        if filters.shape[:spatial].is_fully_defined()
+        else kernel_shape
+    )
     strides = list(strides or [1] * spatial)
     dilations = list(dilations or [1] * spatial)
     pairs = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, "Conv")
@@ -62,7 +68,9 @@ def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_sha
     channels = x.shape[-1]
     if group == 1:
         y = _convolve(x, filters, strides, padding, dilations)
-    elif spatial == 2 and channels is not None and group == channels and all(s == strides[0] for s in strides):
+    elif (
+        spatial == 2 and channels is not None and group == channels and all(s == strides[0] for s in strides)
+    ):
         # Depthwise: TF filter [kh, kw, C, multiplier], ONNX output channel c*multiplier + m.
         depthwise = tf.reshape(filters, tf.stack([kernel[0], kernel[1], group, -1]))
         y = tf.nn.depthwise_conv2d(x, depthwise, [1, *strides, 1], padding, dilations=dilations)
@@ -112,12 +120,19 @@ def conv_transpose(
         for n, s, k, d in zip(sizes, strides, kernel, dilations, strict=True)
     ]
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        target = list(output_shape)[-spatial:] if output_shape is not None else [n * s for n, s in zip(sizes, strides, strict=True)]
+        target = (
+            list(output_shape)[-spatial:]
+            if output_shape is not None
+            else [n * s for n, s in zip(sizes, strides, strict=True)]
+        )
         pairs = []
         for f, p, t in zip(full, output_padding, target, strict=True):
             total = f + p - t
             small, large = total // 2, total - total // 2
-            pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
+            if total < 0:  # the requested output is larger: zeros at the end
+                pairs.append((0, total))
+            else:
+                pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
     else:
         pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
     batch = tf.shape(x)[0]
@@ -127,12 +142,16 @@ def conv_transpose(
     outputs = []
     for part, f in zip(xs, fs, strict=True):
         dims = [
-            full[i] if full[i] is not None else (dynamic[i + 1] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+            full[i]
+            if full[i] is not None
+            else (dynamic[i + 1] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
             for i in range(spatial)
         ]
         output_dims = tf.stack([batch, *dims, tf.shape(f)[-2]])
         outputs.append(tf.nn.conv_transpose(part, f, output_dims, strides, "VALID", dilations=dilations))
     y = tf.concat(outputs, -1) if group > 1 else outputs[0]
+    output_padding = [p + max(0, -e) for p, (_, e) in zip(output_padding, pairs, strict=True)]
+    pairs = [(b, max(e, 0)) for b, e in pairs]
     if any(output_padding):
         y = _pad_spatial(y, [(0, p) for p in output_padding])
     if any(b or e for b, e in pairs):
@@ -167,8 +186,10 @@ def _pool_geometry(x, kernel, auto_pad, pads, strides, dilations, ceil_mode, op_
 
 def _pool(x, kind, kernel, strides, dilations):
     # TF refuses stride with dilation, and strides larger than the window: stride 1, then subsample.
-    if any(d > 1 for d in dilations) and any(s > 1 for s in strides) or any(
-        s > k for s, k in zip(strides, kernel, strict=True)
+    if (
+        any(d > 1 for d in dilations)
+        and any(s > 1 for s in strides)
+        or any(s > k for s, k in zip(strides, kernel, strict=True))
     ):
         y = tf.nn.pool(x, kernel, kind, strides=[1] * len(kernel), padding="VALID", dilations=dilations)
         return y[(slice(None), *[slice(None, None, s) for s in strides], slice(None))]
@@ -189,11 +210,21 @@ def _maxpool_check(attributes, context):
 
 @register("MaxPool", since=1, layout_mode="any", check=_maxpool_check)
 def max_pool(
-    x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, pads=None, storage_order=0, strides=None
+    x,
+    *,
+    auto_pad="NOTSET",
+    ceil_mode=0,
+    dilations=None,
+    kernel_shape,
+    pads=None,
+    storage_order=0,
+    strides=None,
 ):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
-    pairs, strides, dilations = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "MaxPool")
+    pairs, strides, dilations = _pool_geometry(
+        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "MaxPool"
+    )
     x = _pad_spatial(x, pairs, _lowest(x.dtype))
     y = _pool(x, "MAX", list(kernel_shape), strides, dilations)
     return layout.Transposed(y, layout.channels_last_perm(rank))
@@ -214,7 +245,9 @@ def average_pool(
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
     sizes = _spatial_sizes(x)
-    pairs, strides, dilations = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "AveragePool")
+    pairs, strides, dilations = _pool_geometry(
+        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "AveragePool"
+    )
     kernel = list(kernel_shape)
     if all(b == 0 and e == 0 for b, e in pairs):
         y = _pool(x, "AVG", kernel, strides, dilations)
@@ -238,7 +271,9 @@ def average_pool(
 def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, p=2, pads=None, strides=None):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
-    pairs, strides, dilations = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "LpPool")
+    pairs, strides, dilations = _pool_geometry(
+        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "LpPool"
+    )
     powered = _pad_spatial(tf.pow(tf.abs(x), p), pairs)
     total = _pool(powered, "AVG", list(kernel_shape), strides, dilations) * float(np.prod(kernel_shape))
     return layout.Transposed(tf.pow(total, 1.0 / p), layout.channels_last_perm(rank))
@@ -248,7 +283,9 @@ def _global(function):
     def handler(x):
         rank = _rank_of(x)
         x = layout.channels_last(x, rank)
-        return layout.Transposed(function(x, list(range(1, rank - 1)), keepdims=True), layout.channels_last_perm(rank))
+        return layout.Transposed(
+            function(x, list(range(1, rank - 1)), keepdims=True), layout.channels_last_perm(rank)
+        )
 
     return handler
 

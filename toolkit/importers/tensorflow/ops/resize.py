@@ -21,11 +21,13 @@ from toolkit.importers.tensorflow.ops import known, register
 
 def _source_coordinates(mode, out_size, in_size, scale, roi_start, roi_end):
     o = np.arange(out_size, dtype=np.float64)
+    # ONNX reference: the formulas use the resized length in_size * scale, not rounded to out_size.
+    out_size = in_size * scale
     if mode == "half_pixel":
         return (o + 0.5) / scale - 0.5
     if mode == "half_pixel_symmetric":
         # ONNX Resize opset 19: centre the sampled region when out/in is not exactly the scale.
-        adjustment = out_size / (scale * in_size)
+        adjustment = len(o) / out_size
         offset = in_size / 2 * (1 - adjustment)
         return offset + (o + 0.5) / scale - 0.5
     if mode == "pytorch_half_pixel":
@@ -131,7 +133,9 @@ def _resize(
             continue
         where = perm.index(axis) if perm else axis
         start, end = (roi[k], roi[k + len(axes)]) if roi is not None else (0.0, 1.0)
-        coordinates = _source_coordinates(coordinate_transformation_mode, out_size, in_size, scale, start, end)
+        coordinates = _source_coordinates(
+            coordinate_transformation_mode, out_size, in_size, scale, start, end
+        )
         outside = (coordinates < 0) | (coordinates > in_size - 1)
         if mode == "nearest":
             indices = np.clip(_nearest(coordinates, nearest_mode), 0, in_size - 1).astype(np.int64)
@@ -150,7 +154,9 @@ def _resize(
 
 @register("Resize", since=10, layout_mode="any")
 def resize_10(x, scales, *, mode="nearest"):
-    return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _resize(
+        x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+    )
 
 
 @register("Resize", since=11, layout_mode="any")
@@ -217,9 +223,13 @@ def resize(
 
 @register("Upsample", since=7, layout_mode="any")
 def upsample_7(x, *, mode="nearest", scales):
-    return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _resize(
+        x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+    )
 
 
 @register("Upsample", since=9, layout_mode="any")
 def upsample(x, scales, *, mode="nearest"):
-    return _resize(x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _resize(
+        x, None, scales, None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+    )

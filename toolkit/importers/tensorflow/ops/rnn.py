@@ -74,7 +74,20 @@ def _check(attributes, context):
     return f"activation(s) {', '.join(unknown)} not supported" if unknown else ""
 
 
-def _run(op_type, cell, x, w, r, b, sequence_lens, initial_states, direction, layout_attribute, hidden_size, context):
+def _run(
+    op_type,
+    cell,
+    x,
+    w,
+    r,
+    b,
+    sequence_lens,
+    initial_states,
+    direction,
+    layout_attribute,
+    hidden_size,
+    context,
+):
     if layout_attribute:
         x = tf.transpose(x, [1, 0, 2])
         initial_states = [None if s is None else tf.transpose(s, [1, 0, 2]) for s in initial_states]
@@ -96,9 +109,7 @@ def _run(op_type, cell, x, w, r, b, sequence_lens, initial_states, direction, la
         if b is not None:
             gates = w.shape[1]
             projected = projected + b[d][:gates] + b[d][gates:]
-        states = [
-            tf.zeros(tf.stack([batch, hidden]), x.dtype) if s is None else s[d] for s in initial_states
-        ]
+        states = [tf.zeros(tf.stack([batch, hidden]), x.dtype) if s is None else s[d] for s in initial_states]
         mask = None
         if sequence_lens is not None:
             mask = tf.range(sequence_length)[:, None] < tf.cast(sequence_lens, tf.int32)[None, :]
@@ -118,7 +129,11 @@ def _run(op_type, cell, x, w, r, b, sequence_lens, initial_states, direction, la
         final = tf.while_loop(lambda t, *_: t < sequence_length, body, (tf.constant(0), array, *states))
         y = final[1].stack()
         if reverse:
-            y = tf.reverse(y, [0]) if sequence_lens is None else tf.reverse_sequence(y, sequence_lens, seq_axis=0, batch_axis=1)
+            y = (
+                tf.reverse(y, [0])
+                if sequence_lens is None
+                else tf.reverse_sequence(y, sequence_lens, seq_axis=0, batch_axis=1)
+            )
         outputs.append(y)
         finals.append(final[2:])
     y = tf.stack(outputs, axis=1)  # [seq, directions, batch, hidden]
@@ -135,25 +150,52 @@ def _clip(value, clip):
 
 @register("RNN", since=7, check=_check)
 def rnn(
-    x, w, r, b=None, sequence_lens=None, initial_h=None, *,
-    activation_alpha=None, activation_beta=None, activations=None, clip=None,
-    direction="forward", hidden_size=None, layout=0, context,
+    x,
+    w,
+    r,
+    b=None,
+    sequence_lens=None,
+    initial_h=None,
+    *,
+    activation_alpha=None,
+    activation_beta=None,
+    activations=None,
+    clip=None,
+    direction="forward",
+    hidden_size=None,
+    layout=0,
+    context,
 ):
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("RNN", activations, activation_alpha, activation_beta, directions)
 
     def cell(d, recurrence, bias):
         (f,) = functions[d]
-        return lambda projected, states: [f(_clip(projected + tf.matmul(states[0], recurrence, transpose_b=True), clip))]
+        return lambda projected, states: [
+            f(_clip(projected + tf.matmul(states[0], recurrence, transpose_b=True), clip))
+        ]
 
     return _run("RNN", cell, x, w, r, b, sequence_lens, [initial_h], direction, layout, hidden_size, context)
 
 
 @register("GRU", since=7, check=_check)
 def gru(
-    x, w, r, b=None, sequence_lens=None, initial_h=None, *,
-    activation_alpha=None, activation_beta=None, activations=None, clip=None,
-    direction="forward", hidden_size=None, layout=0, linear_before_reset=0, context,
+    x,
+    w,
+    r,
+    b=None,
+    sequence_lens=None,
+    initial_h=None,
+    *,
+    activation_alpha=None,
+    activation_beta=None,
+    activations=None,
+    clip=None,
+    direction="forward",
+    hidden_size=None,
+    layout=0,
+    linear_before_reset=0,
+    context,
 ):
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("GRU", activations, activation_alpha, activation_beta, directions)
@@ -184,14 +226,42 @@ def gru(
 
         return step
 
-    return _run("GRU", cell, x, w, r, projection_bias, sequence_lens, [initial_h], direction, layout, hidden_size, context)
+    return _run(
+        "GRU",
+        cell,
+        x,
+        w,
+        r,
+        projection_bias,
+        sequence_lens,
+        [initial_h],
+        direction,
+        layout,
+        hidden_size,
+        context,
+    )
 
 
 @register("LSTM", since=7, check=_check)
 def lstm(
-    x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *,
-    activation_alpha=None, activation_beta=None, activations=None, clip=None,
-    direction="forward", hidden_size=None, input_forget=0, layout=0, context,
+    x,
+    w,
+    r,
+    b=None,
+    sequence_lens=None,
+    initial_h=None,
+    initial_c=None,
+    p=None,
+    *,
+    activation_alpha=None,
+    activation_beta=None,
+    activations=None,
+    clip=None,
+    direction="forward",
+    hidden_size=None,
+    input_forget=0,
+    layout=0,
+    context,
 ):
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("LSTM", activations, activation_alpha, activation_beta, directions)
@@ -219,4 +289,17 @@ def lstm(
 
         return step
 
-    return _run("LSTM", cell, x, w, r, b, sequence_lens, [initial_h, initial_c], direction, layout, hidden_size, context)
+    return _run(
+        "LSTM",
+        cell,
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h, initial_c],
+        direction,
+        layout,
+        hidden_size,
+        context,
+    )

@@ -191,7 +191,9 @@ def slice_1(data, *, starts, ends, axes=None):
 
 @register("Slice", since=10)
 def slice_(data, starts, ends, axes=None, steps=None):
-    return _slice(data, starts, ends, None if axes is None else common.as_ints(known(axes, "Slice axes")), steps)
+    return _slice(
+        data, starts, ends, None if axes is None else common.as_ints(known(axes, "Slice axes")), steps
+    )
 
 
 @register("Gather", since=1)
@@ -459,12 +461,13 @@ def depth_to_space(x, *, blocksize, mode="DCR"):
 
 
 @register("SpaceToDepth", since=1)
-def space_to_depth(x, *, blocksize):
+def space_to_depth(x, *, blocksize, mode="DCR"):
     shape = tf.shape(x, out_type=tf.int64)
     n, c, h, w = shape[0], shape[1], shape[2], shape[3]
     b = blocksize
     y = tf.reshape(x, tf.stack([n, c, h // b, b, w // b, b]))
-    y = tf.transpose(y, [0, 3, 5, 1, 2, 4])
+    # DCR: depth index (bh * b + bw) * C + c; CRD (opset 25): c * b * b + bh * b + bw
+    y = tf.transpose(y, [0, 3, 5, 1, 2, 4] if mode == "DCR" else [0, 1, 3, 5, 2, 4])
     return tf.reshape(y, tf.stack([n, c * b * b, h // b, w // b]))
 
 
@@ -491,3 +494,31 @@ def unique(x, *, axis=None, sorted=1):  # noqa: A002
     )
     counts = tf.math.bincount(tf.cast(inverse, tf.int32), minlength=tf.size(values), dtype=tf.int64)
     return values, first, inverse, counts
+
+
+@register("StringConcat", since=20)
+def string_concat(x, y):
+    shape = tf.broadcast_dynamic_shape(tf.shape(x), tf.shape(y))
+    return tf.strings.join([tf.broadcast_to(x, shape), tf.broadcast_to(y, shape)])
+
+
+@register("RegexFullMatch", since=20)
+def regex_full_match(x, *, pattern):
+    return tf.strings.regex_full_match(x, pattern)
+
+
+@register("StringNormalizer", since=10)
+def string_normalizer(x, *, case_change_action="NONE", is_case_sensitive=0, locale=None, stopwords=None):
+    flat = tf.reshape(x, [-1])
+    if stopwords:
+        compare = flat if is_case_sensitive else tf.strings.lower(flat)
+        words = stopwords if is_case_sensitive else [w.lower() for w in stopwords]
+        keep = tf.reduce_all(tf.not_equal(compare[:, None], tf.constant(words)[None, :]), axis=1)
+        flat = tf.boolean_mask(flat, keep)
+    if case_change_action == "LOWER":
+        flat = tf.strings.lower(flat)
+    elif case_change_action == "UPPER":
+        flat = tf.strings.upper(flat)
+    # ONNX StringNormalizer: everything filtered out gives one empty string.
+    flat = tf.cond(tf.size(flat) > 0, lambda: flat, lambda: tf.constant([""]))
+    return flat if x.shape.rank == 1 else tf.reshape(flat, [1, -1])

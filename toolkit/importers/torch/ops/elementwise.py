@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from toolkit.importers.torch.ops.support import TORCH_DTYPES, dtype_of, register
+from toolkit.importers.torch.ops.support import TORCH_DTYPES, dims, dtype_of, register
 
 _INTEGER = {torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.uint16, torch.uint32, torch.uint64}
 
@@ -120,7 +120,7 @@ for _op, _function in {
     register(_op, since=1)(_binary)
 
 
-@register("Max", since=8)
+@register("Max", since=6)
 def max_(*data):
     result = data[0]
     for value in data[1:]:
@@ -128,7 +128,7 @@ def max_(*data):
     return result
 
 
-@register("Min", since=8)
+@register("Min", since=6)
 def min_(*data):
     result = data[0]
     for value in data[1:]:
@@ -136,7 +136,7 @@ def min_(*data):
     return result
 
 
-@register("Sum", since=8)
+@register("Sum", since=6)
 def sum_(*data):
     result = data[0]
     for value in data[1:]:
@@ -144,7 +144,7 @@ def sum_(*data):
     return result
 
 
-@register("Mean", since=8)
+@register("Mean", since=6)
 def mean(*data):
     return sum_(*data) / len(data)
 
@@ -223,6 +223,9 @@ def hard_sigmoid(x, *, alpha=0.2, beta=0.5):
 
 @register("PRelu", since=7)
 def prelu(x, slope):
+    slope_dims, x_dims = dims(slope), dims(x)
+    if len(slope_dims) == 1 and len(x_dims) > 2 and slope_dims[0] == x_dims[1] != x_dims[-1]:
+        slope = slope.reshape([-1] + [1] * (len(x_dims) - 2))  # per-channel slope from older exporters
     return torch.where(x >= 0, x, x * slope)
 
 

@@ -481,12 +481,12 @@ def unique(x, *, axis=None, sorted=1):  # noqa: A002
 
 @register("SequenceConstruct", since=11)
 def sequence_construct(*inputs):
-    return list(inputs)
+    return (list(inputs),)  # a 1-tuple: the core reads a bare list as several outputs
 
 
 @register("SequenceEmpty", since=11)
 def sequence_empty(*, dtype=None):
-    return []
+    return ([],)
 
 
 def _position(sequence, position, default):
@@ -505,19 +505,19 @@ def sequence_at(input_sequence, position):
 def sequence_insert(input_sequence, tensor, position=None):
     sequence = list(input_sequence)
     sequence.insert(_position(sequence, position, len(sequence)), tensor)
-    return sequence
+    return (sequence,)
 
 
 @register("SequenceErase", since=11)
 def sequence_erase(input_sequence, position=None):
     sequence = list(input_sequence)
     del sequence[_position(sequence, position, len(sequence) - 1)]
-    return sequence
+    return (sequence,)
 
 
 @register("SequenceLength", since=11)
 def sequence_length(input_sequence):
-    if is_proxy(input_sequence):
+    if is_proxy(input_sequence) or isinstance(input_sequence, torch.Tensor):
         raise NeedsValues("sequence length known at run time")
     return torch.tensor(len(input_sequence), dtype=torch.int64)
 
@@ -533,11 +533,11 @@ def concat_from_sequence(input_sequence, *, axis, new_axis=0):
 def split_to_sequence(input, split=None, *, axis=0, keepdims=1):  # noqa: A002
     if split is None:
         parts = torch.split(input, 1, dim=axis)
-        return [p.squeeze(axis) for p in parts] if not keepdims else list(parts)
+        return ([p.squeeze(axis) for p in parts] if not keepdims else list(parts),)
     sizes = _require(known(split))
     if sizes.ndim == 0:
-        return list(torch.split(input, int(sizes), dim=axis))
-    return list(torch.split(input, [int(s) for s in sizes], dim=axis))
+        return (list(torch.split(input, int(sizes), dim=axis)),)
+    return (list(torch.split(input, [int(s) for s in sizes], dim=axis)),)
 
 
 @register("Optional", since=15)

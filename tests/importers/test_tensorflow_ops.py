@@ -1,0 +1,172 @@
+"""Handlers family by family, eager and traced, against onnx's reference evaluator (a table of cases)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+tf = pytest.importorskip("tensorflow")
+
+from toolkit.importers.tensorflow import import_onnx  # noqa: E402
+
+RNG = np.random.default_rng(1)
+F = TensorProto.FLOAT
+
+
+def _x(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+# (id, node, inputs, opset)
+CASES = [
+    (
+        "conv_same_lower",
+        helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_LOWER", strides=[2, 2]),
+        [_x(1, 2, 7, 7), _x(4, 2, 3, 3)],
+        17,
+    ),
+    (
+        "conv_depthwise",
+        helper.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[1, 1, 1, 1]),
+        [_x(2, 4, 6, 6), _x(8, 1, 3, 3)],
+        17,
+    ),
+    (
+        "conv_dilated_strided_1d",
+        helper.make_node("Conv", ["x", "w"], ["y"], dilations=[2], strides=[2]),
+        [_x(1, 3, 11), _x(2, 3, 3)],
+        17,
+    ),
+    (
+        "conv_transpose_padded",
+        helper.make_node(
+            "ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]
+        ),
+        [_x(1, 3, 4, 4), _x(3, 2, 3, 3)],
+        17,
+    ),
+    (
+        "maxpool_ceil",
+        helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+        [_x(1, 2, 8, 8)],
+        17,
+    ),
+    (
+        "avgpool_exclude_pad",
+        helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        [_x(1, 2, 5, 5)],
+        17,
+    ),
+    (
+        "resize_cubic_half_pixel",
+        helper.make_node("Resize", ["x", "", "s"], ["y"], mode="cubic"),
+        [_x(1, 1, 4, 4), np.array([1, 1, 2, 1.5], np.float32)],
+        19,
+    ),
+    (
+        "resize_nearest_sizes",
+        helper.make_node("Resize", ["x", "", "", "s"], ["y"], mode="nearest", nearest_mode="floor"),
+        [_x(1, 2, 3, 5), np.array([1, 2, 7, 4], np.int64)],
+        19,
+    ),
+    ("softmax_axis1", helper.make_node("Softmax", ["x"], ["y"], axis=1), [_x(2, 3, 4)], 13),
+    (
+        "reduce_mean_dynamic_axes",
+        helper.make_node("ReduceMean", ["x", "a"], ["y"], keepdims=0),
+        [_x(2, 3, 4), np.array([-1, 0], np.int64)],
+        18,
+    ),
+    (
+        "slice_negative_step",
+        helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"]),
+        [
+            _x(5, 6),
+            np.array([-1], np.int64),
+            np.array([-100], np.int64),
+            np.array([1], np.int64),
+            np.array([-2], np.int64),
+        ],
+        13,
+    ),
+    (
+        "gather_elements_negative",
+        helper.make_node("GatherElements", ["x", "i"], ["y"], axis=1),
+        [_x(3, 4), np.array([[-1, 0], [1, 2], [3, -4]], np.int64)],
+        13,
+    ),
+    (
+        "pad_edge",
+        helper.make_node("Pad", ["x", "p"], ["y"], mode="edge"),
+        [_x(2, 3), np.array([1, 2, 0, 1], np.int64)],
+        18,
+    ),
+    (
+        "lstm_bidirectional",
+        helper.make_node(
+            "LSTM", ["x", "w", "r", "b"], ["y", "h", "c"], hidden_size=3, direction="bidirectional"
+        ),
+        [_x(4, 2, 5), _x(2, 12, 5), _x(2, 12, 3), _x(2, 24)],
+        14,
+    ),
+    (
+        "gru_linear_before_reset",
+        helper.make_node("GRU", ["x", "w", "r", "b"], ["y", "h"], hidden_size=3, linear_before_reset=1),
+        [_x(4, 2, 5), _x(1, 9, 5), _x(1, 9, 3), _x(1, 18)],
+        14,
+    ),
+    (
+        "einsum",
+        helper.make_node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik"),
+        [_x(2, 3, 4), _x(2, 4, 5)],
+        12,
+    ),
+    (
+        "layer_norm",
+        helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-1),
+        [_x(2, 3, 4), _x(4), _x(4)],
+        17,
+    ),
+    (
+        "topk_smallest",
+        helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=0, largest=0),
+        [_x(5, 3), np.array([2], np.int64)],
+        11,
+    ),
+]
+
+
+# Inputs with these names are shapes, axes, pads, scales: initializers, known when tracing.
+STATIC_NAMES = {"s", "e", "a", "t", "p", "k"}
+
+
+def _model(node, inputs, opset):
+    names = [n for n in node.input if n]
+    graph = helper.make_graph(
+        [node],
+        "case",
+        [
+            helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+            for n, v in zip(names, inputs, strict=False)
+            if n not in STATIC_NAMES
+        ],
+        [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in node.output],
+        [numpy_helper.from_array(v, n) for n, v in zip(names, inputs, strict=False) if n in STATIC_NAMES],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize("node,inputs,opset", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_handler_matches_the_reference(node, inputs, opset):
+    model = _model(node, inputs, opset)
+    feeds = [(n, v) for n, v in zip([n for n in node.input if n], inputs, strict=False) if n not in STATIC_NAMES]
+    want = ReferenceEvaluator(model).run(None, dict(feeds))
+    module = import_onnx(model)
+    values = [v for _, v in feeds]
+    for got in (module.call_eager(*values), module(*values)):
+        got = got if isinstance(got, tuple) else (got,)
+        for g, w in zip(got, want, strict=False):
+            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,21 @@
+"""onnx's backend node and model cases through the torch importer, with each case's rtol/atol."""
+
+import os
+import sys
+
+import pytest
+
+from toolkit.importers import conformance
+from toolkit.importers.torch.backend import compile_model
+
+sys.path.insert(0, os.path.dirname(__file__))
+from torch_expected_failures import EXPECTED_FAILURES  # noqa: E402
+
+
+@pytest.mark.slow
+def test_onnx_backend_suite(capsys):
+    report = conformance.run_suite(conformance.node_cases() + conformance.model_cases(), compile_model)
+    with capsys.disabled():
+        print("\n" + report.summary("torch importer"))
+    problems = conformance.check_expected_failures(report, EXPECTED_FAILURES)
+    assert not problems, "\n".join(problems)
