@@ -112,7 +112,7 @@ def test_bad_npz_files_are_one_line_input_errors(models, tmp_path):
 
 def test_torch_reference_rejects_user_data_of_the_wrong_dtype(tmp_path):
     path = tmp_path / "float64.npz"
-    np.savez(path, input=np.zeros((2, 32), np.float64))  # nn.Sequential.forward(input)
+    np.savez(path, features=np.zeros((2, 32), np.float64))  # models/torch_mlp.py declares INPUT_NAMES
     onnx_path = tmp_path / "unused.onnx"
     onnx.save(graphs.mlp(), str(onnx_path))
     result = invoke("verify-parity", "models/torch_mlp.py:build", onnx_path, "--inputs", path)

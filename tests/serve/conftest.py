@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import models  # noqa: E402  (tests/serve/models.py, beside this file)
+import served_models as models  # noqa: E402  (tests/serve/served_models.py, beside this file)
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,9 @@ import httpx
 import numpy as np
 import onnxruntime
 import pytest
+import served_models as models
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
-
-import models
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import onnxruntime
 import pytest
+import served_models as models
 
-import models
 from toolkit.serve.batching import DynamicBatcher
 from toolkit.serve.bench import HttpInferClient
 from toolkit.serve.repository import load_models

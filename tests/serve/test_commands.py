@@ -11,10 +11,10 @@ import httpx
 import numpy as np
 import onnxruntime
 import pytest
+import served_models as models
 from click.testing import CliRunner
 from conftest import serve_in_subprocess
 
-import models
 from toolkit.errors import InputError, UsageError
 from toolkit.serve.bench import HttpInferClient
 from toolkit.serve.commands import bench_command, serve_command

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime
 import pytest
+import served_models as models
 import tritonclient.http as triton
 from conftest import serve_in_thread
 
-import models
 from toolkit.serve.app import ServeSettings
 
 pytestmark = [
