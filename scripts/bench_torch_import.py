@@ -23,10 +23,12 @@ def resnet50() -> torch.nn.Module:
         return torchvision.models.resnet50(weights=None)
     except ImportError:  # a ResNet-50-sized stack of bottlenecks without torchvision
         layers, channels = [torch.nn.Conv2d(3, 64, 7, 2, 3), torch.nn.BatchNorm2d(64), torch.nn.ReLU()], 64
-        for width, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
-            for _ in range(blocks):
+        layers.append(torch.nn.MaxPool2d(3, 2, 1))
+        for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
+            for block in range(blocks):
+                stride = 2 if stage and not block else 1
                 layers += [torch.nn.Conv2d(channels, width, 1), torch.nn.BatchNorm2d(width), torch.nn.ReLU(),
-                           torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.BatchNorm2d(width), torch.nn.ReLU(),
+                           torch.nn.Conv2d(width, width, 3, stride, padding=1), torch.nn.BatchNorm2d(width), torch.nn.ReLU(),
                            torch.nn.Conv2d(width, width * 4, 1), torch.nn.BatchNorm2d(width * 4), torch.nn.ReLU()]
                 channels = width * 4
         layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, 1000)]

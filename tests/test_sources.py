@@ -115,3 +115,20 @@ def test_opset_of_an_onnx_source_can_be_changed(tmp_path):
     converted = toolkit.convert(model, opset=17)
     assert converted.opset_import[0].version == 17
     np.testing.assert_array_equal(toolkit.load(model).graph.node[0].op_type, "Relu")
+
+
+def test_python_file_with_one_module_class(tmp_path):
+    (tmp_path / "net.py").write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.scale = torch.nn.Parameter(torch.full((3,), 2.0))\n"
+        "    def forward(self, x):\n"
+        "        return x * self.scale\n"
+    )
+    source = load_source(tmp_path / "net.py")
+    assert source.kind == "torch" and source.details["format"] == "generated torch Python"
+    (tmp_path / "two.py").write_text("import torch\nclass A(torch.nn.Module): pass\nclass B(torch.nn.Module): pass\n")
+    with pytest.raises(InputError, match="exactly one nn.Module class"):
+        load_source(tmp_path / "two.py")

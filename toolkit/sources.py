@@ -293,15 +293,26 @@ def _from_saved_model(path: Path) -> Source:
 
 
 def _from_generated_python(path: Path) -> Source:
-    """The torch importer's generated module: a class plus `<stem>.safetensors` beside it."""
+    """A Python file defining one nn.Module class that builds itself, like the torch importer's `.py`."""
+    import torch
+
+    module = _import_target(str(path))
+    classes = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        found = ", ".join(c.__name__ for c in classes) or "none"
+        raise InputError(
+            f"{path}: expected exactly one nn.Module class defined in the file (found {found}); "
+            "for other files name the factory: file.py:factory"
+        )
     try:
-        from toolkit.importers.torch.export import load_generated
-    except ImportError as error:
-        raise UsageError(
-            f"{path}: loading generated Python needs the torch importer ({first_line(error)})"
-        ) from error
-    module = load_generated(path)
-    source = from_object(module, str(path))
+        instance = classes[0]()
+    except Exception as error:
+        raise InputError(f"{path}: {classes[0].__name__}() raised {type(error).__name__}: {first_line(error)}") from error
+    source = from_object(instance, str(path))
     source.details["format"] = "generated torch Python"
     return source
 
