@@ -33,12 +33,25 @@ class Runnable:
     label: str = ""
     input_specs: list[InputSpec] | None = None
     output_names: list[str] | None = None
+    # Positions, in the caller's order, of this model's inputs (set by align_inputs).
+    input_order: list[int] | None = None
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def align_inputs(self, names: Sequence[str]) -> None:
+        """Accept inputs in `names` order when this model takes the same names in another order.
+
+        SavedModel signatures keep their inputs in a dict sorted by name, not in graph order.
+        """
+        own = [spec.name for spec in self.input_specs or []]
+        if sorted(own) == sorted(names) and own != list(names):
+            self.input_order = [list(names).index(name) for name in own]
+
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Call the model, turning any framework error into a one-line InputError naming the model."""
+        if self.input_order is not None:
+            inputs = [inputs[position] for position in self.input_order]
         try:
             return self(inputs)
         except InputError:

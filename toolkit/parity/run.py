@@ -89,6 +89,8 @@ def verify(
     layout = layout or Layout()
     specs = reference.input_specs or next((c.input_specs for c in loaded if c.input_specs), None)
     input_names = _input_names(reference, loaded, user_inputs, example_inputs)
+    for candidate in loaded:
+        candidate.align_inputs(input_names)
     _check_layout_names(layout.inputs, input_names, "--input-perm")
     shapes = _shape_variants(reference, loaded, example_inputs, batch_sizes, user_inputs, dim_sizes)
     runs: list[_Run] = []
