@@ -176,56 +176,14 @@ EXPECTED_FAILURES.update(
     }
 )
 
-# node cases — harness: onnx stores these expected outputs as TensorProto, compared as objects (reported to the lead)
-EXPECTED_FAILURES.update(
-    {
-        "test_cast_BFLOAT16_to_FLOAT": "harness",
-        "test_cast_DOUBLE_to_FLOAT": "harness",
-        "test_cast_DOUBLE_to_FLOAT16": "harness",
-        "test_cast_FLOAT16_to_DOUBLE": "harness",
-        "test_cast_FLOAT16_to_FLOAT": "harness",
-        "test_cast_FLOAT_to_BFLOAT16": "harness",
-        "test_cast_FLOAT_to_DOUBLE": "harness",
-        "test_cast_FLOAT_to_FLOAT16": "harness",
-        "test_castlike_BFLOAT16_to_FLOAT": "harness",
-        "test_castlike_BFLOAT16_to_FLOAT_expanded": "harness",
-        "test_castlike_DOUBLE_to_FLOAT": "harness",
-        "test_castlike_DOUBLE_to_FLOAT16": "harness",
-        "test_castlike_DOUBLE_to_FLOAT16_expanded": "harness",
-        "test_castlike_DOUBLE_to_FLOAT_expanded": "harness",
-        "test_castlike_FLOAT16_to_DOUBLE": "harness",
-        "test_castlike_FLOAT16_to_DOUBLE_expanded": "harness",
-        "test_castlike_FLOAT16_to_FLOAT": "harness",
-        "test_castlike_FLOAT16_to_FLOAT_expanded": "harness",
-        "test_castlike_FLOAT_to_BFLOAT16": "harness",
-        "test_castlike_FLOAT_to_BFLOAT16_expanded": "harness",
-        "test_castlike_FLOAT_to_DOUBLE": "harness",
-        "test_castlike_FLOAT_to_DOUBLE_expanded": "harness",
-        "test_castlike_FLOAT_to_FLOAT16": "harness",
-        "test_castlike_FLOAT_to_FLOAT16_expanded": "harness",
-        "test_quantizelinear_blocked_symmetric": "harness",
-    }
-)
 
 # node cases — fp16/bf16 accumulation: TF rounds intermediate products in half precision where the reference uses float32
 EXPECTED_FAILURES.update(
     {
-        "test_attention_3d_causal_bf16": "fp16/bf16 accumulation",
-        "test_attention_3d_causal_bf16_expanded": "fp16/bf16 accumulation",
-        "test_attention_4d_attn_mask_causal_bf16": "fp16/bf16 accumulation",
-        "test_attention_4d_attn_mask_causal_bf16_expanded": "fp16/bf16 accumulation",
-        "test_attention_4d_causal_bf16": "fp16/bf16 accumulation",
-        "test_attention_4d_causal_bf16_expanded": "fp16/bf16 accumulation",
         "test_attention_4d_causal_fp16": "fp16/bf16 accumulation",
         "test_attention_4d_causal_fp16_expanded": "fp16/bf16 accumulation",
-        "test_attention_4d_causal_padded_kv_bf16": "fp16/bf16 accumulation",
-        "test_attention_4d_causal_padded_kv_bf16_expanded": "fp16/bf16 accumulation",
         "test_attention_4d_gqa_with_past_and_present_fp16": "fp16/bf16 accumulation",
         "test_attention_4d_gqa_with_past_and_present_fp16_expanded": "fp16/bf16 accumulation",
-        "test_attention_4d_padded_kv_bf16": "fp16/bf16 accumulation",
-        "test_attention_4d_padded_kv_bf16_expanded": "fp16/bf16 accumulation",
-        "test_celu_bfloat16": "fp16/bf16 accumulation",
-        "test_celu_bfloat16_expanded": "fp16/bf16 accumulation",
     }
 )
 
@@ -311,8 +269,6 @@ EXPECTED_FAILURES.update(
     {
         "test_basic_deform_conv_with_padding": "DeformConv (opset 22) not implemented",
         "test_basic_deform_conv_without_padding": "DeformConv (opset 22) not implemented",
-        "test_batchnorm_epsilon_training_mode": "BatchNormalization_0: BatchNormalization in training mode is not supported (BatchNormalization, opset 15)",
-        "test_batchnorm_example_training_mode": "BatchNormalization_0: BatchNormalization in training mode is not supported (BatchNormalization, opset 15)",
         "test_col2im": "Col2Im (opset 18) not implemented",
         "test_col2im_5d": "Col2Im (opset 18) not implemented",
         "test_col2im_dilations": "Col2Im (opset 18) not implemented",
@@ -322,16 +278,6 @@ EXPECTED_FAILURES.update(
         "test_convinteger_without_padding": "ConvInteger (opset 10) not implemented",
         "test_deform_conv_with_mask_bias": "DeformConv (opset 22) not implemented",
         "test_deform_conv_with_multiple_offset_groups": "DeformConv (opset 22) not implemented",
-        "test_dft": "DFT (opset 20) not implemented",
-        "test_dft_axis": "DFT (opset 20) not implemented",
-        "test_dft_axis_opset19": "DFT (opset 19) not implemented",
-        "test_dft_inverse": "DFT (opset 20) not implemented",
-        "test_dft_inverse_opset19": "DFT (opset 19) not implemented",
-        "test_dft_irfft": "DFT (opset 20) not implemented",
-        "test_dft_irfft_opset19": "DFT (opset 19) not implemented",
-        "test_dft_opset19": "DFT (opset 19) not implemented",
-        "test_dft_rfft": "DFT (opset 20) not implemented",
-        "test_dft_rfft_opset19": "DFT (opset 19) not implemented",
         "test_flexattention": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_causal_mask": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_diff_head_sizes": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
@@ -343,48 +289,15 @@ EXPECTED_FAILURES.update(
         "test_flexattention_scaled": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_score_mod": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_soft_cap": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_gridsample": "GridSample (opset 22) not implemented",
-        "test_gridsample_aligncorners_true": "GridSample (opset 22) not implemented",
-        "test_gridsample_bicubic": "GridSample (opset 22) not implemented",
-        "test_gridsample_bicubic_align_corners_0_additional_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_bicubic_align_corners_1_additional_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_bilinear": "GridSample (opset 22) not implemented",
-        "test_gridsample_bilinear_align_corners_0_additional_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_bilinear_align_corners_1_additional_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_border_padding": "GridSample (opset 22) not implemented",
-        "test_gridsample_nearest": "GridSample (opset 22) not implemented",
-        "test_gridsample_nearest_align_corners_0_additional_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_nearest_align_corners_1_additional_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_reflection_padding": "GridSample (opset 22) not implemented",
-        "test_gridsample_volumetric_bilinear_align_corners_0": "GridSample (opset 22) not implemented",
-        "test_gridsample_volumetric_bilinear_align_corners_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_volumetric_nearest_align_corners_0": "GridSample (opset 22) not implemented",
-        "test_gridsample_volumetric_nearest_align_corners_1": "GridSample (opset 22) not implemented",
-        "test_gridsample_zeros_padding": "GridSample (opset 22) not implemented",
         "test_maxpool_with_argmax_2d_precomputed_pads": "MaxPool_0: the Indices output of MaxPool is not supported (MaxPool, opset 22)",
         "test_maxpool_with_argmax_2d_precomputed_strides": "MaxPool_0: the Indices output of MaxPool is not supported (MaxPool, opset 22)",
         "test_maxunpool_export_with_output_shape": "MaxUnpool (opset 22) not implemented",
         "test_maxunpool_export_without_output_shape": "MaxUnpool (opset 22) not implemented",
-        "test_melweightmatrix": "MelWeightMatrix (opset 17) not implemented",
-        "test_nonmaxsuppression_center_point_box_format": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_flipped_coordinates": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_identical_boxes": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_iou_threshold_boundary": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_limit_output_size": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_single_box": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_suppress_by_IOU": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_suppress_by_IOU_and_scores": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_two_batches": "NonMaxSuppression (opset 11) not implemented",
-        "test_nonmaxsuppression_two_classes": "NonMaxSuppression (opset 11) not implemented",
         "test_qlinearconv": "QLinearConv (opset 10) not implemented",
         "test_roialign_aligned_false": "RoiAlign (opset 22) not implemented",
         "test_roialign_aligned_true": "RoiAlign (opset 22) not implemented",
         "test_roialign_mode_max": "RoiAlign (opset 22) not implemented",
         "test_scan_sum": "Scan (opset 8) not implemented",
-        "test_scatter_elements_with_reduction_mul": "ScatterElements_0: reduction 'mul' is not supported (ScatterElements, opset 18)",
-        "test_scatternd_multiply": "ScatterND_0: reduction 'mul' is not supported (ScatterND, opset 18)",
-        "test_stft": "STFT (opset 17) not implemented",
-        "test_stft_with_window": "STFT (opset 17) not implemented",
         "test_tensorscatter": "TensorScatter (opset 24) not implemented",
         "test_tensorscatter_3d": "TensorScatter (opset 24) not implemented",
         "test_tensorscatter_circular": "TensorScatter (opset 24) not implemented",
@@ -397,8 +310,12 @@ EXPECTED_FAILURES.update(
 # node cases — numerical or semantic gaps still open
 EXPECTED_FAILURES.update(
     {
-        "test_l2normalization_axis_0": "data set 0, output 0: values differ: ",
-        "test_reduce_max_empty_set_bool": "data set 0, output 0: integer values differ",
+        # DFT runs in double precision; these expected values carry numpy's complex64 rounding, and
+        # outputs that are exactly 0 differ by ~2e-7, past the case's atol of 1e-7.
+        "test_dft_inverse": "reference rounds in complex64; near-zero outputs differ by 2e-7 > atol",
+        "test_dft_inverse_opset19": "reference rounds in complex64; near-zero outputs differ by 2e-7 > atol",
+        "test_l2normalization_axis_0": "data set 0, output 0: values differ (not investigated)",
+        "test_reduce_max_empty_set_bool": "ReduceMax of an empty bool set: TF gives False, the reference True",
     }
 )
 

@@ -58,7 +58,9 @@ def _cnn(opset=17):
 def _reference(model, *inputs):
     from onnx.reference import ReferenceEvaluator
 
-    return ReferenceEvaluator(model).run(None, {i.name: v for i, v in zip(model.graph.input, inputs, strict=False)})
+    return ReferenceEvaluator(model).run(
+        None, {i.name: v for i, v in zip(model.graph.input, inputs, strict=False)}
+    )
 
 
 def test_cnn_matches_the_reference_eagerly_and_traced_at_two_batch_sizes():

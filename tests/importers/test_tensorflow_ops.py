@@ -136,6 +136,121 @@ CASES = [
         [_x(5, 3), np.array([2], np.int64)],
         11,
     ),
+    (
+        "gridsample_bicubic_reflection",
+        helper.make_node("GridSample", ["x", "grid"], ["y"], mode="cubic", padding_mode="reflection"),
+        [_x(2, 3, 5, 6), RNG.uniform(-1.3, 1.3, (2, 4, 7, 2)).astype(np.float32)],
+        20,
+    ),
+    (
+        "gridsample_nearest_border_3d",
+        helper.make_node(
+            "GridSample", ["x", "grid"], ["y"], mode="nearest", padding_mode="border", align_corners=1
+        ),
+        [_x(1, 2, 3, 4, 5), RNG.uniform(-1.2, 1.2, (1, 2, 3, 4, 3)).astype(np.float32)],
+        20,
+    ),
+    (
+        "dft_onesided_length",
+        helper.make_node("DFT", ["x", "n", "axis"], ["y"], onesided=1),
+        [_x(2, 8, 3, 1), np.array(6, np.int64), np.array(1, np.int64)],
+        20,
+    ),
+    (
+        "stft_window",
+        helper.make_node("STFT", ["x", "step", "window"], ["y"]),
+        [_x(2, 32, 1), np.array(4, np.int64), np.hanning(8).astype(np.float32)],
+        17,
+    ),
+    (
+        "mel_weight_matrix",
+        helper.make_node("MelWeightMatrix", ["bins", "n", "rate", "low", "high"], ["y"]),
+        [
+            np.array(8, np.int64),
+            np.array(64, np.int64),
+            np.array(16000, np.int64),
+            np.array(0.0, np.float32),
+            np.array(8000.0, np.float32),
+        ],
+        17,
+    ),
+    (
+        "nms_center_point_two_classes",
+        helper.make_node(
+            "NonMaxSuppression", ["boxes", "scores", "k", "iou", "floor"], ["y"], center_point_box=1
+        ),
+        [
+            np.concatenate([RNG.uniform(0, 4, (2, 6, 2)), RNG.uniform(1, 3, (2, 6, 2))], -1).astype(
+                np.float32
+            ),
+            RNG.uniform(0, 1, (2, 2, 6)).astype(np.float32),
+            np.array([3], np.int64),
+            np.array([0.3], np.float32),
+            np.array([0.2], np.float32),
+        ],
+        11,
+    ),
+    (
+        "batch_norm_training",
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], training_mode=1),
+        [_x(3, 2, 4, 4), _x(2), _x(2), _x(2), np.abs(_x(2))],
+        15,
+    ),
+    (
+        "scatternd_mul",
+        helper.make_node("ScatterND", ["x", "i", "u"], ["y"], reduction="mul"),
+        [_x(4, 3), np.array([[1], [3], [1]], np.int64), _x(3, 3)],
+        18,
+    ),
+    # Shapes, pads, axes and scales as graph inputs: traced, they are only known at run time.
+    (
+        "resize_dynamic_scales_cubic_antialias",
+        helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic", antialias=1),
+        [_x(1, 2, 8, 9), np.array([1, 1, 0.6, 0.8], np.float32)],
+        18,
+    ),
+    (
+        "resize_dynamic_sizes_nearest",
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest"),
+        [_x(1, 2, 4, 5), np.array([1, 2, 7, 3], np.int64)],
+        18,
+    ),
+    (
+        "pad_dynamic_edge_axes",
+        helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"], mode="edge"),
+        [_x(2, 3, 4), np.array([1, 0, 2, 3], np.int64), np.array([-1, 1], np.int64)],
+        18,
+    ),
+    (
+        "slice_dynamic_axes",
+        helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"]),
+        [
+            _x(4, 5, 6),
+            np.array([4, 1], np.int64),
+            np.array([0, 5], np.int64),
+            np.array([2, 0], np.int64),
+            np.array([-2, 2], np.int64),
+        ],
+        13,
+    ),
+    (
+        "unsqueeze_dynamic_axes",
+        helper.make_node("Unsqueeze", ["x", "axes"], ["y"]),
+        [_x(3, 4), np.array([-1, 0], np.int64)],
+        13,
+    ),
+    (
+        "squeeze_dynamic_axes",
+        helper.make_node("Squeeze", ["x", "axes"], ["y"]),
+        [_x(3, 1, 4, 1), np.array([-1, 1], np.int64)],
+        13,
+    ),
+    (
+        "reduce_dynamic_axes",
+        helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=0),
+        [_x(3, 4, 5), np.array([-1, 0], np.int64)],
+        18,
+    ),
 ]
 
 
@@ -162,7 +277,9 @@ def _model(node, inputs, opset):
 @pytest.mark.parametrize("node,inputs,opset", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_handler_matches_the_reference(node, inputs, opset):
     model = _model(node, inputs, opset)
-    feeds = [(n, v) for n, v in zip([n for n in node.input if n], inputs, strict=False) if n not in STATIC_NAMES]
+    feeds = [
+        (n, v) for n, v in zip([n for n in node.input if n], inputs, strict=False) if n not in STATIC_NAMES
+    ]
     want = ReferenceEvaluator(model).run(None, dict(feeds))
     module = import_onnx(model)
     values = [v for _, v in feeds]

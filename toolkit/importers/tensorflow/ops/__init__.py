@@ -74,12 +74,15 @@ def load_all() -> core.OperatorTable:
     """Import every family module (each registers its handlers) and return the table."""
     from toolkit.importers.tensorflow.ops import (  # noqa: F401
         control,
+        detection,
         elementwise,
+        grid_sample,
         nn,
         quantization,
         reduce,
         resize,
         rnn,
+        signal,
         tensor,
     )
 
@@ -100,8 +103,17 @@ def tf_dtype(element_type: int):
 def known(value, what: str = "this input"):
     """A build-time value as numpy: static inputs arrive as numpy, constants and eager tensors are read.
 
-    Raises when the value is only known at run time (a graph input under tf.function).
+    Raises when the value is only known at run time (a graph input under tf.function); handlers
+    that can take such a value use `maybe_known` and a TF-op path instead.
     """
+    static = maybe_known(value)
+    if static is None and value is not None:
+        raise ValueError(f"{what} must be known when the graph is built, not only at run time")
+    return static
+
+
+def maybe_known(value):
+    """The value as numpy when it is known while building (constant, eager tensor), else None."""
     import numpy as np
     import tensorflow as tf
 
@@ -114,6 +126,11 @@ def known(value, what: str = "this input"):
         with tf.init_scope():
             return value.numpy()
     static = tf.get_static_value(value)
-    if static is None:
-        raise ValueError(f"{what} must be known when the graph is built, not only at run time")
-    return np.asarray(static)
+    return None if static is None else np.asarray(static)
+
+
+def axes_tensor(axes, rank: int):
+    """Run-time axes as a non-negative int32 vector (ONNX allows counting from the end)."""
+    import tensorflow as tf
+
+    return tf.math.floormod(tf.reshape(tf.cast(axes, tf.int32), [-1]), rank)

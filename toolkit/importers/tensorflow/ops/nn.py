@@ -314,10 +314,24 @@ def _per_channel(x, vector):
 
 def _training_check(attributes, context):
     if attributes.get("training_mode"):
-        return "BatchNormalization in training mode is not supported"
+        if context.opset < 14:
+            return "BatchNormalization in training mode before opset 14 (saved statistics outputs)"
+        return ""
     if any(context.output_used(i) for i in (1, 2)):
-        return "BatchNormalization's running statistics outputs are not supported"
+        return "BatchNormalization's running statistics outputs are not supported outside training mode"
     return ""
+
+
+def _batch_norm_training(x, scale, bias, mean, var, epsilon, momentum):
+    """ONNX BatchNormalization, training_mode=1 (opset 14): batch statistics, updated running ones."""
+    x = layout.to_onnx(x)
+    axes = [0, *range(2, x.shape.rank)]
+    batch_mean, batch_var = tf.nn.moments(x, axes)  # population variance, as the spec's ReduceVar
+    y = (x - _per_channel(x, batch_mean)) * _per_channel(x, tf.math.rsqrt(batch_var + epsilon))
+    y = y * _per_channel(x, scale) + _per_channel(x, bias)
+    running_mean = mean * momentum + batch_mean * (1 - momentum)
+    running_var = var * momentum + batch_var * (1 - momentum)
+    return y, running_mean, running_var
 
 
 def _batch_norm(x, scale, bias, mean, var, epsilon):
@@ -337,6 +351,9 @@ def batch_normalization_7(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9,
 
 @register("BatchNormalization", since=9, layout_mode="any", check=_training_check)
 def batch_normalization(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0):
+    if training_mode:
+        values = [layout.to_onnx(v) for v in (scale, b, mean, var)]
+        return _batch_norm_training(x, *values, epsilon, momentum)
     return _batch_norm(x, *[layout.to_onnx(v) for v in (scale, b, mean, var)], epsilon)
 
 

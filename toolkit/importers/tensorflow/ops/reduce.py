@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import known, register
+from toolkit.importers.tensorflow.ops import axes_tensor, maybe_known, register
 
 _REDUCTIONS = {
     "ReduceSum": lambda x, axes, keep: tf.reduce_sum(x, axes, keep),
@@ -76,7 +76,16 @@ def _register(op_type: str) -> None:
 
     @register(op_type, since=since, layout_mode="any")
     def with_input(data, axes=None, *, keepdims=1, noop_with_empty_axes=0):
-        axes = None if axes is None else common.as_ints(known(axes, f"{op_type} axes"))
+        static = maybe_known(axes)
+        if axes is not None and static is None and axes.shape.num_elements() != 0:
+            # Axes only known at run time (a graph input under tf.function): TF reduces along a tensor.
+            data = layout.to_onnx(data)
+            rank = data.shape.rank
+            axes = axes_tensor(axes, rank)
+            if not noop_with_empty_axes:  # ONNX: empty axes reduce every axis unless noop_with_empty_axes
+                axes = tf.cond(tf.size(axes) > 0, lambda: axes, lambda: tf.range(rank))
+            return _REDUCTIONS[op_type](data, axes, bool(keepdims))
+        axes = None if static is None else common.as_ints(static)
         return _reduce(op_type, data, axes, keepdims, noop_with_empty_axes)
 
 

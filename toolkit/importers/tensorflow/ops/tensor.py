@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import known, register, tf_dtype
+from toolkit.importers.tensorflow.ops import axes_tensor, maybe_known, register, tf_dtype
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -129,7 +129,15 @@ def unsqueeze_1(data, *, axes):
 
 @register("Unsqueeze", since=13)
 def unsqueeze(data, axes):
-    return _unsqueeze(data, common.as_ints(known(axes, "Unsqueeze axes")))
+    static = maybe_known(axes)
+    if static is not None:
+        return _unsqueeze(data, common.as_ints(static))
+    # Axes known only at run time: their count (static) fixes the output rank; a reshape does the rest.
+    rank = _rank(data) + _length(axes)
+    inserted = tf.scatter_nd(axes_tensor(axes, rank)[:, None], tf.ones([_length(axes)], tf.int32), [rank]) > 0
+    source = tf.clip_by_value(tf.cumsum(tf.cast(~inserted, tf.int32)) - 1, 0, max(_rank(data) - 1, 0))
+    dims = tf.gather(tf.concat([_shape(data), [1]], 0), source)
+    return tf.reshape(data, tf.where(inserted, tf.ones_like(dims), dims))
 
 
 def _squeeze(data, axes):
@@ -145,7 +153,14 @@ def squeeze_1(data, *, axes=None):
 
 @register("Squeeze", since=13)
 def squeeze(data, axes=None):
-    return _squeeze(data, None if axes is None else common.as_ints(known(axes, "Squeeze axes")))
+    static = maybe_known(axes)
+    if axes is None or static is not None:
+        return _squeeze(data, None if axes is None else common.as_ints(static))
+    # Axes known only at run time: keep the other dimensions, by a reshape.
+    rank = _rank(data)
+    removed = tf.reduce_any(tf.range(rank)[:, None] == axes_tensor(axes, rank)[None, :], axis=1)
+    y = tf.reshape(data, tf.boolean_mask(_shape(data), ~removed))
+    return tf.ensure_shape(y, [None] * (rank - _length(axes)))
 
 
 @register("Expand", since=8)
@@ -191,9 +206,19 @@ def slice_1(data, *, starts, ends, axes=None):
 
 @register("Slice", since=10)
 def slice_(data, starts, ends, axes=None, steps=None):
-    return _slice(
-        data, starts, ends, None if axes is None else common.as_ints(known(axes, "Slice axes")), steps
-    )
+    static = maybe_known(axes)
+    if axes is None or static is not None:
+        return _slice(data, starts, ends, None if axes is None else common.as_ints(static), steps)
+    # Axes known only at run time: every axis sliced, the unlisted ones from 0 to their size.
+    positions = tf.cast(axes_tensor(axes, _rank(data)), tf.int64)[:, None]
+    starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
+    steps = tf.ones_like(starts) if steps is None else tf.cast(steps, tf.int64)
+    limit = tf.constant(2**62, tf.int64)
+    begin = tf.tensor_scatter_nd_update(tf.zeros([_rank(data)], tf.int64), positions, starts)
+    end = tf.tensor_scatter_nd_update(_shape(data), positions, ends)
+    stride = tf.tensor_scatter_nd_update(tf.ones([_rank(data)], tf.int64), positions, steps)
+    begin, end = tf.clip_by_value(begin, -limit, limit), tf.clip_by_value(end, -limit, limit)
+    return tf.strided_slice(data, begin, end, stride)
 
 
 @register("Gather", since=1)
@@ -235,25 +260,25 @@ def _scatter_nd(data, indices, updates, reduction):
     if reduction == "min":
         return tf.tensor_scatter_nd_min(data, indices, updates)
     if reduction == "mul":
-        # No multiplying scatter in TF: multiply by a scattered product of the updates.
-        factors = tf.tensor_scatter_nd_update(tf.ones_like(data), indices, tf.ones_like(updates))
-        product = tf.exp(tf.tensor_scatter_nd_add(tf.zeros_like(data), indices, tf.math.log(updates)))
-        return data * tf.where(tf.equal(factors, 1), product, factors)
+        # No multiplying scatter in TF: multiply by the product of the updates per target slice.
+        depth = indices.shape[-1]
+        outer = _shape(data)[:depth]
+        inner = _shape(data)[depth:]
+        strides = tf.math.cumprod(outer, exclusive=True, reverse=True)
+        targets = tf.reshape(tf.reduce_sum(indices * strides, axis=-1), [-1])
+        factors = tf.math.unsorted_segment_prod(
+            tf.reshape(updates, tf.concat([[-1], inner], 0)), targets, tf.reduce_prod(outer)
+        )
+        return data * tf.reshape(factors, tf.shape(data))
     raise ValueError(f"reduction {reduction!r}")
 
 
-def _reduction_check(attributes, context):
-    if attributes.get("reduction") == "mul":
-        return "reduction 'mul' is not supported"
-    return ""
-
-
-@register("ScatterND", since=11, check=_reduction_check)
+@register("ScatterND", since=11)
 def scatter_nd(data, indices, updates, *, reduction="none"):
     return _scatter_nd(data, indices, updates, reduction)
 
 
-@register("ScatterElements", since=11, check=_reduction_check)
+@register("ScatterElements", since=11)
 def scatter_elements(data, indices, updates, *, axis=0, reduction="none"):
     axis = common.normalize_axis(axis, _rank(data))
     indices = _positive_indices(indices, tf.shape(data, out_type=indices.dtype)[axis])
@@ -338,8 +363,37 @@ def pad_2(data, *, pads, mode="constant", value=0.0):
 
 @register("Pad", since=11)
 def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
-    axes = None if axes is None else common.as_ints(known(axes, "Pad axes"))
-    return _pad(data, common.as_ints(known(pads, "Pad pads")), mode, constant_value, axes)
+    static_pads, static_axes = maybe_known(pads), maybe_known(axes)
+    if static_pads is not None and (axes is None or static_axes is not None):
+        axes = None if axes is None else common.as_ints(static_axes)
+        return _pad(data, common.as_ints(static_pads), mode, constant_value, axes)
+    return _pad_dynamic(data, pads, mode, constant_value, axes)
+
+
+def _pad_dynamic(data, pads, mode, value, axes):
+    """Pad with pads (and axes) known only at run time: a [rank, 2] paddings tensor for tf.pad."""
+    rank = _rank(data)
+    pairs = tf.transpose(tf.reshape(tf.cast(pads, tf.int32), [2, -1]))
+    if axes is not None:
+        pairs = tf.scatter_nd(axes_tensor(axes, rank)[:, None], pairs, [rank, 2])
+    # Negative pads crop.
+    crop = tf.maximum(-pairs, 0)
+    data = tf.slice(data, crop[:, 0], tf.shape(data) - crop[:, 0] - crop[:, 1])
+    pairs = tf.maximum(pairs, 0)
+    if mode == "constant":
+        value = tf.zeros([], data.dtype) if value is None else tf.reshape(tf.cast(value, data.dtype), [])
+        return tf.pad(data, pairs, constant_values=value)
+    if mode == "reflect":
+        return tf.pad(data, pairs, mode="REFLECT")
+    for axis in range(rank):
+        dim = tf.shape(data)[axis]
+        positions = tf.range(-pairs[axis, 0], dim + pairs[axis, 1])
+        if mode == "edge":
+            positions = tf.clip_by_value(positions, 0, dim - 1)
+        else:  # wrap
+            positions = tf.math.floormod(positions, dim)
+        data = tf.gather(data, positions, axis=axis)
+    return data
 
 
 @register("Trilu", since=14)
