@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _export(module, example, path: Path, input_names, output_names, dynamic_axes) -> Path:
@@ -96,8 +96,8 @@ def build_transformer(path: Path) -> Path:
     )
 
 
-def build_resnet(path: Path) -> Path:
-    """A CIFAR-style ResNet-8: three basic blocks (16, 32, 64 channels) on 3x32x32 images."""
+def _resnet(stem, stages, width_in: int):
+    """Basic-block ResNet: `stem`, then per stage (width, blocks, stride), global pooling, 10 classes."""
     import torch
     from torch import nn
 
@@ -120,21 +120,48 @@ def build_resnet(path: Path) -> Path:
         def forward(self, x):
             return torch.relu(self.body(x) + self.shortcut(x))
 
+    layers, width = list(stem), width_in
+    for outputs, blocks, stride in stages:
+        for index in range(blocks):
+            layers.append(Block(width, outputs, stride if index == 0 else 1))
+            width = outputs
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+
+
+def build_resnet(path: Path) -> Path:
+    """A CIFAR-style ResNet-8: three basic blocks (16, 32, 64 channels) on 3x32x32 images."""
+    import torch
+    from torch import nn
+
     torch.manual_seed(0)
-    module = nn.Sequential(
-        nn.Conv2d(3, 16, 3, 1, 1, bias=False),
-        nn.BatchNorm2d(16),
-        nn.ReLU(),
-        Block(16, 16, 1),
-        Block(16, 32, 2),
-        Block(32, 64, 2),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(64, 10),
-    )
+    stem = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    module = _resnet(stem, [(16, 1, 1), (32, 1, 2), (64, 1, 2)], 16)
     return _export(
         module,
         torch.randn(1, 3, 32, 32),
+        path,
+        ["image"],
+        ["logits"],
+        {"image": {0: "batch"}, "logits": {0: "batch"}},
+    )
+
+
+def build_resnet18(path: Path) -> Path:
+    """ResNet-18 widths and depth (64-512 channels, 2 blocks a stage, 7x7 stem and max pool) on 3x64x64 images."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    stem = [
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1),
+    ]
+    module = _resnet(stem, [(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)], 64)
+    return _export(
+        module,
+        torch.randn(1, 3, 64, 64),
         path,
         ["image"],
         ["logits"],
@@ -170,6 +197,39 @@ def build_strings(path: Path) -> Path:
         "strings",
         [helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"])],
         [helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch"])],
+    )
+    return _save(graph, path)
+
+
+def build_slow(path: Path) -> Path:
+    """A run as long as asked: `iterations` (INT64 scalar) rounds of x = tanh(x @ W), W 512x512, x (batch, 512)."""
+    weight = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32) / 32
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["state_in", "weight"], ["product"]),
+            helper.make_node("Tanh", ["product"], ["state_out"]),
+            helper.make_node("Identity", ["condition_in"], ["condition_out"]),
+        ],
+        "round",
+        [
+            helper.make_tensor_value_info("round", TensorProto.INT64, []),
+            helper.make_tensor_value_info("condition_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("state_in", TensorProto.FLOAT, ["batch", 512]),
+        ],
+        [
+            helper.make_tensor_value_info("condition_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("state_out", TensorProto.FLOAT, ["batch", 512]),
+        ],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["iterations", "", "x"], ["y"], body=body)],
+        "slow",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 512]),
+            helper.make_tensor_value_info("iterations", TensorProto.INT64, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 512])],
+        [numpy_helper.from_array(weight, "weight")],
     )
     return _save(graph, path)
 

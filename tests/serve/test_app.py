@@ -10,6 +10,7 @@ import onnxruntime
 import pytest
 import served_models as models
 import tritonclient.http as triton
+from conftest import keep_alive_median_ms
 from tritonclient.utils import InferenceServerException
 
 
@@ -174,3 +175,8 @@ def test_server_keeps_serving_after_errors(client, server_url):
     assert body["model_name"] == "cnn" and body["model_version"] == "1"
     assert body["outputs"][0]["shape"] == [1, 10] and len(body["outputs"][0]["data"]) == 10
     assert json.loads(httpx.get(f"{server_url}/v2").content)["name"] == "toolkit"
+
+
+def test_keep_alive_requests_are_not_stalled_by_nagle(server_url):
+    # The fixture hands uvicorn a socket.socket() listener (proto 0): TCP_NODELAY must come from the server.
+    assert keep_alive_median_ms(server_url) < 20

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,6 +28,108 @@ class CountingModel:
     def run(self, feeds, output_names=None):
         self.batch_sizes.append(next(iter(feeds.values())).shape[0])
         return self.model.run(feeds, output_names)
+
+
+class SlowModel:
+    """Stands in for a model whose runs take `run_s`: rows doubled, every batch size recorded."""
+
+    name = "slow"
+
+    def __init__(self, run_s: float):
+        self.run_s = run_s
+        self.batch_sizes = []
+        self.lock = threading.Lock()
+
+    def run(self, feeds, output_names=None):
+        with self.lock:
+            self.batch_sizes.append(feeds["x"].shape[0])
+        time.sleep(self.run_s)
+        return {"y": feeds["x"] * 2}
+
+
+def rows(value: float, count: int = 1) -> dict:
+    return {"x": np.full((count, 3), value, dtype=np.float32)}
+
+
+def run_scenario(scenario, model, slots, timeout_s, max_batch_size=32):
+    """Runs `scenario(batcher)` on a fresh event loop, bounded so a hang fails instead of blocking."""
+
+    async def main():
+        with ThreadPoolExecutor(slots) as executor:
+            batcher = DynamicBatcher(model, executor, slots, max_batch_size, timeout_s)
+            try:
+                return await asyncio.wait_for(scenario(batcher), 20)
+            finally:
+                await batcher.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_a_lone_request_is_not_delayed_by_the_timeout(slots):
+    model = SlowModel(run_s=0.0)
+
+    async def scenario(batcher):
+        began = time.perf_counter()
+        outputs = await batcher.infer(rows(1.5), ["y"])
+        return outputs, time.perf_counter() - began
+
+    outputs, elapsed = run_scenario(scenario, model, slots, timeout_s=5.0)
+    assert elapsed < 1.0  # the old policy held it for the whole 5 s timeout
+    assert model.batch_sizes == [1] and outputs["y"].tolist() == [[3.0, 3.0, 3.0]]
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_requests_arriving_during_a_run_form_the_next_batch(slots):
+    model = SlowModel(run_s=0.3)
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.infer(rows(0), ["y"]))
+        await asyncio.sleep(0.05)  # the first runs alone, at once
+        later = []
+        for index in range(1, 6):
+            later.append(asyncio.ensure_future(batcher.infer(rows(index, count=index), ["y"])))
+            await asyncio.sleep(0.01)
+        return await asyncio.gather(first, *later)
+
+    # The timeout is long: with a second slot free, the five wait until the first run ends (the server idles).
+    results = run_scenario(scenario, model, slots, timeout_s=5.0)
+    assert model.batch_sizes == [1, 15]
+    for index, result in enumerate(results):
+        assert result["y"].shape == (max(index, 1), 3) and (result["y"] == 2 * index).all()
+
+
+def test_a_free_slot_waits_for_company_at_most_the_timeout():
+    model = SlowModel(run_s=1.0)
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.infer(rows(0), ["y"]))
+        await asyncio.sleep(0.05)
+        began = time.perf_counter()
+        second = await batcher.infer(rows(1), ["y"])  # a run is in flight and a slot free: waits 0.1 s
+        waited = time.perf_counter() - began
+        await first
+        return second, waited
+
+    second, waited = run_scenario(scenario, model, slots=2, timeout_s=0.1)
+    assert 1.05 < waited < 1.6  # the timeout (0.1 s) and its own run (1 s), not the first run's end
+    assert model.batch_sizes == [1, 1] and (second["y"] == 2).all()
+
+
+def test_an_abandoned_request_is_not_run():
+    model = SlowModel(run_s=0.3)
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.infer(rows(0), ["y"]))
+        await asyncio.sleep(0.05)
+        abandoned = asyncio.ensure_future(batcher.infer(rows(1, count=4), ["y"]))
+        kept = asyncio.ensure_future(batcher.infer(rows(2), ["y"]))
+        await asyncio.sleep(0.05)
+        abandoned.cancel()  # its client went away while the first run was in flight
+        return await asyncio.gather(first, kept)
+
+    first, kept = run_scenario(scenario, model, slots=1, timeout_s=0.01)
+    assert model.batch_sizes == [1, 1] and (kept["y"] == 4).all() and (first["y"] == 0).all()
 
 
 def test_requests_arriving_together_run_as_one_batch(model_dir):

@@ -6,16 +6,19 @@ the server keeps serving after it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 import toolkit
 from toolkit.errors import InputError, ToolkitError
@@ -52,6 +55,26 @@ class ServeSettings:
         return cls(**{**values, "model_paths": tuple(values["model_paths"])})
 
 
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY set on every connection.
+
+    asyncio sets TCP_NODELAY only when the socket's proto is IPPROTO_TCP; a listener made by plain
+    socket.socket() has proto 0 (uvicorn's own for `--workers N`, or one passed to Server.run), so its
+    connections keep Nagle on. A response goes out as two writes (headers, body), and the second waits
+    for the client's delayed ACK: about 40 ms per request.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        connection = transport.get_extra_info("socket")
+        if connection is not None and connection.family in (socket.AF_INET, socket.AF_INET6):
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+# What `toolkit serve` (and the tests' in-thread server) hands uvicorn as its `http` setting.
+HTTP_PROTOCOL = f"{__name__}:{NoDelayH11Protocol.__name__}"
+
+
 def configure_logging(level: str = "info") -> None:
     """Send toolkit.serve's lines (the provider chosen, batching) to stderr beside uvicorn's."""
     log.setLevel(level.upper())
@@ -84,9 +107,11 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
                     model, executor, slots, settings.max_batch_size, settings.batch_timeout_ms / 1000
                 )
                 log.info(
-                    "model %s: dynamic batching up to %d rows, %.1f ms timeout",
+                    "model %s: continuous batching up to %d rows, %d run slots, "
+                    "waits up to %.1f ms for company while busy",
                     name,
                     settings.max_batch_size,
+                    slots,
                     settings.batch_timeout_ms,
                 )
             else:

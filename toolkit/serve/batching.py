@@ -2,11 +2,30 @@
 
 onnxruntime's run() releases the GIL and a session may be run from several threads at once, so
 concurrent requests share no lock; a semaphore only bounds how many runs are in flight.
+
+Dynamic batching is continuous: a free run slot takes what is queued now, and a request waits for
+company only when that can pay. For `slots` runs in flight and `--batch-timeout-ms` as `timeout_s`:
+
+- Idle server (a slot free, no run in flight): the queued requests run at once, up to
+  `max_batch_size` rows. A lone request is never held back: there is no one to wait for, and an
+  idle CPU gains nothing by waiting.
+- Every slot busy: arrivals queue and form the next batch when a slot frees. That is where large
+  batches come from under load, at no added wait, and why the batch size follows the load.
+- A slot free while another run is in flight: the queued requests wait for company until the oldest
+  has waited `timeout_s`, the batch is full, or the server goes idle. A busy server is one where more
+  requests are coming, and a run started now would share the cores with the one in flight, so a
+  short wait buys a larger batch, cheaper per row, for little latency.
+
+So `timeout_s` bounds the wait for company, and it is spent only on a busy server. With one slot
+the server is never busy while its slot is free: batches form purely from what queued during the
+previous run. The old policy (every batch waits out the timeout unless full) made a lone request pay
+the whole timeout and, under 8 clients that never fill a 32-row batch, every request too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -47,10 +66,10 @@ class _Pending:
 
 
 class DynamicBatcher:
-    """Collects requests for up to `timeout_s` (or `max_batch_size` rows), runs them as one batch, splits back.
+    """Stacks queued requests along the first axis, runs them as one, splits the outputs back.
 
-    Requests whose non-batch shapes or dtypes differ cannot be stacked: each such group runs on its own.
-    While every run slot is busy requests keep queueing, so a loaded server forms larger batches.
+    When to run is the module docstring's policy. Requests whose non-batch shapes or dtypes differ
+    cannot be stacked: each such group runs on its own.
     """
 
     def __init__(
@@ -61,8 +80,11 @@ class DynamicBatcher:
         self.max_batch_size = max_batch_size
         self.timeout_s = timeout_s
         self.slots = asyncio.Semaphore(slots)
-        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self.carried: _Pending | None = None
+        self.waiting: collections.deque[_Pending] = collections.deque()
+        self.waiting_rows = 0
+        self.in_flight = 0
+        # Set on every arrival and every finished run: the only two events the collector waits on.
+        self.changed = asyncio.Event()
         self.running: set[asyncio.Task] = set()
         self.collector = asyncio.get_running_loop().create_task(self._collect_forever())
 
@@ -75,7 +97,9 @@ class DynamicBatcher:
             return await loop.run_in_executor(self.executor, self.model.run, feeds, output_names)
         signature = tuple((name, value.shape[1:], value.dtype.str) for name, value in sorted(feeds.items()))
         future = loop.create_future()
-        await self.queue.put(_Pending(dict(feeds), rows, signature, loop.time(), future))
+        self.waiting.append(_Pending(dict(feeds), rows, signature, loop.time(), future))
+        self.waiting_rows += rows
+        self.changed.set()
         outputs = await future
         return {name: outputs[name] for name in output_names}
 
@@ -87,31 +111,37 @@ class DynamicBatcher:
             except BaseException:
                 self.slots.release()
                 raise
+            if not batch:  # every request collected had been abandoned
+                self.slots.release()
+                continue
+            self.in_flight += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self.running.add(task)
             task.add_done_callback(self.running.discard)
 
+    async def _wait_for_change(self, timeout_s: float | None = None) -> None:
+        self.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout_s)
+
     async def _collect(self) -> list[_Pending]:
-        """Wait for a first request, then gather more until the batch is full or its deadline passes."""
-        first = self.carried or await self.queue.get()
-        self.carried = None
-        batch, rows = [first], first.rows
+        """With a slot held: wait for a request, then for company while that can pay (the module docstring)."""
+        while not self.waiting:
+            await self._wait_for_change()
         loop = asyncio.get_running_loop()
-        deadline = first.arrived + self.timeout_s
-        while rows < self.max_batch_size:
-            if self.queue.empty():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    pending = await asyncio.wait_for(self.queue.get(), remaining)
-                except TimeoutError:
-                    break
-            else:
-                pending = self.queue.get_nowait()
-            if rows + pending.rows > self.max_batch_size:
-                self.carried = pending  # first in the next batch, keeping arrival order
+        deadline = self.waiting[0].arrived + self.timeout_s
+        while self.in_flight and self.waiting_rows < self.max_batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 break
+            await self._wait_for_change(remaining)
+        # The oldest requests, in arrival order, up to max_batch_size rows; the first always fits.
+        batch, rows = [], 0
+        while self.waiting and rows + self.waiting[0].rows <= self.max_batch_size:
+            pending = self.waiting.popleft()
+            self.waiting_rows -= pending.rows
+            if pending.future.done():  # its client went away while it queued: no run for it
+                continue
             batch.append(pending)
             rows += pending.rows
         return batch
@@ -134,7 +164,9 @@ class DynamicBatcher:
                     if not pending.future.done():  # the client may have gone away
                         pending.future.set_result(result)
         finally:
+            self.in_flight -= 1
             self.slots.release()
+            self.changed.set()
 
     def _run_stacked(self, group: list[_Pending]) -> list[dict[str, np.ndarray]]:
         if len(group) == 1:
@@ -161,6 +193,8 @@ class DynamicBatcher:
             await self.collector
         if self.running:
             await asyncio.gather(*self.running, return_exceptions=True)
+        while self.waiting:  # never collected: their clients get an error, not a hang
+            self.waiting.popleft().future.cancel()
 
 
 def _batch_rows(feeds: Mapping[str, np.ndarray]) -> int | None:

@@ -37,6 +37,11 @@ PROVIDERS = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
     help="onnxruntime intra-op threads per model [default: cores / workers].",
 )
 @click.option(
+    "--run-slots",
+    type=click.IntRange(min=1),
+    help="onnxruntime runs in flight per worker [default: cores, at least 2].",
+)
+@click.option(
     "--max-batch-size",
     default=0,
     show_default=True,
@@ -48,7 +53,7 @@ PROVIDERS = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
     default=2.0,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Dynamic batching: longest wait for a batch to fill.",
+    help="Dynamic batching: longest wait for company, spent only while another run is in flight.",
 )
 @click.option(
     "--max-request-mb",
@@ -68,6 +73,7 @@ def serve_command(
     provider,
     workers,
     threads,
+    run_slots,
     max_batch_size,
     batch_timeout_ms,
     max_request_mb,
@@ -78,7 +84,13 @@ def serve_command(
     import uvicorn
 
     from toolkit.runtime import resolve_providers
-    from toolkit.serve.app import SETTINGS_ENVIRONMENT, ServeSettings, configure_logging, create_app
+    from toolkit.serve.app import (
+        HTTP_PROTOCOL,
+        SETTINGS_ENVIRONMENT,
+        ServeSettings,
+        configure_logging,
+        create_app,
+    )
     from toolkit.serve.repository import machine_cores
 
     configure_logging(log_level)
@@ -96,12 +108,18 @@ def serve_command(
         model_paths=tuple(str(Path(path).resolve()) for path in models),
         provider=provider,
         threads=threads or max(1, machine_cores() // workers),
+        run_slots=run_slots,
         max_batch_size=max_batch_size,
         batch_timeout_ms=batch_timeout_ms,
         max_request_bytes=int(max_request_mb * 1024 * 1024),
     )
     options = dict(
-        host=host, port=port, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=30
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=30,
+        http=HTTP_PROTOCOL,
     )
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
