@@ -27,9 +27,17 @@ def resnet50() -> torch.nn.Module:
         for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
             for block in range(blocks):
                 stride = 2 if stage and not block else 1
-                layers += [torch.nn.Conv2d(channels, width, 1), torch.nn.BatchNorm2d(width), torch.nn.ReLU(),
-                           torch.nn.Conv2d(width, width, 3, stride, padding=1), torch.nn.BatchNorm2d(width), torch.nn.ReLU(),
-                           torch.nn.Conv2d(width, width * 4, 1), torch.nn.BatchNorm2d(width * 4), torch.nn.ReLU()]
+                layers += [
+                    torch.nn.Conv2d(channels, width, 1),
+                    torch.nn.BatchNorm2d(width),
+                    torch.nn.ReLU(),
+                    torch.nn.Conv2d(width, width, 3, stride, padding=1),
+                    torch.nn.BatchNorm2d(width),
+                    torch.nn.ReLU(),
+                    torch.nn.Conv2d(width, width * 4, 1),
+                    torch.nn.BatchNorm2d(width * 4),
+                    torch.nn.ReLU(),
+                ]
                 channels = width * 4
         layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, 1000)]
         return torch.nn.Sequential(*layers)
@@ -37,7 +45,9 @@ def resnet50() -> torch.nn.Module:
 
 def to_onnx(module: torch.nn.Module, example: torch.Tensor) -> onnx.ModelProto:
     buffer = io.BytesIO()
-    torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    torch.onnx.export(
+        module, (example,), buffer, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}}
+    )
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -59,15 +69,19 @@ def main() -> None:
     model = to_onnx(native, torch.randn(1, 3, 224, 224))
     start = time.perf_counter()
     imported = import_onnx(model).eval()
-    print(f"import time (ResNet-50, {sum(p.numel() for p in native.parameters()) / 1e6:.1f}M parameters): "
-          f"{time.perf_counter() - start:.2f} s")
+    print(
+        f"import time (ResNet-50, {sum(p.numel() for p in native.parameters()) / 1e6:.1f}M parameters): "
+        f"{time.perf_counter() - start:.2f} s"
+    )
     for batch, repeats in ((1, 20), (32, 3)):
         x = torch.randn(batch, 3, 224, 224)
         with torch.inference_mode():
             torch.testing.assert_close(imported(x), native(x), rtol=1e-3, atol=1e-3)
         native_time, imported_time = median_latency(native, x, repeats), median_latency(imported, x, repeats)
-        print(f"batch {batch}: native {native_time * 1e3:.1f} ms, imported {imported_time * 1e3:.1f} ms, "
-              f"ratio {imported_time / native_time:.2f}x")
+        print(
+            f"batch {batch}: native {native_time * 1e3:.1f} ms, imported {imported_time * 1e3:.1f} ms, "
+            f"ratio {imported_time / native_time:.2f}x"
+        )
 
 
 if __name__ == "__main__":

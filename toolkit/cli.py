@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import time
@@ -374,16 +375,13 @@ def inspect(model, as_json):
 # --------------------------------------------------------------------------- helpers
 
 
+@contextlib.contextmanager
 def _status(message: str):
-    """A spinner on a terminal for work that takes seconds; silent when output is piped."""
-    from rich.console import Console
+    """Progress on a terminal (a pulsing bar, and per-node bars while an importer builds a big graph)."""
+    from toolkit import progress
 
-    terminal = Console(stderr=True)
-    if terminal.is_terminal:
-        return terminal.status(message)
-    import contextlib
-
-    return contextlib.nullcontext()
+    with progress.shown(), progress.activity(message):
+        yield
 
 
 def _size(path: Path) -> str:

@@ -20,12 +20,18 @@ def _model(nodes, inputs, outputs, initializers=(), opset=21):
 def _single(op_type, feeds, attributes=None, initializers=(), opset=21, outputs=1, shapes=None):
     names = list(feeds)
     inputs = [
-        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), (shapes or {}).get(n, v.shape))
+        helper.make_tensor_value_info(
+            n, helper.np_dtype_to_tensor_dtype(v.dtype), (shapes or {}).get(n, v.shape)
+        )
         for n, v in feeds.items()
     ]
     outs = [helper.make_tensor_value_info(f"y{i}", TensorProto.UNDEFINED, None) for i in range(outputs)]
     node = helper.make_node(
-        op_type, names + [i.name for i in initializers], [o.name for o in outs], name="node", **(attributes or {})
+        op_type,
+        names + [i.name for i in initializers],
+        [o.name for o in outs],
+        name="node",
+        **(attributes or {}),
     )
     return _model([node], inputs, outs, initializers, opset)
 
@@ -47,21 +53,79 @@ CASES = [
     ("DepthToSpace", {"x": x4}, {"blocksize": 2, "mode": "CRD"}, (), 21),
     ("Softmax", {"x": x4}, {"axis": 1}, (), 13),
     ("LeakyRelu", {"x": x4}, {}, (), 16),
-    ("Conv", {"x": x4}, {"pads": [0, 1, 2, 1], "strides": [2, 1]}, (numpy_helper.from_array(rng.standard_normal((4, 8, 3, 3)).astype(np.float32), "w"),), 17),
-    ("Conv", {"x": x4}, {"auto_pad": "SAME_LOWER", "strides": [2, 2]}, (numpy_helper.from_array(rng.standard_normal((4, 8, 2, 2)).astype(np.float32), "w"),), 17),
+    (
+        "Conv",
+        {"x": x4},
+        {"pads": [0, 1, 2, 1], "strides": [2, 1]},
+        (numpy_helper.from_array(rng.standard_normal((4, 8, 3, 3)).astype(np.float32), "w"),),
+        17,
+    ),
+    (
+        "Conv",
+        {"x": x4},
+        {"auto_pad": "SAME_LOWER", "strides": [2, 2]},
+        (numpy_helper.from_array(rng.standard_normal((4, 8, 2, 2)).astype(np.float32), "w"),),
+        17,
+    ),
     ("AveragePool", {"x": x4}, {"kernel_shape": [2, 3], "pads": [1, 1, 0, 0]}, (), 17),
-    ("Slice", {"x": x4}, {}, (numpy_helper.from_array(np.array([4, -1]), "s"), numpy_helper.from_array(np.array([0, -100]), "e"), numpy_helper.from_array(np.array([1, 3]), "a"), numpy_helper.from_array(np.array([-2, -2]), "t")), 17),
+    (
+        "Slice",
+        {"x": x4},
+        {},
+        (
+            numpy_helper.from_array(np.array([4, -1]), "s"),
+            numpy_helper.from_array(np.array([0, -100]), "e"),
+            numpy_helper.from_array(np.array([1, 3]), "a"),
+            numpy_helper.from_array(np.array([-2, -2]), "t"),
+        ),
+        17,
+    ),
     ("Reshape", {"x": x4}, {}, (numpy_helper.from_array(np.array([0, -1, 6]), "shape"),), 17),
-    ("Pad", {"x": x4}, {"mode": "reflect"}, (numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 2, 1]), "pads"),), 18),
+    (
+        "Pad",
+        {"x": x4},
+        {"mode": "reflect"},
+        (numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 2, 1]), "pads"),),
+        18,
+    ),
     ("ReduceMean", {"x": x4}, {"keepdims": 0}, (numpy_helper.from_array(np.array([1, -1]), "axes"),), 18),
     ("ReduceSum", {"x": x4}, {"axes": [1]}, (), 11),  # axes as an attribute before opset 13
-    ("Resize", {"x": x4}, {"mode": "cubic", "coordinate_transformation_mode": "half_pixel_symmetric"}, (numpy_helper.from_array(np.array([], np.float32), "roi"), numpy_helper.from_array(np.array([1, 1, 1.7, 0.6], np.float32), "scales")), 19),
-    ("Resize", {"x": x4}, {"mode": "linear", "antialias": 1}, (numpy_helper.from_array(np.array([], np.float32), "roi"), numpy_helper.from_array(np.array([1, 1, 0.5, 0.5], np.float32), "scales")), 19),
-    ("Resize", {"x": x4}, {"mode": "nearest", "nearest_mode": "ceil", "coordinate_transformation_mode": "asymmetric"}, (numpy_helper.from_array(np.array([], np.float32), "roi"), numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "scales")), 13),
+    (
+        "Resize",
+        {"x": x4},
+        {"mode": "cubic", "coordinate_transformation_mode": "half_pixel_symmetric"},
+        (
+            numpy_helper.from_array(np.array([], np.float32), "roi"),
+            numpy_helper.from_array(np.array([1, 1, 1.7, 0.6], np.float32), "scales"),
+        ),
+        19,
+    ),
+    (
+        "Resize",
+        {"x": x4},
+        {"mode": "linear", "antialias": 1},
+        (
+            numpy_helper.from_array(np.array([], np.float32), "roi"),
+            numpy_helper.from_array(np.array([1, 1, 0.5, 0.5], np.float32), "scales"),
+        ),
+        19,
+    ),
+    (
+        "Resize",
+        {"x": x4},
+        {"mode": "nearest", "nearest_mode": "ceil", "coordinate_transformation_mode": "asymmetric"},
+        (
+            numpy_helper.from_array(np.array([], np.float32), "roi"),
+            numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "scales"),
+        ),
+        13,
+    ),
 ]
 
 
-@pytest.mark.parametrize("op_type,feeds,attributes,initializers,opset", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "op_type,feeds,attributes,initializers,opset", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_handler_matches_reference(op_type, feeds, attributes, initializers, opset):
     _check(_single(op_type, feeds, attributes, initializers, opset), feeds, rtol=1e-4, atol=1e-5)
 
@@ -70,14 +134,24 @@ def test_handler_matches_reference(op_type, feeds, attributes, initializers, ops
 @pytest.mark.parametrize("op_type,gates", [("LSTM", 4), ("GRU", 3), ("RNN", 1)])
 def test_recurrences_all_directions_with_sequence_lengths(op_type, gates, direction):
     directions, hidden, size = (2 if direction == "bidirectional" else 1), 3, 4
-    w = numpy_helper.from_array(rng.standard_normal((directions, gates * hidden, size)).astype(np.float32), "w")
-    r = numpy_helper.from_array(rng.standard_normal((directions, gates * hidden, hidden)).astype(np.float32), "r")
+    w = numpy_helper.from_array(
+        rng.standard_normal((directions, gates * hidden, size)).astype(np.float32), "w"
+    )
+    r = numpy_helper.from_array(
+        rng.standard_normal((directions, gates * hidden, hidden)).astype(np.float32), "r"
+    )
     b = numpy_helper.from_array(rng.standard_normal((directions, 2 * gates * hidden)).astype(np.float32), "b")
     x = rng.standard_normal((5, 2, size)).astype(np.float32)
     lengths = np.array([5, 5], np.int32)  # onnx's reference evaluator ignores shorter lengths
-    inputs = [helper.make_tensor_value_info("x", F32, x.shape), helper.make_tensor_value_info("lengths", TensorProto.INT32, [2])]
+    # A time dimension that varies runs on real tensors (a declared one unrolls, see below).
+    inputs = [
+        helper.make_tensor_value_info("x", F32, ["time", 2, size]),
+        helper.make_tensor_value_info("lengths", TensorProto.INT32, [2]),
+    ]
     outputs = [helper.make_tensor_value_info(n, F32, None) for n in ("y", "y_h")]
-    node = helper.make_node(op_type, ["x", "w", "r", "b", "lengths"], ["y", "y_h"], hidden_size=hidden, direction=direction)
+    node = helper.make_node(
+        op_type, ["x", "w", "r", "b", "lengths"], ["y", "y_h"], hidden_size=hidden, direction=direction
+    )
     model = _model([node], inputs, outputs, [w, r, b], opset=14)
     module = _check(model, {"x": x, "lengths": lengths}, rtol=1e-4, atol=1e-5)
     longer = rng.standard_normal((7, 2, size)).astype(np.float32)  # the time dimension may change
@@ -85,12 +159,37 @@ def test_recurrences_all_directions_with_sequence_lengths(op_type, gates, direct
     assert y.shape[0] == 7 and torch.all(y[2:, :, 1] == 0)  # past its length a sequence outputs zeros
 
 
+def test_recurrence_of_declared_length_unrolls_into_plain_fx_and_checks_the_length():
+    w = numpy_helper.from_array(rng.standard_normal((1, 12, 4)).astype(np.float32), "w")
+    r = numpy_helper.from_array(rng.standard_normal((1, 12, 3)).astype(np.float32), "r")
+    x = rng.standard_normal((5, 2, 4)).astype(np.float32)
+    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=3)
+    model = _model(
+        [node],
+        [helper.make_tensor_value_info("x", F32, [5, "batch", 4])],
+        [helper.make_tensor_value_info("y", F32, None)],
+        [w, r],
+        opset=14,
+    )
+    module = _check(model, {"x": x}, rtol=1e-4, atol=1e-5)
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]
+    with pytest.raises(Exception, match="sequence length must be 5"):
+        module(torch.zeros(7, 2, 4))
+
+
 def test_float_initializers_are_trainable_parameters_named_after_onnx():
     w = numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "dense.weight")
     shape = numpy_helper.from_array(np.array([-1, 4]), "shape")
-    nodes = [helper.make_node("MatMul", ["x", "dense.weight"], ["h"], name="dense/MatMul"),
-             helper.make_node("Reshape", ["h", "shape"], ["y"], name="flatten")]
-    model = _model(nodes, [helper.make_tensor_value_info("x", F32, ["batch", 3])], [helper.make_tensor_value_info("y", F32, None)], [w, shape])
+    nodes = [
+        helper.make_node("MatMul", ["x", "dense.weight"], ["h"], name="dense/MatMul"),
+        helper.make_node("Reshape", ["h", "shape"], ["y"], name="flatten"),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F32, ["batch", 3])],
+        [helper.make_tensor_value_info("y", F32, None)],
+        [w, shape],
+    )
     module = import_onnx(model)
     assert isinstance(module, torch.fx.GraphModule)
     assert [name for name, _ in module.named_parameters()] == ["dense_weight"]
@@ -110,13 +209,31 @@ def test_dynamic_shape_chain_and_eager_if():
         helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0, name="sum"),
         helper.make_node("Greater", ["total", "zero"], ["positive"], name="greater"),
         helper.make_node(
-            "If", ["positive"], ["y"], name="branch",
-            then_branch=helper.make_graph([helper.make_node("Reshape", ["x", "s"], ["t"])], "then", [], [helper.make_tensor_value_info("t", F32, None)]),
-            else_branch=helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [helper.make_tensor_value_info("e", F32, None)]),
+            "If",
+            ["positive"],
+            ["y"],
+            name="branch",
+            then_branch=helper.make_graph(
+                [helper.make_node("Reshape", ["x", "s"], ["t"])],
+                "then",
+                [],
+                [helper.make_tensor_value_info("t", F32, None)],
+            ),
+            else_branch=helper.make_graph(
+                [helper.make_node("Neg", ["x"], ["e"])],
+                "else",
+                [],
+                [helper.make_tensor_value_info("e", F32, None)],
+            ),
         ),
     ]
     zero = numpy_helper.from_array(np.array(0, np.float32), "zero")
-    model = _model(nodes, [helper.make_tensor_value_info("x", F32, ["n", 2])], [helper.make_tensor_value_info("y", F32, None)], [zero])
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F32, ["n", 2])],
+        [helper.make_tensor_value_info("y", F32, None)],
+        [zero],
+    )
     for rows in (1, 4):
         x = rng.standard_normal((rows, 2)).astype(np.float32)
         _check(model, {"x": x})
@@ -125,33 +242,109 @@ def test_dynamic_shape_chain_and_eager_if():
 
 def test_loop_and_scan_run_on_real_tensors():
     body = helper.make_graph(
-        [helper.make_node("Add", ["v", "x"], ["v_out"]), helper.make_node("Identity", ["cond"], ["cond_out"]),
-         helper.make_node("Identity", ["v_out"], ["scan_out"])],
+        [
+            helper.make_node("Add", ["v", "x"], ["v_out"]),
+            helper.make_node("Identity", ["cond"], ["cond_out"]),
+            helper.make_node("Identity", ["v_out"], ["scan_out"]),
+        ],
         "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v", F32, [2])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("v_out", F32, [2]),
-         helper.make_tensor_value_info("scan_out", F32, [2])],
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v", F32, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", F32, [2]),
+            helper.make_tensor_value_info("scan_out", F32, [2]),
+        ],
     )
     node = helper.make_node("Loop", ["trips", "c", "v0"], ["v_final", "scans"], body=body, name="loop")
-    inputs = [helper.make_tensor_value_info(n, t, s) for n, t, s in (("trips", TensorProto.INT64, []), ("c", TensorProto.BOOL, []), ("v0", F32, [2]), ("x", F32, [2]))]
-    model = _model([node], inputs, [helper.make_tensor_value_info(n, F32, None) for n in ("v_final", "scans")])
-    feeds = {"trips": np.array(3, np.int64), "c": np.array(True), "v0": np.ones(2, np.float32), "x": np.full(2, 0.5, np.float32)}
+    inputs = [
+        helper.make_tensor_value_info(n, t, s)
+        for n, t, s in (
+            ("trips", TensorProto.INT64, []),
+            ("c", TensorProto.BOOL, []),
+            ("v0", F32, [2]),
+            ("x", F32, [2]),
+        )
+    ]
+    model = _model(
+        [node], inputs, [helper.make_tensor_value_info(n, F32, None) for n in ("v_final", "scans")]
+    )
+    feeds = {
+        "trips": np.array(3, np.int64),
+        "c": np.array(True),
+        "v0": np.ones(2, np.float32),
+        "x": np.full(2, 0.5, np.float32),
+    }
     _check(model, feeds)
 
 
 def test_unsupported_nodes_are_listed_at_once_before_work():
-    nodes = [helper.make_node("Sin", ["x"], ["a"], name="ok"), helper.make_node("StringNormalizer", ["a"], ["b"], name="strings"),
-             helper.make_node("Gradient", ["b"], ["y"], name="grad", domain="ai.onnx.preview.training", xs=["x"], y="b")]
-    model = _model(nodes, [helper.make_tensor_value_info("x", F32, [2])], [helper.make_tensor_value_info("y", F32, None)])
+    nodes = [
+        helper.make_node("Sin", ["x"], ["a"], name="ok"),
+        helper.make_node("StringNormalizer", ["a"], ["b"], name="strings"),
+        helper.make_node("Adam", ["b"], ["y"], name="grad", domain="ai.onnx.preview.training"),
+    ]
+    model = _model(
+        nodes, [helper.make_tensor_value_info("x", F32, [2])], [helper.make_tensor_value_info("y", F32, None)]
+    )
     model.opset_import.append(helper.make_opsetid("ai.onnx.preview.training", 1))
     with pytest.raises(UnsupportedOperatorError) as raised:
         import_onnx(model)
     assert len(raised.value.unsupported) == 2
-    assert "strings (StringNormalizer" in str(raised.value) and "grad (ai.onnx.preview.training::Gradient" in str(raised.value)
+    assert "strings (StringNormalizer" in str(raised.value) and "grad (ai.onnx.preview.training::Adam" in str(
+        raised.value
+    )
 
 
 def test_average_pool_dilations_are_reported_not_miscomputed():
     model = _single("AveragePool", {"x": x4}, {"kernel_shape": [2, 2], "dilations": [2, 2]}, (), 19)
     with pytest.raises(UnsupportedOperatorError, match="dilations"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64])
+@pytest.mark.parametrize("op_type", ["Add", "Sub", "Div", "Mod", "Max", "Min", "Greater", "LessOrEqual"])
+def test_wide_unsigned_integers_compute_as_int64(op_type, dtype):
+    top = np.iinfo(dtype).max
+    a = np.array([top, top - 7, 5, 2**15], dtype)  # uint64 values past 2**63 keep their order
+    b = np.array([3, top, 2, 7], dtype)
+    _check(_single(op_type, {"a": a, "b": b}, opset=18), {"a": a, "b": b})
+
+
+def test_uint64_right_shift_is_logical():
+    x, y = np.array([2**64 - 1, 2**63, 8], np.uint64), np.array([1, 63, 0], np.uint64)
+    _check(_single("BitShift", {"x": x, "y": y}, {"direction": "RIGHT"}, opset=18), {"x": x, "y": y})
+
+
+def test_cast_to_int4_wraps_like_ml_dtypes():
+    x = np.array([-9.6, 7.5, 8.5, 2.5, 100.0, -3.0], np.float32)
+    module = import_onnx(_single("Cast", {"x": x}, {"to": TensorProto.INT4}))
+    assert module(torch.from_numpy(x)).tolist() == [7, 7, -8, 2, 4, -3]  # values of int4, held in int8
+
+
+def test_top_k_keeps_the_lower_index_first_among_equal_values():
+    x = np.array([[1, 3, 3, 2, 3]], np.float32)
+    k = numpy_helper.from_array(np.array([2]), "k")
+    _check(_single("TopK", {"x": x}, {}, (k,), opset=11, outputs=2), {"x": x})
+
+
+def test_gradient_runs_the_graph_slice_under_autograd():
+    nodes = [
+        helper.make_node("Add", ["a", "b"], ["c"]),
+        helper.make_node("Mul", ["c", "a"], ["d"]),
+        helper.make_node(
+            "Gradient", ["a", "b"], ["da", "db"], domain="ai.onnx.preview.training", xs=["a", "b"], y="d"
+        ),
+    ]
+    values = [helper.make_tensor_value_info(n, F32, [3]) for n in ("a", "b")]
+    outputs = [helper.make_tensor_value_info(n, F32, [3]) for n in ("d", "da", "db")]
+    model = _model(nodes, values, outputs, opset=12)
+    model.opset_import.append(helper.make_opsetid("ai.onnx.preview.training", 1))
+    a, b = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.5, -1.0, 2.0])
+    with torch.no_grad():  # the node enables gradients itself
+        d, da, db = import_onnx(model)(a, b)
+    torch.testing.assert_close(da, 2 * a + b)
+    torch.testing.assert_close(db, a)

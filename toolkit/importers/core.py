@@ -19,6 +19,7 @@ import onnx
 import onnx.inliner
 from onnx import helper, numpy_helper
 
+from toolkit import progress
 from toolkit.errors import InputError, UnsupportedOperatorError
 from toolkit.io import first_line, load_onnx
 
@@ -638,6 +639,15 @@ def run_graph(
     environment: dict[str, Any] = dict(outer or {})
     environment.update(constants if constants is not None else bind_constants(graph, backend))
     environment.update(inputs)
+    with progress.steps("building nodes", len(graph.steps) if outer is None else 0) as advance:
+        _walk(graph, environment, backend, observe, scope, advance)
+    missing = [name for name in graph.output_names if name not in environment]
+    if missing:
+        raise ImporterRunError(f"graph output(s) {', '.join(missing)} were never computed")
+    return [environment[name] for name in graph.output_names]
+
+
+def _walk(graph, environment, backend, observe, scope, advance) -> None:
     for index, step in enumerate(graph.steps):
         arguments = []
         for position, name in enumerate(step.node.input):
@@ -669,10 +679,7 @@ def run_graph(
                 environment[name] = value
         if observe is not None:
             observe(step, tuple(outputs))
-    missing = [name for name in graph.output_names if name not in environment]
-    if missing:
-        raise ImporterRunError(f"graph output(s) {', '.join(missing)} were never computed")
-    return [environment[name] for name in graph.output_names]
+        advance()
 
 
 class ImporterRunError(InputError):

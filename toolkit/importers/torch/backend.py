@@ -11,11 +11,15 @@ import onnx
 import torch
 from onnx.backend.base import Backend, BackendRep
 
-from toolkit.importers.torch.ops.support import to_torch
+from toolkit.importers.torch.ops.support import SUB_BYTE_INTEGERS, to_torch
 
-_TORCH_TO_NUMPY_SPECIAL = {torch.bfloat16: "bfloat16", torch.float8_e4m3fn: "float8_e4m3fn",
-                           torch.float8_e4m3fnuz: "float8_e4m3fnuz", torch.float8_e5m2: "float8_e5m2",
-                           torch.float8_e5m2fnuz: "float8_e5m2fnuz"}
+_TORCH_TO_NUMPY_SPECIAL = {
+    torch.bfloat16: "bfloat16",
+    torch.float8_e4m3fn: "float8_e4m3fn",
+    torch.float8_e4m3fnuz: "float8_e4m3fnuz",
+    torch.float8_e5m2: "float8_e5m2",
+    torch.float8_e5m2fnuz: "float8_e5m2fnuz",
+}
 
 
 def to_torch_value(value: Any) -> Any:
@@ -53,12 +57,20 @@ def compile_model(model: onnx.ModelProto):
 
     module = import_onnx(model)
     count = len(module.onnx_output_names)
+    # 2- and 4-bit integers travel in 8-bit tensors (see ops.support.TORCH_DTYPES): relabel them.
+    declared = [
+        onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type)
+        if o.type.tensor_type.elem_type in SUB_BYTE_INTEGERS
+        else None
+        for o in model.graph.output
+    ]
 
     def run(feeds: list[Any]) -> list[Any]:
         with torch.no_grad():
             result = module(*[to_torch_value(f) for f in feeds])
         outputs = result if count > 1 else (result,)
-        return [to_numpy_value(o) for o in outputs]
+        values = [to_numpy_value(o) for o in outputs]
+        return [v if d is None else v.astype(d) for v, d in zip(values, declared, strict=False)]
 
     return run
 
@@ -87,7 +99,9 @@ class TorchBackend(Backend):
         return TorchBackendRep(model)
 
     @classmethod
-    def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU", outputs_info=None, **kwargs: Any):
+    def run_node(
+        cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU", outputs_info=None, **kwargs: Any
+    ):
         raise NotImplementedError("run_node: wrap the node in a model and use prepare()")
 
     @classmethod

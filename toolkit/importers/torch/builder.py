@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import onnx
 import torch
 import torch.fx
 
@@ -149,16 +150,30 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
         proxy.node.meta["onnx_name"] = name
         inputs[name] = proxy
     constants = core.bind_constants(top, backend)
+    environment = {**constants, **inputs}  # every value by ONNX name, for the Gradient operator
+
+    def observe(step: core.Step, outputs: tuple) -> None:
+        environment.update(
+            (name, value) for name, value in zip(step.node.output, outputs, strict=False) if name
+        )
+
     steps = [
         dataclasses.replace(
-            step, handler=dataclasses.replace(step.handler, function=_recording(step, index, top, tracer, taken))
+            step,
+            handler=dataclasses.replace(
+                step.handler, function=_recording(step, index, top, tracer, taken, environment)
+            ),
         )
         for index, step in enumerate(top.steps)
     ]
-    outputs = core.run_graph(dataclasses.replace(top, steps=steps), inputs, backend, constants=constants)
+    outputs = core.run_graph(
+        dataclasses.replace(top, steps=steps), inputs, backend, constants=constants, observe=observe
+    )
     result = outputs[0] if len(outputs) == 1 else tuple(outputs)
     graph.output(tracer.create_arg(result))
-    graph.eliminate_dead_code(is_impure_node=lambda node: node.op in ("placeholder", "output"))
+    graph.eliminate_dead_code(
+        is_impure_node=lambda node: node.op in ("placeholder", "output") or node.target is torch._assert
+    )
     _drop_unused_attributes(root, graph)
     module = torch.fx.GraphModule(root, graph, class_name=class_name)
     module.onnx_input_names = list(top.input_names)
@@ -166,7 +181,9 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     return module
 
 
-def _recording(step: core.Step, index: int, top: core.PreparedGraph, tracer: _Tracer, taken: set[str]):
+def _recording(
+    step: core.Step, index: int, top: core.PreparedGraph, tracer: _Tracer, taken: set[str], environment: dict
+):
     """The step's handler, run on proxies, falling back to an OnnxNode; names the nodes it made."""
     graph = tracer.graph
     subgraphs = {attribute: g for (i, attribute), g in top.subgraphs.items() if i == index}
@@ -174,6 +191,10 @@ def _recording(step: core.Step, index: int, top: core.PreparedGraph, tracer: _Tr
 
     def record(*args, **keywords):
         cursor = graph._root.prev
+        if step.node.op_type == "Gradient":
+            forward = _gradient_slice(step, index, top)
+            keywords["forward"] = core.Subgraph(forward, None, environment)
+            subgraphs["forward"] = forward
         try:
             if subgraphs and not _static_condition(step, args):
                 raise support.NeedsValues("control flow runs on real tensors")
@@ -196,6 +217,32 @@ def _recording(step: core.Step, index: int, top: core.PreparedGraph, tracer: _Tr
         return result
 
     return record
+
+
+def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> core.PreparedGraph:
+    """The steps before a Gradient node that compute its y from its xs and zs, as a graph."""
+    sources = [*step.attributes["xs"], *step.attributes.get("zs", [])]
+    needed, chosen = {step.attributes["y"]}, []
+    for position in range(index - 1, -1, -1):
+        candidate = top.steps[position]
+        if any(name in needed for name in candidate.node.output):
+            chosen.append(position)
+            needed.update(name for name in candidate.node.input if name and name not in sources)
+    chosen.reverse()
+    renumber = {old: new for new, old in enumerate(chosen)}
+    nodes = [top.steps[position].node for position in chosen]
+    # Everything else the slice reads (graph inputs, constants) comes from the enclosing graph.
+    inputs = [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in sources]
+    graph_proto = onnx.helper.make_graph(nodes, f"{step.context.name}_forward", inputs, [])
+    return dataclasses.replace(
+        top,
+        graph=graph_proto,
+        steps=[top.steps[position] for position in chosen],
+        input_names=sources,
+        output_names=[step.attributes["y"]],
+        constants={},
+        subgraphs={(renumber[i], a): g for (i, a), g in top.subgraphs.items() if i in renumber},
+    )
 
 
 def _static_condition(step: core.Step, args) -> bool:

@@ -39,7 +39,9 @@ def example_inputs_for(module: torch.fx.GraphModule) -> tuple[torch.Tensor, ...]
         shape = [d if isinstance(d, int) else EXAMPLE_DYNAMIC_SIZE for d in info.shape]
         dtype = TORCH_DTYPES.get(info.element_type, torch.float32)
         values = np.random.default_rng(0).standard_normal(shape)
-        inputs.append(torch.from_numpy(values).to(dtype) if dtype.is_floating_point else torch.zeros(shape, dtype=dtype))
+        inputs.append(
+            torch.from_numpy(values).to(dtype) if dtype.is_floating_point else torch.zeros(shape, dtype=dtype)
+        )
     return tuple(inputs)
 
 
@@ -48,7 +50,9 @@ def _dynamic_shapes(module: torch.fx.GraphModule):
     for node in module.graph.find_nodes(op="placeholder"):
         info = node.meta.get("onnx_value")
         shape = info.shape if info is not None and info.shape is not None else ()
-        specs.append({i: torch.export.Dim.AUTO for i, d in enumerate(shape) if not isinstance(d, int)} or None)
+        specs.append(
+            {i: torch.export.Dim.AUTO for i, d in enumerate(shape) if not isinstance(d, int)} or None
+        )
     return tuple(specs)
 
 
@@ -74,6 +78,7 @@ def save_python(module: torch.fx.GraphModule, path) -> None:
             f"{path}: node(s) {', '.join(eager)} run their ONNX handler on real tensors (control flow or "
             "shapes known only at run time) and have no plain-torch form; save as .pt2 instead"
         )
+    helpers = _helper_sources(module)
     path = Path(path)
     weights_path = path.with_suffix(".safetensors")
     parameters = [name for name, _ in module.named_parameters()]
@@ -97,6 +102,7 @@ PARAMETERS = {parameters!r}
 BUFFERS = {buffers!r}
 
 
+{helpers}
 class {class_name}(torch.nn.Module):
     def __init__(self, weights=os.path.join(os.path.dirname(os.path.abspath(__file__)), {weights_path.name!r})):
         super().__init__()
@@ -112,3 +118,19 @@ class {class_name}(torch.nn.Module):
         save_file(tensors, str(temporary))
     with atomic_output(path) as temporary:
         temporary.write_text(source)
+
+
+def _helper_sources(module: torch.fx.GraphModule) -> str:
+    """Definitions of the toolkit helpers the graph calls (functions recorded as single fx calls,
+    e.g. through `support.leaf`), under the names fx's generated code gives them: they use only torch."""
+    import inspect
+
+    sources = []
+    for name, value in module.graph.python_code("self").globals.items():
+        function = getattr(value, "leaf_function", value)
+        if not inspect.isfunction(function) or not function.__module__.startswith("toolkit."):
+            continue
+        source = textwrap.dedent(inspect.getsource(function))
+        source = source[source.index("def ") :].replace(f"def {function.__name__}(", f"def {name}(", 1)
+        sources.append(source)
+    return "\n\n".join(sources) + ("\n\n" if sources else "")

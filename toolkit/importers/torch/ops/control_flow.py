@@ -26,7 +26,11 @@ def if_(cond, *, then_branch, else_branch):
 
 def _empty_scan_output(info):
     dtype = TORCH_DTYPES.get(info.element_type, torch.float32) if info is not None else torch.float32
-    shape = [0] + [d if isinstance(d, int) else 0 for d in (info.shape or [0])[1:]] if info is not None and info.shape else [0]
+    shape = (
+        [0] + [d if isinstance(d, int) else 0 for d in (info.shape or [0])[1:]]
+        if info is not None and info.shape
+        else [0]
+    )
     return torch.zeros(shape, dtype=dtype)
 
 
@@ -107,3 +111,18 @@ def sequence_map(input_sequence, *additional_inputs, body, context):
         for slot, value in enumerate(body(input_sequence[index], *extra)):
             results[slot].append(value)
     return tuple(results)
+
+
+@register("Gradient", since=1, domain="ai.onnx.preview.training")
+def gradient(*inputs, xs, y, zs=(), forward=None):
+    """dy/dx for each named x by torch autograd. `forward` is the slice of the graph from xs (and
+    zs) to y, which the builder supplies: the node itself names its y, it does not take it as input."""
+    if forward is None or any(is_proxy(v) for v in inputs):
+        raise NeedsValues("Gradient re-runs the graph from its xs on real tensors")
+    with torch.enable_grad():
+        leaves = [x.detach().requires_grad_(True) for x in inputs[: len(xs)]]
+        (value,) = forward(*leaves, *inputs[len(xs) :])
+        grads = torch.autograd.grad(value, leaves, grad_outputs=torch.ones_like(value), allow_unused=True)
+    return tuple(
+        torch.zeros_like(leaf) if g is None else g.detach() for leaf, g in zip(leaves, grads, strict=True)
+    )

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.nn.functional as F
+from onnx import TensorProto
 
-from toolkit.importers.torch.ops.support import TORCH_DTYPES, dims, dtype_of, register
+from toolkit.importers.torch.ops.support import (
+    FLOAT8_LIMITS,
+    SUB_BYTE_INTEGERS,
+    SYMBOLIC,
+    TORCH_DTYPES,
+    WIDE_UNSIGNED,
+    dims,
+    dtype_of,
+    from_int64,
+    is_proxy,
+    maybe_dtype,
+    register,
+    symbolic_ints,
+    to_int64,
+    unsigned_divmod,
+    unsigned_via_int64,
+    with_symbolic,
+)
 
-_INTEGER = {torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.uint16, torch.uint32, torch.uint64}
+_INTEGER = {
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+    torch.uint16,
+    torch.uint32,
+    torch.uint64,
+}
 
 
 def _unary(op_type: str, function, since: int = 6) -> None:
@@ -48,7 +77,6 @@ for _op, _function in {
     "HardSwish": F.hardswish,
     "Mish": F.mish,
     "Not": torch.logical_not,
-    "BitwiseNot": torch.bitwise_not,
     "IsNaN": torch.isnan,
     # ONNX Round: half to even, as torch.round.
     "Round": torch.round,
@@ -57,26 +85,47 @@ for _op, _function in {
     _unary(_op, _function, since=1)
 
 
+def _on_sizes(result, a, b, operator):
+    """Arithmetic on shape values (see support.SYMBOLIC) also computes their symbolic elements."""
+    if not any(is_proxy(v) and SYMBOLIC in v.node.meta for v in (a, b)):
+        return result
+    left, right = symbolic_ints(a), symbolic_ints(b)
+    if left is None or right is None or (len(left) != len(right) and 1 not in (len(left), len(right))):
+        return result
+    count = max(len(left), len(right))
+    left, right = (left * count if len(left) == 1 else left), (right * count if len(right) == 1 else right)
+    return with_symbolic(result, [operator(x, y) for x, y in zip(left, right, strict=True)])
+
+
 @register("Add", since=7)
+@unsigned_via_int64()
 def add(a, b):
-    return torch.add(a, b)
+    return _on_sizes(torch.add(a, b), a, b, operator.add)
 
 
 @register("Sub", since=7)
+@unsigned_via_int64()
 def sub(a, b):
-    return torch.sub(a, b)
+    return _on_sizes(torch.sub(a, b), a, b, operator.sub)
 
 
 @register("Mul", since=7)
+@unsigned_via_int64()
 def mul(a, b):
-    return torch.mul(a, b)
+    return _on_sizes(torch.mul(a, b), a, b, operator.mul)
 
 
 @register("Div", since=7)
 def div(a, b):
+    dtype = maybe_dtype(a)
+    if dtype in WIDE_UNSIGNED:
+        a, b = to_int64(a, dtype), to_int64(b, dtype)
+        if dtype == torch.uint64:
+            return from_int64(unsigned_divmod(a, b)[0], dtype)
+        return torch.div(a, b, rounding_mode="trunc").to(dtype)
     # ONNX Div on integers truncates toward zero.
     if dtype_of(a) in _INTEGER:
-        return torch.div(a, b, rounding_mode="trunc")
+        return _on_sizes(torch.div(a, b, rounding_mode="trunc"), a, b, operator.floordiv)
     return torch.div(a, b)
 
 
@@ -90,21 +139,53 @@ def pow_(x, y):
 
 @register("Mod", since=10)
 def mod(a, b, *, fmod=0):
+    dtype = maybe_dtype(a)
+    if dtype in WIDE_UNSIGNED:  # unsigned: both conventions agree
+        a, b = to_int64(a, dtype), to_int64(b, dtype)
+        if dtype == torch.uint64:
+            return from_int64(unsigned_divmod(a, b)[1], dtype)
+        return torch.remainder(a, b).to(dtype)
     # fmod=0: the sign of the divisor (Python); fmod=1: the sign of the dividend (C fmod).
     return torch.fmod(a, b) if fmod else torch.remainder(a, b)
 
 
 @register("BitShift", since=11)
 def bit_shift(x, y, *, direction):
+    dtype = maybe_dtype(x)
+    if dtype in WIDE_UNSIGNED:
+        x, y = to_int64(x, dtype), to_int64(y, dtype)
+        if direction == "LEFT":
+            return torch.bitwise_left_shift(x, y).to(dtype)  # the cast back drops the high bits
+        # a logical shift: the first step clears the sign bit uint64 values may set in int64
+        first = torch.bitwise_and(torch.bitwise_right_shift(x, 1), 2**63 - 1)
+        shifted = torch.bitwise_right_shift(first, torch.clamp(y - 1, min=0))
+        return torch.where(y == 0, x, shifted).to(dtype)
     return torch.bitwise_left_shift(x, y) if direction == "LEFT" else torch.bitwise_right_shift(x, y)
 
 
+@register("BitwiseNot", since=18)
+@unsigned_via_int64()
+def bitwise_not(x):
+    return torch.bitwise_not(x)
+
+
 for _op, _function in {
-    "Equal": torch.eq,
     "Greater": torch.gt,
     "Less": torch.lt,
     "GreaterOrEqual": torch.ge,
     "LessOrEqual": torch.le,
+}.items():
+
+    @unsigned_via_int64(ordered=True, restore=False)
+    def _compare(a, b, _function=_function):
+        return _function(a, b)
+
+    _compare.__name__ = _op.lower()
+    register(_op, since=1)(_compare)
+
+
+for _op, _function in {
+    "Equal": torch.eq,
     "And": torch.logical_and,
     "Or": torch.logical_or,
     "Xor": torch.logical_xor,
@@ -121,6 +202,7 @@ for _op, _function in {
 
 
 @register("Max", since=6)
+@unsigned_via_int64(ordered=True)
 def max_(*data):
     result = data[0]
     for value in data[1:]:
@@ -129,6 +211,7 @@ def max_(*data):
 
 
 @register("Min", since=6)
+@unsigned_via_int64(ordered=True)
 def min_(*data):
     result = data[0]
     for value in data[1:]:
@@ -154,13 +237,57 @@ def where(condition, x, y):
     return torch.where(condition, x, y)
 
 
+def _wrap_sub_byte(x, element_type: int):
+    """ONNX Cast to a 2- or 4-bit integer: truncate, keep the low bits (as numpy's ml_dtypes do)."""
+    bits, signed = SUB_BYTE_INTEGERS[element_type]
+    values = torch.bitwise_and(x.to(torch.int64), (1 << bits) - 1)
+    if signed:
+        values = torch.where(values >= 1 << (bits - 1), values - (1 << bits), values)
+    return values.to(TORCH_DTYPES[element_type])
+
+
+def _bit_cast_check(attributes, context) -> str:
+    source = context.inputs[0]
+    if source is None or source.element_type in SUB_BYTE_INTEGERS or attributes["to"] in SUB_BYTE_INTEGERS:
+        return "BitCast needs a known input type of at least 8 bits"
+    if TORCH_DTYPES[source.element_type].itemsize != TORCH_DTYPES[attributes["to"]].itemsize:
+        return "BitCast between types of different widths"
+    return ""
+
+
+@register("BitCast", since=26, check=_bit_cast_check)
+def bit_cast(x, *, to):
+    return x.view(TORCH_DTYPES[to])
+
+
 @register("Cast", since=6)
 def cast(x, *, to, saturate=1, round_mode="up"):
-    return x.to(TORCH_DTYPES[to])
+    if to in SUB_BYTE_INTEGERS:
+        return _wrap_sub_byte(x, to)
+    if to in FLOAT8_LIMITS:
+        return _to_float8(x, to, saturate)
+    items = symbolic_ints(x) if is_proxy(x) and to == TensorProto.INT64 else None
+    return with_symbolic(x.to(TORCH_DTYPES[to]), items)
+
+
+def _to_float8(x, element_type: int, saturate: int):
+    """ONNX Cast to 8-bit floats: saturate clamps (infinities too); otherwise out of range is NaN
+    (E4M3FN, which torch would saturate) or whatever the type has (inf for E5M2, NaN for FNUZ)."""
+    limit = FLOAT8_LIMITS[element_type]
+    if saturate:
+        x = torch.clamp(x, -limit, limit)
+    elif element_type == TensorProto.FLOAT8E4M3FN:
+        x = torch.where(torch.abs(x) > limit, torch.full_like(x, float("nan")), x)
+    return x.to(TORCH_DTYPES[element_type])
 
 
 @register("CastLike", since=15)
-def cast_like(x, target_type, *, saturate=1, round_mode="up"):
+def cast_like(x, target_type, *, saturate=1, round_mode="up", context):
+    target = context.inputs[1]
+    if target is not None and target.element_type in SUB_BYTE_INTEGERS:
+        return _wrap_sub_byte(x, target.element_type)
+    if target is not None and target.element_type in FLOAT8_LIMITS:
+        return _to_float8(x, target.element_type, saturate)
     return x.to(dtype_of(target_type))
 
 
@@ -243,4 +370,3 @@ def swish(x, *, alpha=1.0):
 def shrink(x, *, bias=0.0, lambd=0.5):
     zero = torch.zeros_like(x)
     return torch.where(x < -lambd, x + bias, torch.where(x > lambd, x - bias, zero)).to(x.dtype)
-

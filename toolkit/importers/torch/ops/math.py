@@ -77,7 +77,11 @@ for _op_type, _function in REDUCTIONS.items():
 def _coerced(function, x, axis):
     """Softmax before opset 13: over the 2-D view [prod(shape[:axis]), prod(shape[axis:])]."""
     axis = normalize_axis(axis, rank(x))
-    return function(x.flatten(axis), dim=-1).reshape(x.shape) if axis else function(x.reshape(1, -1), dim=-1).reshape(x.shape)
+    return (
+        function(x.flatten(axis), dim=-1).reshape(x.shape)
+        if axis
+        else function(x.reshape(1, -1), dim=-1).reshape(x.shape)
+    )
 
 
 @register("Softmax", since=1)

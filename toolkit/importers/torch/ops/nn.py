@@ -36,7 +36,9 @@ def _torch_padding(x, pairs, value=0.0):
 
 
 @register("Conv", since=1)
-def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
+def conv(
+    x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None
+):
     kernel = kernel_shape or list(static_dims(w)[2:])
     count = len(kernel)
     strides = strides or [1] * count
@@ -48,8 +50,18 @@ def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_sha
 
 @register("ConvTranspose", since=1)
 def conv_transpose(
-    x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,
-    output_padding=None, output_shape=None, pads=None, strides=None,
+    x,
+    w,
+    b=None,
+    *,
+    auto_pad="NOTSET",
+    dilations=None,
+    group=1,
+    kernel_shape=None,
+    output_padding=None,
+    output_shape=None,
+    pads=None,
+    strides=None,
 ):
     kernel = kernel_shape or list(static_dims(w)[2:])
     count = len(kernel)
@@ -64,7 +76,9 @@ def conv_transpose(
         else:
             targets = [s * st for s, st in zip(sizes, strides, strict=True)]
         pairs = []
-        for size, stride, extent, extra, target in zip(sizes, strides, full, output_padding, targets, strict=True):
+        for size, stride, extent, extra, target in zip(
+            sizes, strides, full, output_padding, targets, strict=True
+        ):
             total = stride * (size - 1) + extra + extent - target
             # ONNX ConvTranspose: SAME_UPPER puts the smaller half first (onnx reference).
             small, large = total // 2, total - total // 2
@@ -97,12 +111,22 @@ def _pool_setup(x, auto_pad, pads, kernel, strides, dilations, ceil_mode):
 
 
 def _fits_torch(pairs, kernel, dilations):
-    return all(b == e and b <= ((k - 1) * d + 1) // 2 for (b, e), k, d in zip(pairs, kernel, dilations, strict=True))
+    return all(
+        b == e and b <= ((k - 1) * d + 1) // 2 for (b, e), k, d in zip(pairs, kernel, dilations, strict=True)
+    )
 
 
 @register("MaxPool", since=1)
 def max_pool(
-    x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, pads=None, storage_order=0, strides=None,
+    x,
+    *,
+    auto_pad="NOTSET",
+    ceil_mode=0,
+    dilations=None,
+    kernel_shape,
+    pads=None,
+    storage_order=0,
+    strides=None,
     context,
 ):
     count = len(kernel_shape)
@@ -110,7 +134,11 @@ def max_pool(
     pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[count]
     want_indices = context.output_used(1)
     if _fits_torch(pairs, kernel_shape, dilations):
-        return pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode), want_indices) if want_indices else pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode))
+        return (
+            pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode), want_indices)
+            if want_indices
+            else pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode))
+        )
     if want_indices:
         raise NeedsValues("indices with asymmetric pads")  # fails loudly at run time too
     padded, _ = _torch_padding(x, pairs, value=-math.inf)
@@ -128,12 +156,27 @@ def _max_pool_indices(x, result):
 
 @register("MaxPool", since=8)
 def max_pool_8(
-    x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, pads=None, storage_order=0, strides=None,
+    x,
+    *,
+    auto_pad="NOTSET",
+    ceil_mode=0,
+    dilations=None,
+    kernel_shape,
+    pads=None,
+    storage_order=0,
+    strides=None,
     context,
 ):
     result = max_pool(
-        x, auto_pad=auto_pad, ceil_mode=ceil_mode, dilations=dilations, kernel_shape=kernel_shape, pads=pads,
-        storage_order=storage_order, strides=strides, context=context,
+        x,
+        auto_pad=auto_pad,
+        ceil_mode=ceil_mode,
+        dilations=dilations,
+        kernel_shape=kernel_shape,
+        pads=pads,
+        storage_order=storage_order,
+        strides=strides,
+        context=context,
     )
     if not context.output_used(1):
         return result
@@ -164,7 +207,15 @@ def _no_dilation(attributes, context):
 
 @register("AveragePool", since=7, check=_no_dilation)
 def average_pool(
-    x, *, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None, kernel_shape, pads=None, strides=None
+    x,
+    *,
+    auto_pad="NOTSET",
+    ceil_mode=0,
+    count_include_pad=0,
+    dilations=None,
+    kernel_shape,
+    pads=None,
+    strides=None,
 ):
     strides, _, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, None, ceil_mode)
     return _average(x, kernel_shape, strides, pairs, ceil_mode, count_include_pad)
@@ -230,8 +281,12 @@ def layer_normalization(x, scale, b=None, *, axis=-1, epsilon=1e-5, stash_type=1
     axis = axis + r if axis < 0 else axis
     if not context.output_used(1) and not context.output_used(2):
         try:
-            normalized = static_dims(x)[axis:]
-            if tuple(dims(scale)) == tuple(normalized) and (b is None or tuple(dims(b)) == tuple(normalized)):
+            normalized = tuple(dims(x)[axis:])
+            if (
+                None not in normalized
+                and tuple(dims(scale)) == tuple(normalized)
+                and (b is None or tuple(dims(b)) == tuple(normalized))
+            ):
                 return F.layer_norm(x, normalized, scale, b, epsilon)
         except NeedsValues:
             pass
@@ -250,7 +305,9 @@ def group_normalization_18(x, scale, bias, *, epsilon=1e-5, num_groups):
     channels = static_dims(x)[1]
     # Opset 18: scale and bias hold one value per group.
     repeat = channels // num_groups
-    return F.group_norm(x, num_groups, scale.repeat_interleave(repeat), bias.repeat_interleave(repeat), epsilon)
+    return F.group_norm(
+        x, num_groups, scale.repeat_interleave(repeat), bias.repeat_interleave(repeat), epsilon
+    )
 
 
 @register("GroupNormalization", since=21)
@@ -263,7 +320,9 @@ def rms_normalization(x, scale, *, axis=-1, epsilon=1e-5, stash_type=1):
     r = rank(x)
     axis = axis + r if axis < 0 else axis
     computed = _stash(x, stash_type)
-    normalized = computed * torch.rsqrt(torch.mean(computed * computed, dim=tuple(range(axis, r)), keepdim=True) + epsilon)
+    normalized = computed * torch.rsqrt(
+        torch.mean(computed * computed, dim=tuple(range(axis, r)), keepdim=True) + epsilon
+    )
     return normalized.to(x.dtype) * scale
 
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import torch
+from onnx import TensorProto
 
-from toolkit.importers.torch.ops.support import TORCH_DTYPES, dtype_of, rank, register
+from toolkit.importers.torch.ops.support import FLOAT8_LIMITS, TORCH_DTYPES, dtype_of, rank, register
 
+# Saturation ranges of the integer targets, by ONNX element type (4- and 2-bit ones included).
 _RANGES = {
-    torch.uint8: (0, 255),
-    torch.int8: (-128, 127),
-    torch.uint16: (0, 65535),
-    torch.int16: (-32768, 32767),
-    torch.int32: (-(2**31), 2**31 - 1),
+    TensorProto.UINT8: (0, 255),
+    TensorProto.INT8: (-128, 127),
+    TensorProto.UINT16: (0, 65535),
+    TensorProto.INT16: (-32768, 32767),
+    TensorProto.INT32: (-(2**31), 2**31 - 1),
+    TensorProto.UINT4: (0, 15),
+    TensorProto.INT4: (-8, 7),
+    TensorProto.UINT2: (0, 3),
+    TensorProto.INT2: (-2, 1),
 }
+_ELEMENT_TYPES = {dtype: element_type for element_type, dtype in reversed(TORCH_DTYPES.items())}
 
 
 def _broadcast(parameter, x, axis, block_size):
@@ -32,19 +39,27 @@ def _broadcast(parameter, x, axis, block_size):
 
 @register("QuantizeLinear", since=10)
 def quantize_linear(
-    x, y_scale, y_zero_point=None, *, axis=1, block_size=0, output_dtype=0, precision=0, saturate=1
+    x, y_scale, y_zero_point=None, *, axis=1, block_size=0, output_dtype=0, precision=0, saturate=1, context
 ):
-    if y_zero_point is not None:
-        target = dtype_of(y_zero_point)
+    declared = context.inputs[2] if y_zero_point is not None and len(context.inputs) > 2 else None
+    if declared is not None and declared.element_type:
+        element_type = declared.element_type
+    elif y_zero_point is not None:
+        element_type = _ELEMENT_TYPES[dtype_of(y_zero_point)]
     else:
-        target = TORCH_DTYPES[output_dtype] if output_dtype else torch.uint8
+        element_type = output_dtype or TensorProto.UINT8
+    target = TORCH_DTYPES[element_type]
     scale = _broadcast(y_scale, x, axis, block_size)
-    y = torch.round(x.to(torch.float32) / scale.to(torch.float32))  # ONNX: round half to even
+    y = x.to(torch.float32) / scale.to(torch.float32)
+    if element_type not in FLOAT8_LIMITS:  # 8-bit floats round in the cast itself
+        y = torch.round(y)  # ONNX: round half to even
     if y_zero_point is not None:
         y = y + _broadcast(y_zero_point, x, axis, block_size).to(torch.float32)
-    if target in _RANGES:
-        low, high = _RANGES[target]
+    if element_type in _RANGES:
+        low, high = _RANGES[element_type]
         y = torch.clamp(y, low, high)
+    elif element_type in FLOAT8_LIMITS and saturate:
+        y = torch.clamp(y, -FLOAT8_LIMITS[element_type], FLOAT8_LIMITS[element_type])
     return y.to(target)
 
 

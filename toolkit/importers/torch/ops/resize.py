@@ -42,9 +42,20 @@ def _axis_matrix(size, output, scale, coefficients, roi, transform, exclude_outs
 
 
 def _resize(
-    x, roi, scales, sizes, *, antialias=0, axes=None, coordinate_transformation_mode="half_pixel",
-    cubic_coeff_a=-0.75, exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
-    mode="nearest", nearest_mode="round_prefer_floor",
+    x,
+    roi,
+    scales,
+    sizes,
+    *,
+    antialias=0,
+    axes=None,
+    coordinate_transformation_mode="half_pixel",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    keep_aspect_ratio_policy="stretch",
+    mode="nearest",
+    nearest_mode="round_prefer_floor",
 ):
     r = rank(x)
     axes = list(range(r)) if axes is None else normalize_axes(axes, r)
@@ -68,14 +79,26 @@ def _resize(
     for index, axis in enumerate(axes):
         scale, output = scale_list[index], output_list[index]
         axis_roi = None if roi is None else [roi[index], roi[len(axes) + index]]
-        if math.isclose(scale, 1.0) and (output is None or output == input_sizes[axis]) and (
-            axis_roi is None or (math.isclose(axis_roi[0], 0.0) and math.isclose(axis_roi[1], 1.0))
+        if (
+            math.isclose(scale, 1.0)
+            and (output is None or output == input_sizes[axis])
+            and (axis_roi is None or (math.isclose(axis_roi[0], 0.0) and math.isclose(axis_roi[1], 1.0)))
         ):
             continue
         plan.append((axis, scale, output, axis_roi))
     if not plan:
         return x
-    fast = _interpolate(x, plan, r, mode, coordinate_transformation_mode, nearest_mode, cubic_coeff_a, antialias, exclude_outside)
+    fast = _interpolate(
+        x,
+        plan,
+        r,
+        mode,
+        coordinate_transformation_mode,
+        nearest_mode,
+        cubic_coeff_a,
+        antialias,
+        exclude_outside,
+    )
     if fast is not None:
         return fast
     coefficients = _coefficients(mode, nearest_mode, cubic_coeff_a, antialias)
@@ -84,10 +107,17 @@ def _resize(
     y = x.to(dtype)
     for axis, scale, output, axis_roi in plan:
         weights, outside = _axis_matrix(
-            _need(input_sizes[axis]), _need(output), scale, coefficients, axis_roi, coordinate_transformation_mode,
+            _need(input_sizes[axis]),
+            _need(output),
+            scale,
+            coefficients,
+            axis_roi,
+            coordinate_transformation_mode,
             bool(exclude_outside),
         )
-        y = torch.movedim(torch.matmul(torch.movedim(y, axis, -1), torch.from_numpy(weights.T).to(dtype)), -1, axis)
+        y = torch.movedim(
+            torch.matmul(torch.movedim(y, axis, -1), torch.from_numpy(weights.T).to(dtype)), -1, axis
+        )
         if outside.any():
             shape = [1] * r
             shape[axis] = -1
@@ -140,40 +170,100 @@ def _static(value):
 
 @register("Resize", since=10)
 def resize_10(x, scales, *, mode="nearest"):
-    return _resize(x, None, _static(scales), None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _resize(
+        x,
+        None,
+        _static(scales),
+        None,
+        mode=mode,
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
 
 
 @register("Resize", since=11)
 def resize_11(
-    x, roi=None, scales=None, sizes=None, *, coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75,
-    exclude_outside=0, extrapolation_value=0.0, mode="nearest", nearest_mode="round_prefer_floor",
+    x,
+    roi=None,
+    scales=None,
+    sizes=None,
+    *,
+    coordinate_transformation_mode="half_pixel",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    mode="nearest",
+    nearest_mode="round_prefer_floor",
 ):
     return _resize(
-        x, _static(roi), _static(scales), _static(sizes), coordinate_transformation_mode=coordinate_transformation_mode,
-        cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside, extrapolation_value=extrapolation_value,
-        mode=mode, nearest_mode=nearest_mode,
+        x,
+        _static(roi),
+        _static(scales),
+        _static(sizes),
+        coordinate_transformation_mode=coordinate_transformation_mode,
+        cubic_coeff_a=cubic_coeff_a,
+        exclude_outside=exclude_outside,
+        extrapolation_value=extrapolation_value,
+        mode=mode,
+        nearest_mode=nearest_mode,
     )
 
 
 @register("Resize", since=18)
 def resize(
-    x, roi=None, scales=None, sizes=None, *, antialias=0, axes=None, coordinate_transformation_mode="half_pixel",
-    cubic_coeff_a=-0.75, exclude_outside=0, extrapolation_value=0.0, keep_aspect_ratio_policy="stretch",
-    mode="nearest", nearest_mode="round_prefer_floor",
+    x,
+    roi=None,
+    scales=None,
+    sizes=None,
+    *,
+    antialias=0,
+    axes=None,
+    coordinate_transformation_mode="half_pixel",
+    cubic_coeff_a=-0.75,
+    exclude_outside=0,
+    extrapolation_value=0.0,
+    keep_aspect_ratio_policy="stretch",
+    mode="nearest",
+    nearest_mode="round_prefer_floor",
 ):
     return _resize(
-        x, _static(roi), _static(scales), _static(sizes), antialias=antialias, axes=axes,
-        coordinate_transformation_mode=coordinate_transformation_mode, cubic_coeff_a=cubic_coeff_a,
-        exclude_outside=exclude_outside, extrapolation_value=extrapolation_value,
-        keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode, nearest_mode=nearest_mode,
+        x,
+        _static(roi),
+        _static(scales),
+        _static(sizes),
+        antialias=antialias,
+        axes=axes,
+        coordinate_transformation_mode=coordinate_transformation_mode,
+        cubic_coeff_a=cubic_coeff_a,
+        exclude_outside=exclude_outside,
+        extrapolation_value=extrapolation_value,
+        keep_aspect_ratio_policy=keep_aspect_ratio_policy,
+        mode=mode,
+        nearest_mode=nearest_mode,
     )
 
 
 @register("Upsample", since=7)
 def upsample_7(x, *, mode="nearest", scales):
-    return _resize(x, None, np.asarray(scales), None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _resize(
+        x,
+        None,
+        np.asarray(scales),
+        None,
+        mode=mode,
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
 
 
 @register("Upsample", since=9)
 def upsample(x, scales, *, mode="nearest"):
-    return _resize(x, None, _static(scales), None, mode=mode, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _resize(
+        x,
+        None,
+        _static(scales),
+        None,
+        mode=mode,
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from toolkit.importers.torch.ops.support import NeedsValues, is_proxy, register
+from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, register
 
 _ACTIVATIONS = {
     "relu": lambda x, a, b: torch.relu(x),
@@ -62,12 +62,12 @@ def _reverse_within(x, lengths):
     return torch.gather(x, 0, index.reshape(steps, -1, *([1] * (x.dim() - 2))).expand_as(x))
 
 
-def _run(cell, x, states, lengths, clip, reverse):
+def _run(cell, x, states, lengths, clip, reverse, steps):
     """x: [seq, batch, input]; states: list of [batch, hidden]. Returns Y [seq, batch, hidden], states."""
     if reverse:
         x = _reverse_within(x, lengths)
     outputs = []
-    for t in range(x.shape[0]):
+    for t in range(steps):
         new_states = cell(x[t], states, clip)
         alive = (t < lengths).unsqueeze(1)
         states = [torch.where(alive, new, old) for new, old in zip(new_states, states, strict=True)]
@@ -83,25 +83,31 @@ def _clip(x, clip):
 
 
 def _recurrent(x, w, r, b, sequence_lens, initial_states, *, gates, hidden_size, direction, layout, cell_for):
-    if is_proxy(x):
-        raise NeedsValues("recurrences run on real tensors")
+    # A sequence length known while building unrolls into plain fx nodes; else real tensors.
+    steps = dims(x)[1 if layout else 0] if is_proxy(x) else x.shape[1 if layout else 0]
+    if steps is None:
+        raise NeedsValues("the sequence length varies: recurrences run on real tensors")
+    if is_proxy(x):  # unrolled for the declared length: another length is an error, not a cut
+        torch._assert(
+            x.shape[1 if layout else 0] == steps, f"the sequence length must be {steps}, as declared"
+        )
     if layout:
         x = x.transpose(0, 1)
         initial_states = [None if s is None else s.transpose(0, 1) for s in initial_states]
-    steps, batch = x.shape[0], x.shape[1]
+    batch = x.shape[1]
     directions = 2 if direction == "bidirectional" else 1
     if b is None:
         b = x.new_zeros((directions, 2 * gates * hidden_size))
     lengths = (
-        torch.full((batch,), steps, dtype=torch.int64) if sequence_lens is None else sequence_lens.to(torch.int64)
+        torch.full((batch,), steps, dtype=torch.int64)
+        if sequence_lens is None
+        else sequence_lens.to(torch.int64)
     )
     ys, finals = [], []
     for d in range(directions):
-        states = [
-            x.new_zeros((batch, hidden_size)) if s is None else s[d] for s in initial_states
-        ]
+        states = [x.new_zeros((batch, hidden_size)) if s is None else s[d] for s in initial_states]
         reverse = direction == "reverse" or d == 1
-        y, states = _run(cell_for(d, w[d], r[d], b[d]), x, states, lengths, None, reverse)
+        y, states = _run(cell_for(d, w[d], r[d], b[d]), x, states, lengths, None, reverse, steps)
         ys.append(y)
         finals.append(states)
     y = torch.stack(ys, dim=1)  # [seq, directions, batch, hidden]
@@ -114,8 +120,20 @@ def _recurrent(x, w, r, b, sequence_lens, initial_states, *, gates, hidden_size,
 
 @register("RNN", since=7)
 def rnn(
-    x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-    activations=None, clip=None, direction="forward", hidden_size, layout=0,
+    x,
+    w,
+    r,
+    b=None,
+    sequence_lens=None,
+    initial_h=None,
+    *,
+    activation_alpha=None,
+    activation_beta=None,
+    activations=None,
+    clip=None,
+    direction="forward",
+    hidden_size,
+    layout=0,
 ):
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations(activations, activation_alpha, activation_beta, ["Tanh"], directions)
@@ -130,15 +148,37 @@ def rnn(
         return cell
 
     return _recurrent(
-        x, w, r, b, sequence_lens, [initial_h], gates=1, hidden_size=hidden_size, direction=direction,
-        layout=layout, cell_for=cell_for,
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h],
+        gates=1,
+        hidden_size=hidden_size,
+        direction=direction,
+        layout=layout,
+        cell_for=cell_for,
     )
 
 
 @register("GRU", since=7)
 def gru(
-    x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-    activations=None, clip=None, direction="forward", hidden_size, layout=0, linear_before_reset=0,
+    x,
+    w,
+    r,
+    b=None,
+    sequence_lens=None,
+    initial_h=None,
+    *,
+    activation_alpha=None,
+    activation_beta=None,
+    activations=None,
+    clip=None,
+    direction="forward",
+    hidden_size,
+    layout=0,
+    linear_before_reset=0,
 ):
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations(activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh"], directions)
@@ -164,18 +204,44 @@ def gru(
         return cell
 
     return _recurrent(
-        x, w, r, b, sequence_lens, [initial_h], gates=3, hidden_size=h, direction=direction, layout=layout,
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h],
+        gates=3,
+        hidden_size=h,
+        direction=direction,
+        layout=layout,
         cell_for=cell_for,
     )
 
 
 @register("LSTM", since=7)
 def lstm(
-    x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, activation_alpha=None,
-    activation_beta=None, activations=None, clip=None, direction="forward", hidden_size, input_forget=0, layout=0,
+    x,
+    w,
+    r,
+    b=None,
+    sequence_lens=None,
+    initial_h=None,
+    initial_c=None,
+    p=None,
+    *,
+    activation_alpha=None,
+    activation_beta=None,
+    activations=None,
+    clip=None,
+    direction="forward",
+    hidden_size,
+    input_forget=0,
+    layout=0,
 ):
     directions = 2 if direction == "bidirectional" else 1
-    functions = _activations(activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh", "Tanh"], directions)
+    functions = _activations(
+        activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh", "Tanh"], directions
+    )
     h = hidden_size
 
     def cell_for(d, w, r, b):
@@ -202,6 +268,15 @@ def lstm(
         return cell
 
     return _recurrent(
-        x, w, r, b, sequence_lens, [initial_h, initial_c], gates=4, hidden_size=h, direction=direction,
-        layout=layout, cell_for=cell_for,
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h, initial_c],
+        gates=4,
+        hidden_size=h,
+        direction=direction,
+        layout=layout,
+        cell_for=cell_for,
     )

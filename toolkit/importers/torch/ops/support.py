@@ -43,6 +43,25 @@ TORCH_DTYPES = {
     TensorProto.FLOAT8E4M3FNUZ: torch.float8_e4m3fnuz,
     TensorProto.FLOAT8E5M2: torch.float8_e5m2,
     TensorProto.FLOAT8E5M2FNUZ: torch.float8_e5m2fnuz,
+    # torch has no 2- or 4-bit integers: their values travel in the 8-bit type of the same sign.
+    TensorProto.UINT4: torch.uint8,
+    TensorProto.INT4: torch.int8,
+    TensorProto.UINT2: torch.uint8,
+    TensorProto.INT2: torch.int8,
+}
+# Largest finite values of the 8-bit floats: ONNX's saturating casts clamp to them.
+FLOAT8_LIMITS = {
+    TensorProto.FLOAT8E4M3FN: 448.0,
+    TensorProto.FLOAT8E4M3FNUZ: 240.0,
+    TensorProto.FLOAT8E5M2: 57344.0,
+    TensorProto.FLOAT8E5M2FNUZ: 57344.0,
+}
+# ONNX sub-byte integer types: (bits, signed).
+SUB_BYTE_INTEGERS = {
+    TensorProto.UINT4: (4, False),
+    TensorProto.INT4: (4, True),
+    TensorProto.UINT2: (2, False),
+    TensorProto.INT2: (2, True),
 }
 
 
@@ -122,6 +141,8 @@ def to_torch(array: np.ndarray) -> torch.Tensor:
         "float8_e5m2": torch.float8_e5m2,
         "float8_e5m2fnuz": torch.float8_e5m2fnuz,
     }
+    if name in ("int4", "int2", "uint4", "uint2"):  # carried in 8-bit integers (see TORCH_DTYPES)
+        return torch.from_numpy(array.astype(np.int8 if name.startswith("int") else np.uint8))
     if name in special:
         bits = np.ascontiguousarray(array).view(np.uint16 if name == "bfloat16" else np.uint8)
         unsigned = torch.from_numpy(bits.copy())
@@ -163,3 +184,111 @@ def as_tensor(value, like=None):
     if isinstance(value, torch.Tensor) or is_proxy(value):
         return value
     return to_torch(np.asarray(value))
+
+
+# --------------------------------------------------------------------------- wide unsigned integers
+
+# torch has no arithmetic, comparison or shift kernels for uint16/32/64 (only copies and casts), so
+# handlers compute on int64 and cast back: exact for uint16/32; uint64 keeps its bits (wrapping
+# arithmetic is the same in two's complement) and, where order matters, has its sign bit flipped
+# so that signed order is unsigned order.
+WIDE_UNSIGNED = frozenset({torch.uint16, torch.uint32, torch.uint64})
+_SIGN_BIT = -(2**63)
+
+
+def maybe_dtype(value) -> torch.dtype | None:
+    """A tensor's or proxy's dtype, None for anything else or when unknown while building."""
+    if isinstance(value, torch.Tensor):
+        return value.dtype
+    if is_proxy(value):
+        try:
+            return dtype_of(value)
+        except NeedsValues:
+            return None
+    return None
+
+
+def to_int64(value, dtype: torch.dtype, ordered: bool = False):
+    wide = value.to(torch.int64)
+    return torch.bitwise_xor(wide, _SIGN_BIT) if ordered and dtype == torch.uint64 else wide
+
+
+def from_int64(value, dtype: torch.dtype, ordered: bool = False):
+    if ordered and dtype == torch.uint64:
+        value = torch.bitwise_xor(value, _SIGN_BIT)
+    return value.to(dtype)
+
+
+def unsigned_via_int64(ordered: bool = False, restore: bool | tuple[int, ...] = True):
+    """Run a handler on uint16/32/64 inputs as int64 (see above); cast the results at the
+    positions `restore` names (True: all of them) back to the unsigned type."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            dtype = next((d for d in map(maybe_dtype, args) if d in WIDE_UNSIGNED), None)
+            if dtype is None:
+                return function(*args, **kwargs)
+            args = tuple(to_int64(a, dtype, ordered) if maybe_dtype(a) == dtype else a for a in args)
+            result = function(*args, **kwargs)
+            if restore is True:
+                if isinstance(result, tuple):
+                    return tuple(from_int64(r, dtype, ordered) for r in result)
+                return from_int64(result, dtype, ordered)
+            if restore:
+                return tuple(
+                    from_int64(r, dtype, ordered) if i in restore else r for i, r in enumerate(result)
+                )
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def unsigned_divmod(a, b):
+    """Quotient and remainder of uint64 values held as int64 bit patterns (Hacker's Delight 9-3)."""
+
+    def below(x, y):  # unsigned x < y
+        return torch.bitwise_xor(x, _SIGN_BIT) < torch.bitwise_xor(y, _SIGN_BIT)
+
+    halved = torch.bitwise_and(torch.bitwise_right_shift(a, 1), 2**63 - 1)  # logical a >> 1
+    divisor = torch.where(b < 0, torch.ones_like(b), b)  # b ≥ 2**63 is handled below
+    quotient = torch.bitwise_left_shift(torch.div(halved, divisor, rounding_mode="floor"), 1)
+    remainder = a - quotient * divisor
+    fix = ~below(remainder, divisor)
+    quotient = torch.where(fix, quotient + 1, quotient)
+    remainder = torch.where(fix, remainder - divisor, remainder)
+    large = (~below(a, b)).to(torch.int64)  # a divisor ≥ 2**63 goes into a at most once
+    quotient = torch.where(b < 0, large, quotient)
+    remainder = torch.where(b < 0, a - large * b, remainder)
+    return quotient, remainder
+
+
+# --------------------------------------------------------------------------- shapes as values
+
+# Exporters compute shapes with ONNX ops (Shape → Gather → Unsqueeze → Concat → Reshape). While
+# building, such a value carries, beside its int64 tensor, its elements as Python ints or proxies
+# of `x.size(i)` (meta "onnx_symbolic"), so that Reshape, Expand and ConstantOfShape become plain
+# torch calls on sizes: readable Python, and dimensions torch.export keeps symbolic.
+SYMBOLIC = "onnx_symbolic"
+
+
+def symbolic_ints(value) -> list | None:
+    """A 0-d/1-d integer value's elements as ints (when constant) or size proxies, else None."""
+    ints = known_ints(value)
+    if ints is not None:
+        return ints
+    return value.node.meta.get(SYMBOLIC) if is_proxy(value) else None
+
+
+def with_symbolic(result, items):
+    """Attach the symbolic elements `items` (None: unknown) to a proxy result."""
+    if is_proxy(result) and items is not None:
+        result.node.meta[SYMBOLIC] = list(items)
+    return result
+
+
+def sizes_of(value) -> list:
+    """Every dimension of `value`: an int where known while building, else a `value.size(i)` proxy."""
+    return [d if d is not None else value.size(i) for i, d in enumerate(dims(value))]

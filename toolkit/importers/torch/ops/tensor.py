@@ -15,15 +15,21 @@ from toolkit.importers.common import normalize_axes, normalize_axis
 from toolkit.importers.torch.ops.support import (
     TORCH_DTYPES,
     NeedsValues,
+    as_tensor,
     dims,
     dtype_of,
     is_proxy,
     known,
     known_ints,
+    leaf,
     rank,
     register,
+    sizes_of,
     static_dims,
+    symbolic_ints,
     to_torch,
+    unsigned_via_int64,
+    with_symbolic,
 )
 
 
@@ -62,7 +68,7 @@ def shape(data, *, start=0, end=None):
     selected = slice(start, end)
     if all(d is not None for d in sizes[selected]):
         return torch.tensor(sizes[selected], dtype=torch.int64)
-    return _shape_as_tensor(data)[selected]
+    return with_symbolic(_shape_as_tensor(data)[selected], sizes_of(data)[selected])
 
 
 def _shape_as_tensor(data):
@@ -86,13 +92,25 @@ def _size(x, axis: int):
     return d if d is not None else x.shape[axis]
 
 
+@leaf
+def reshape_at_run_time(data, shape, allowzero: int):
+    """Reshape to a shape that is data, not sizes (ONNX Reshape: 0 copies the input's dimension)."""
+    sizes = [int(s) for s in shape.tolist()]
+    if not allowzero:
+        sizes = [data.shape[i] if s == 0 else s for i, s in enumerate(sizes)]
+    return data.reshape(sizes)
+
+
 @register("Reshape", since=5)
 def reshape(data, shape, *, allowzero=0):
-    target = _require(known_ints(shape))
+    target = symbolic_ints(shape)
+    if target is None:
+        return reshape_at_run_time(data, shape, allowzero)
     if not allowzero:
         # ONNX Reshape: 0 copies the input's dimension (unless allowzero=1).
-        target = [_size(data, i) if s == 0 else s for i, s in enumerate(target)]
-    return data.reshape(target)
+        target = [_size(data, i) if isinstance(s, int) and s == 0 else s for i, s in enumerate(target)]
+    items = symbolic_ints(data) if is_proxy(data) and len(target) <= 1 else None
+    return with_symbolic(data.reshape(target), items)
 
 
 @register("Flatten", since=1)
@@ -115,9 +133,10 @@ def transpose(data, *, perm=None):
 
 @register("Squeeze", since=1)
 def squeeze_1(data, *, axes=None):
+    items = symbolic_ints(data) if is_proxy(data) else None
     if not axes:
         return torch.squeeze(data)
-    return torch.squeeze(data, tuple(normalize_axes(axes, rank(data))))
+    return with_symbolic(torch.squeeze(data, tuple(normalize_axes(axes, rank(data)))), items)
 
 
 @register("Squeeze", since=13)
@@ -128,9 +147,10 @@ def squeeze(data, axes=None):
 @register("Unsqueeze", since=1)
 def unsqueeze_1(data, *, axes):
     out_rank = rank(data) + len(axes)
+    items = symbolic_ints(data) if is_proxy(data) and out_rank == 1 else None
     for axis in sorted(normalize_axes(axes, out_rank)):
         data = data.unsqueeze(axis)
-    return data
+    return with_symbolic(data, items)
 
 
 @register("Unsqueeze", since=13)
@@ -140,7 +160,11 @@ def unsqueeze(data, axes):
 
 @register("Concat", since=4)
 def concat(*inputs, axis):
-    return torch.cat(list(inputs), dim=axis)
+    items = [symbolic_ints(i) for i in inputs]
+    result = torch.cat([as_tensor(i) for i in inputs], dim=axis)
+    if any(is_proxy(i) for i in inputs) and all(i is not None for i in items):
+        return with_symbolic(result, [item for part in items for item in part])
+    return result
 
 
 def _split(x, sizes, axis, count):
@@ -197,22 +221,25 @@ def slice_1(data, *, axes=None, ends, starts):
 
 @register("Slice", since=10)
 def slice_(data, starts, ends, axes=None, steps=None):
-    return _slice(
-        data,
-        _require(known_ints(starts)),
-        _require(known_ints(ends)),
-        None if axes is None else _require(known_ints(axes)),
-        None if steps is None else _require(known_ints(steps)),
-    )
+    starts, ends = _require(known_ints(starts)), _require(known_ints(ends))
+    axes = None if axes is None else _require(known_ints(axes))
+    steps = None if steps is None else _require(known_ints(steps))
+    items = symbolic_ints(data) if is_proxy(data) else None
+    if items is not None and len(starts) == 1:
+        items = items[slice(starts[0], ends[0], steps[0] if steps else 1)]
+    return with_symbolic(_slice(data, starts, ends, axes, steps), items)
 
 
 @register("Gather", since=1)
 def gather(data, indices, *, axis=0):
     axis = normalize_axis(axis, rank(data))
     values = known(indices)
+    items = symbolic_ints(data) if is_proxy(data) and values is not None and axis == 0 else None
+    if items is not None:
+        items = [items[int(i)] for i in np.asarray(values).reshape(-1)]
     if values is not None and values.ndim == 0:
-        return data.select(axis, int(values))
-    return data[(slice(None),) * axis + (indices,)]
+        return with_symbolic(data.select(axis, int(values)), items)
+    return with_symbolic(data[(slice(None),) * axis + (indices,)], items)
 
 
 def _positive(indices, data, axis):
@@ -274,9 +301,24 @@ def scatter_nd(data, indices, updates, *, reduction="none"):
 
 @register("Expand", since=8)
 def expand(input, shape):  # noqa: A002
-    target = _require(known_ints(shape))
-    # ONNX Expand broadcasts both ways: a 1 in `shape` keeps the input's dimension.
-    return input.expand(tuple(np.broadcast_shapes(static_dims(input), tuple(target))))
+    target = _require(symbolic_ints(shape))
+    sizes = dims(input)
+    if all(isinstance(t, int) for t in target) and None not in sizes:
+        # ONNX Expand broadcasts both ways: a 1 in `shape` keeps the input's dimension.
+        return input.expand(tuple(np.broadcast_shapes(sizes, tuple(target))))
+    if len(target) < len(sizes):
+        target = [1] * (len(sizes) - len(target)) + list(target)
+    sizes = (None,) * (len(target) - len(sizes)) + tuple(sizes)  # None: a new leading axis
+    extra = len(target) - rank(input)
+    out = []
+    for i, (t, d) in enumerate(zip(target, sizes, strict=False)):
+        if isinstance(t, int) and t == 1:
+            out.append(1 if i < extra else -1)  # keep the input's dimension
+        elif i >= extra and isinstance(d, int) and d != 1:
+            out.append(-1)
+        else:
+            out.append(t)
+    return input.expand(out)
 
 
 @register("Tile", since=6)
@@ -324,7 +366,7 @@ def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
 
 @register("ConstantOfShape", since=9)
 def constant_of_shape(input, *, value=None):  # noqa: A002
-    sizes = _require(known_ints(input))
+    sizes = _require(symbolic_ints(input))
     fill = np.zeros(1, np.float32) if value is None else np.asarray(value)
     return torch.full(sizes, fill.reshape(-1)[0].item(), dtype=to_torch(fill).dtype)
 
@@ -351,10 +393,12 @@ def top_k_1(x, *, axis=-1, k):
 
 
 @register("TopK", since=10)
+@unsigned_via_int64(ordered=True, restore=(0,))
 def top_k(x, k, *, axis=-1, largest=1, sorted=1):  # noqa: A002
     count = _require(known_ints(k))[0]
-    values, indices = torch.topk(x, count, dim=axis, largest=bool(largest), sorted=True)
-    return values, indices
+    # ONNX TopK: of equal values the lower index comes first; torch.topk leaves ties unordered.
+    values, indices = torch.sort(x, dim=axis, descending=bool(largest), stable=True)
+    return values.narrow(axis, 0, count), indices.narrow(axis, 0, count)
 
 
 def _arg(function, data, axis, keepdims, select_last_index):
@@ -399,14 +443,18 @@ def depth_to_space(input, *, blocksize, mode="DCR"):  # noqa: A002
         return F.pixel_shuffle(input, blocksize)
     b, c, h, w = (_size(input, i) for i in range(4))
     blocks = input.reshape(b, blocksize, blocksize, c // (blocksize * blocksize), h, w)
-    return blocks.permute(0, 3, 4, 1, 5, 2).reshape(b, c // (blocksize * blocksize), h * blocksize, w * blocksize)
+    return blocks.permute(0, 3, 4, 1, 5, 2).reshape(
+        b, c // (blocksize * blocksize), h * blocksize, w * blocksize
+    )
 
 
 @register("SpaceToDepth", since=1)
 def space_to_depth(input, *, blocksize):  # noqa: A002
     b, c, h, w = (_size(input, i) for i in range(4))
     blocks = input.reshape(b, c, h // blocksize, blocksize, w // blocksize, blocksize)
-    return blocks.permute(0, 3, 5, 1, 2, 4).reshape(b, c * blocksize * blocksize, h // blocksize, w // blocksize)
+    return blocks.permute(0, 3, 5, 1, 2, 4).reshape(
+        b, c * blocksize * blocksize, h // blocksize, w // blocksize
+    )
 
 
 @register("Compress", since=9)

@@ -1,0 +1,97 @@
+"""The .pt2 and .py writers give the same outputs as the in-memory module, without the toolkit."""
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from toolkit.importers.torch import import_onnx, save
+from toolkit.importers.torch.export import example_inputs_for
+
+CONV = onnx.__path__[0] + "/backend/test/data/pytorch-converted/test_Conv2d/model.onnx"
+
+
+def test_pt2_and_python_outputs_match(tmp_path):
+    module = import_onnx(CONV)
+    (x,) = example_inputs_for(module)  # the graph input's declared shape
+    expected = module(x).detach().numpy()
+    save(module, tmp_path / "model.pt2")
+    save(module, tmp_path / "model.py")
+    assert (tmp_path / "model.safetensors").exists()
+    np.save(tmp_path / "x.npy", x.numpy())
+    script = (
+        "import sys, numpy as np, torch; sys.path.insert(0, sys.argv[1]);"
+        "from model import OnnxModule; x = torch.from_numpy(np.load(sys.argv[1] + '/x.npy'));"
+        "a = OnnxModule()(x); b = torch.export.load(sys.argv[1] + '/model.pt2').module()(x);"
+        "np.save(sys.argv[1] + '/a.npy', a.detach().numpy()); np.save(sys.argv[1] + '/b.npy', b.detach().numpy())"
+    )
+    # A fresh interpreter that never imports toolkit.
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "b.npy"), expected, rtol=1e-6)
+
+
+def test_python_output_carries_the_helpers_it_calls(tmp_path):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Reshape", ["x", "shape"], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [3]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    module = import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]  # a plain fx call, no submodule
+    save(module, tmp_path / "model.py")
+    script = (
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); from model import OnnxModule;"
+        "y = OnnxModule()(torch.arange(12.0).reshape(2, 6), torch.tensor([0, 3, -1]));"
+        "assert y.shape == (2, 3, 2) and 'toolkit' not in sys.modules, y.shape"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, cwd=tmp_path, env={"PATH": ""})
+
+
+def test_python_output_refuses_eager_nodes_in_one_line(tmp_path):
+    from onnx import TensorProto, helper
+
+    from toolkit.errors import UsageError
+
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x_in"], ["x_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info(n, t, s)
+            for n, t, s in (
+                ("i", TensorProto.INT64, []),
+                ("cond_in", TensorProto.BOOL, []),
+                ("x_in", TensorProto.FLOAT, [2]),
+            )
+        ],
+        [
+            helper.make_tensor_value_info(n, t, s)
+            for n, t, s in (("cond_out", TensorProto.BOOL, []), ("x_out", TensorProto.FLOAT, [2]))
+        ],
+    )
+    loop = helper.make_node("Loop", ["count", "", "x"], ["y"], name="the_loop", body=body)
+    graph = helper.make_graph(
+        [loop],
+        "g",
+        [
+            helper.make_tensor_value_info("count", TensorProto.INT64, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    module = import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    with pytest.raises(UsageError, match="the_loop") as raised:
+        save(module, tmp_path / "model.py")
+    assert "\n" not in str(raised.value)
