@@ -17,12 +17,12 @@ _active_progress: ContextVar = ContextVar("toolkit_progress", default=None)
 
 
 @contextlib.contextmanager
-def shown(stderr: bool = True) -> Iterator[None]:
+def shown(stderr: bool = True, force_terminal: bool | None = None) -> Iterator[None]:
     """Show bars for the work inside the block, when stderr is a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=stderr)
+    console = Console(stderr=stderr, force_terminal=force_terminal)
     if not console.is_terminal:
         yield
         return

@@ -293,7 +293,11 @@ def _expand_schema_functions(model: onnx.ModelProto, table: OperatorTable) -> on
         present = {attribute.name for attribute in node.attribute}
         for attribute_name, attribute in schema.attributes.items():
             default = attribute.default_value
-            if attribute_name not in present and default is not None and default.type != onnx.AttributeProto.UNDEFINED:
+            if (
+                attribute_name not in present
+                and default is not None
+                and default.type != onnx.AttributeProto.UNDEFINED
+            ):
                 node.attribute.append(default)
         functions.append(function)
     if not functions:
