@@ -137,6 +137,13 @@ def test_wrong_input_shape_and_names(tmp_path, mlp_onnx):
     )
 
 
+def test_input_shape_the_model_cannot_take(tmp_path):
+    output = tmp_path / "cnn.onnx"
+    result = invoke("convert", TORCH_CNN, "-o", str(output), "--input-shape", "image:1x3x28x28")
+    _one_line_error(result, "torch_cnn.py:build", "float32[1, 3, 28, 28]", "check --input-shape")
+    assert not output.exists()
+
+
 def test_debug_shows_the_traceback(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["--debug", "inspect", str(tmp_path / "absent.onnx")])

@@ -72,6 +72,7 @@ def to_onnx(
         result = export_tensorflow(source.model, opset=opset)
         return _tagged(result, source)
     example_inputs = require_example_inputs(source, shapes)
+    _check_runs(source, example_inputs, given_shapes=bool(shapes))
     if source.kind == "torch":
         from toolkit.export import export_torch
 
@@ -84,6 +85,17 @@ def to_onnx(
 
         result = export_tensorflow(source.model, example_inputs=example_inputs, opset=opset)
     return _tagged(result, source)
+
+
+def _check_runs(source: Source, example_inputs, given_shapes: bool) -> None:
+    """Run the source once before exporting: wrong inputs are the user's to fix (exit 2), not an export bug."""
+    from toolkit.runners import runnable
+
+    try:
+        runnable(source).run(list(example_inputs))
+    except InputError as error:
+        hint = "; check --input-shape" if given_shapes else ""
+        raise InputError(f"{error}{hint}") from error
 
 
 def _tagged(result, source: Source) -> onnx.ModelProto:
