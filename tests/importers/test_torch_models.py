@@ -124,3 +124,37 @@ def test_keras_applications_convert_with_parity(application):
     keras_model = getattr(keras.applications, application)(weights=None, input_shape=(64, 64, 3))
     example = (np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32),)
     _keras_parity(keras_model, example, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", models.references("keras"))
+def test_keras_reference_pt2_keeps_a_dynamic_batch(name, tmp_path):
+    """Keras → ONNX (tf2onnx) → torch → .pt2: exported with a dynamic batch (no warning that it
+    was fixed), and the loaded program matches onnxruntime at two batch sizes."""
+    import warnings
+
+    import onnxruntime
+
+    from toolkit.export import export_tensorflow
+
+    reference = models.load_reference(name)
+    example = reference.example_inputs()
+    exported = export_tensorflow(reference.build(), example_inputs=example)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save(import_onnx(exported.model), tmp_path / "model.pt2")
+    fallbacks = [str(w.message) for w in caught if "fixed input shapes" in str(w.message)]
+    assert not fallbacks, fallbacks
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    ort_session = onnxruntime.InferenceSession(
+        exported.model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    for size in BATCH_SIZES:
+        inputs = _batch(example, size)
+        want = ort_session.run(
+            None, {i.name: x for i, x in zip(ort_session.get_inputs(), inputs, strict=True)}
+        )
+        with torch.no_grad():
+            got = _outputs(program(*[torch.from_numpy(x) for x in inputs]))
+        for w, g in zip(want, got, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5, err_msg=f"{name} pt2 at batch {size}")

@@ -177,6 +177,67 @@ def test_recurrence_of_declared_length_unrolls_into_plain_fx_and_checks_the_leng
         module(torch.zeros(7, 2, 4))
 
 
+def test_bidirectional_recurrence_of_declared_length_unrolls_into_plain_fx():
+    w = numpy_helper.from_array(rng.standard_normal((2, 12, 4)).astype(np.float32), "w")
+    r = numpy_helper.from_array(rng.standard_normal((2, 12, 3)).astype(np.float32), "r")
+    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=3, direction="bidirectional")
+    model = _model(
+        [node],
+        [helper.make_tensor_value_info("x", F32, [5, "batch", 4])],
+        [helper.make_tensor_value_info("y", F32, None)],
+        [w, r],
+        opset=14,
+    )
+    for batch in (2, 3):
+        x = rng.standard_normal((5, batch, 4)).astype(np.float32)
+        module = _check(model, {"x": x}, rtol=1e-4, atol=1e-5)
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]
+
+
+def test_tf2onnx_shape_chains_stay_sizes_through_int32_reductions_and_max():
+    """tf2onnx's Flatten and einsum shapes: Shape → Gather(indices) → Cast(int32) → Slice, and
+    ReduceProd / Max of sizes, → Concat → Cast(int64) → Reshape: plain torch calls on sizes."""
+    i64 = lambda name, values: numpy_helper.from_array(np.array(values, np.int64), name)  # noqa: E731
+    initializers = [
+        i64("perm", [0, 2, 1]),
+        i64("zero", [0]),
+        i64("one", [1]),
+        i64("lead", [0, 1]),
+        numpy_helper.from_array(np.array([-1], np.int32), "minus_one"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "perm"], ["permuted"]),
+        helper.make_node("Cast", ["permuted"], ["s32"], to=TensorProto.INT32),
+        helper.make_node("Slice", ["s32", "zero", "one", "zero"], ["batch32"]),
+        helper.make_node("Concat", ["batch32", "minus_one"], ["flat32"], axis=0),
+        helper.make_node("Cast", ["flat32"], ["flat"], to=TensorProto.INT64),
+        helper.make_node("Reshape", ["x", "flat"], ["y"], name="flatten"),
+        helper.make_node("Gather", ["s", "lead"], ["leading"]),
+        helper.make_node("ReduceProd", ["leading"], ["rows"], keepdims=1),
+        helper.make_node("Max", ["rows", "one"], ["rows_at_least_one"]),
+        helper.make_node("Gather", ["s", "one"], ["last_but_one"]),  # a size that is constant
+        helper.make_node("Concat", ["rows_at_least_one", "last_but_one"], ["merged"], axis=0),
+        helper.make_node("Slice", ["merged", "zero", "one", "zero"], ["merged_rows"]),
+        helper.make_node("Concat", ["merged_rows", "minus_one_64"], ["merged_shape"], axis=0),
+        helper.make_node("Reshape", ["x", "merged_shape"], ["z"], name="merge"),
+    ]
+    initializers.append(i64("minus_one_64", [-1]))
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F32, ["batch", 3, 4])],
+        [helper.make_tensor_value_info(n, F32, None) for n in ("y", "z")],
+        initializers,
+    )
+    for batch in (2, 5):
+        module = _check(model, {"x": rng.standard_normal((batch, 3, 4)).astype(np.float32)})
+    assert not [n for n in module.graph.nodes if "at_run_time" in str(n.target)]
+    program = torch.export.export(
+        module, (torch.zeros(2, 3, 4),), dynamic_shapes=({0: torch.export.Dim.AUTO},)
+    )
+    assert program.module()(torch.zeros(7, 3, 4))[1].shape == (21, 4)
+
+
 def test_float_initializers_are_trainable_parameters_named_after_onnx():
     w = numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "dense.weight")
     shape = numpy_helper.from_array(np.array([-1, 4]), "shape")

@@ -95,3 +95,51 @@ def test_python_output_refuses_eager_nodes_in_one_line(tmp_path):
     with pytest.raises(UsageError, match="the_loop") as raised:
         save(module, tmp_path / "model.py")
     assert "\n" not in str(raised.value)
+
+
+def _varying_batch_model(nodes, extra_inputs=()):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3]), *extra_inputs],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_pt2_falls_back_to_fixed_shapes_with_a_warning(tmp_path, monkeypatch):
+    import torch
+    from onnx import helper
+
+    module = import_onnx(_varying_batch_model([helper.make_node("Relu", ["x"], ["y"], name="relu")]))
+    export = torch.export.export
+
+    def refuse_dynamic(*args, dynamic_shapes=None, **keywords):
+        if dynamic_shapes is not None:
+            raise RuntimeError("cannot keep this dimension dynamic")
+        return export(*args, **keywords)
+
+    monkeypatch.setattr(torch.export, "export", refuse_dynamic)
+    with pytest.warns(UserWarning, match=r"fixed input shapes \(x \(2, 3\)\).*cannot keep this dimension"):
+        save(module, tmp_path / "model.pt2")
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    assert program(torch.ones(2, 3)).shape == (2, 3)
+    with pytest.raises(Exception):  # noqa: B017  the batch is fixed: torch's guard refuses another
+        program(torch.ones(5, 3))
+
+
+def test_pt2_export_failure_is_one_line_naming_the_node(tmp_path):
+    import torch
+    from onnx import TensorProto, helper
+
+    from toolkit.errors import ExportError
+
+    expand = helper.make_node("Expand", ["x", "shape"], ["y"], name="expand_by_data")
+    shape_input = helper.make_tensor_value_info("shape", TensorProto.INT64, [2])
+    module = import_onnx(_varying_batch_model([expand], [shape_input]))
+    with pytest.raises(ExportError, match=r'node "expand_by_data" \(Expand\)') as raised:
+        save(module, tmp_path / "model.pt2", example_inputs=[torch.ones(2, 3), torch.tensor([2, 3])])
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "model.pt2").exists()

@@ -209,6 +209,7 @@ def _recording(
             if node.op not in ("get_attr", "placeholder"):
                 node._rename(base)
                 node.meta["onnx_node"] = step.context.name
+                node.meta["onnx_op_type"] = step.node.op_type
         outputs = result if isinstance(result, (tuple, list)) and step.context.num_outputs > 1 else (result,)
         for value, info in zip(outputs, step.context.outputs, strict=False):
             if support.is_proxy(value) and info is not None and value.node.op != "get_attr":

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import os
 import textwrap
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from toolkit.errors import UsageError
+from toolkit.errors import ExportError, UsageError
 from toolkit.importers.torch.ops.support import TORCH_DTYPES
-from toolkit.io import atomic_output
+from toolkit.io import atomic_output, first_line
 
 # Size given to a dimension that varies between calls when example inputs are made up.
 EXAMPLE_DYNAMIC_SIZE = 2
@@ -57,15 +59,56 @@ def _dynamic_shapes(module: torch.fx.GraphModule):
 
 
 def save_exported_program(module: torch.fx.GraphModule, path, example_inputs=None) -> None:
-    """torch.export with the ONNX graph's varying dimensions kept dynamic where torch can."""
+    """torch.export with the ONNX graph's varying dimensions kept dynamic; when torch cannot keep
+    them, the example's sizes are fixed, with a warning saying which node stopped it."""
     example = tuple(example_inputs) if example_inputs is not None else example_inputs_for(module)
     example = tuple(torch.as_tensor(e) for e in example)
+    dynamic_shapes = _dynamic_shapes(module)
     try:
-        program = torch.export.export(module, example, dynamic_shapes=_dynamic_shapes(module))
-    except Exception:  # some run-time shape logic cannot be traced symbolically: fix the shapes
-        program = torch.export.export(module, example)
-    with atomic_output(path) as temporary:
-        torch.export.save(program, str(temporary))
+        program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
+    except Exception as dynamic_error:
+        if not any(dynamic_shapes):
+            raise _export_error(path, module, dynamic_error) from dynamic_error
+        try:
+            program = torch.export.export(module, example)
+        except Exception as static_error:
+            raise _export_error(path, module, static_error) from static_error
+        fixed = ", ".join(
+            f"{node.name} {tuple(e.shape)}"
+            for node, e, spec in zip(
+                module.graph.find_nodes(op="placeholder"), example, dynamic_shapes, strict=False
+            )
+            if spec
+        )
+        warnings.warn(
+            f"{path}: exported with fixed input shapes ({fixed}), so the batch cannot vary: the dynamic "
+            f"export failed{_failing_node(module, dynamic_error)}: {first_line(dynamic_error)}",
+            stacklevel=4,
+        )
+    # Saved through a file object: torch warns about a temporary path that does not end in .pt2.
+    with atomic_output(path) as temporary, open(temporary, "wb") as file:
+        torch.export.save(program, file)
+
+
+def _export_error(path, module: torch.fx.GraphModule, error: Exception) -> ExportError:
+    return ExportError(f"{path}: torch.export failed{_failing_node(module, error)}: {first_line(error)}")
+
+
+def _failing_node(module: torch.fx.GraphModule, error: BaseException) -> str:
+    """' at node "name" (OpType)' for the ONNX node torch.export was tracing when `error` came,
+    read from fx's Interpreter frames (torch.export runs a GraphModule through one); else ''."""
+    nodes = set(module.graph.nodes)
+    failing = None
+    while error is not None and failing is None:
+        for frame, _ in traceback.walk_tb(error.__traceback__):
+            candidate = frame.f_locals.get("node")  # the loop variable of Interpreter.run
+            if isinstance(candidate, torch.fx.Node) and candidate in nodes:
+                failing = candidate
+        error = error.__cause__ or error.__context__
+    if failing is None:
+        return ""
+    op_type = failing.meta.get("onnx_op_type")
+    return f' at node "{failing.meta.get("onnx_node", failing.name)}"' + (f" ({op_type})" if op_type else "")
 
 
 def save_python(module: torch.fx.GraphModule, path) -> None:

@@ -201,12 +201,21 @@ for _op, _function in {
     register(_op, since=1)(_binary)
 
 
+def _size_max(x, y):
+    # Python's max would ask a size proxy for its truth value; torch.sym_max records the call.
+    return max(x, y) if isinstance(x, int) and isinstance(y, int) else torch.sym_max(x, y)
+
+
+def _size_min(x, y):
+    return min(x, y) if isinstance(x, int) and isinstance(y, int) else torch.sym_min(x, y)
+
+
 @register("Max", since=6)
 @unsigned_via_int64(ordered=True)
 def max_(*data):
     result = data[0]
     for value in data[1:]:
-        result = torch.maximum(result, value)
+        result = _on_sizes(torch.maximum(result, value), result, value, _size_max)
     return result
 
 
@@ -215,7 +224,7 @@ def max_(*data):
 def min_(*data):
     result = data[0]
     for value in data[1:]:
-        result = torch.minimum(result, value)
+        result = _on_sizes(torch.minimum(result, value), result, value, _size_min)
     return result
 
 
@@ -260,13 +269,17 @@ def bit_cast(x, *, to):
     return x.view(TORCH_DTYPES[to])
 
 
+SIZE_TYPES = frozenset({TensorProto.INT32, TensorProto.INT64})
+
+
 @register("Cast", since=6)
 def cast(x, *, to, saturate=1, round_mode="up"):
     if to in SUB_BYTE_INTEGERS:
         return _wrap_sub_byte(x, to)
     if to in FLOAT8_LIMITS:
         return _to_float8(x, to, saturate)
-    items = symbolic_ints(x) if is_proxy(x) and to == TensorProto.INT64 else None
+    # Sizes survive a round trip through int32 (tf2onnx computes shapes in int32): keep them.
+    items = symbolic_ints(x) if is_proxy(x) and to in SIZE_TYPES else None
     return with_symbolic(x.to(TORCH_DTYPES[to]), items)
 
 

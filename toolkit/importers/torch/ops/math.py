@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import normalize_axes, normalize_axis
-from toolkit.importers.torch.ops.support import NeedsValues, known_ints, rank, register
+from toolkit.importers.torch.ops.support import (
+    NeedsValues,
+    is_proxy,
+    known_ints,
+    rank,
+    register,
+    symbolic_ints,
+    with_symbolic,
+)
 
 
 def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
@@ -15,7 +26,16 @@ def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
             return data
         axes = list(range(rank(data)))
     axes = tuple(normalize_axes(axes, rank(data)))
-    return function(data, axes, bool(keepdims))
+    return _reduce_sizes(function(data, axes, bool(keepdims)), data, function)
+
+
+def _reduce_sizes(result, data, function):
+    """A reduction of a shape value (see support.SYMBOLIC) also reduces its symbolic elements."""
+    combine, identity = _SIZE_REDUCTIONS.get(function, (None, None))
+    items = symbolic_ints(data) if combine is not None and is_proxy(data) and rank(data) == 1 else None
+    if items is None:
+        return result
+    return with_symbolic(result, [functools.reduce(combine, items) if items else identity])
 
 
 def _dynamic_axes(axes):
@@ -54,6 +74,8 @@ REDUCTIONS = {
     "ReduceLogSumExp": lambda x, a, k: torch.logsumexp(x.double(), dim=a, keepdim=k).to(x.dtype),
     "ReduceSumSquare": lambda x, a, k: torch.sum(x * x, dim=a, keepdim=k, dtype=x.dtype),
 }
+# Exporters multiply sizes with ReduceProd (tf2onnx's einsum batch dimensions): (combine, identity).
+_SIZE_REDUCTIONS = {REDUCTIONS["ReduceProd"]: (operator.mul, 1), REDUCTIONS["ReduceSum"]: (operator.add, 0)}
 # Opset at which `axes` moved from attribute to input (ReduceSum moved first).
 AXES_INPUT_SINCE = {name: 18 for name in REDUCTIONS} | {"ReduceSum": 13}
 

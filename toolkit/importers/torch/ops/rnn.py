@@ -54,18 +54,17 @@ def _activations(names, alphas, betas, defaults, directions):
     return [functions[d * per_direction : (d + 1) * per_direction] for d in range(directions)]
 
 
-def _reverse_within(x, lengths):
-    """Reverse each batch entry's first `length` steps (x: [seq, batch, ...])."""
-    steps = x.shape[0]
+def _reverse_within(x, lengths, steps):
+    """Reverse each batch entry's first `length` steps (x: [seq, batch, features])."""
     time = torch.arange(steps).unsqueeze(1)
     index = torch.where(time < lengths.unsqueeze(0), lengths.unsqueeze(0) - 1 - time, time)
-    return torch.gather(x, 0, index.reshape(steps, -1, *([1] * (x.dim() - 2))).expand_as(x))
+    return torch.gather(x, 0, index.unsqueeze(2).expand_as(x))
 
 
 def _run(cell, x, states, lengths, clip, reverse, steps):
     """x: [seq, batch, input]; states: list of [batch, hidden]. Returns Y [seq, batch, hidden], states."""
     if reverse:
-        x = _reverse_within(x, lengths)
+        x = _reverse_within(x, lengths, steps)
     outputs = []
     for t in range(steps):
         new_states = cell(x[t], states, clip)
@@ -74,7 +73,7 @@ def _run(cell, x, states, lengths, clip, reverse, steps):
         outputs.append(torch.where(alive, states[0], torch.zeros_like(states[0])))
     y = torch.stack(outputs) if outputs else x.new_zeros((0,) + tuple(states[0].shape))
     if reverse:
-        y = _reverse_within(y, lengths)
+        y = _reverse_within(y, lengths, steps)
     return y, states
 
 

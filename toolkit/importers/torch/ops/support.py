@@ -121,8 +121,15 @@ def known(value) -> np.ndarray | None:
     if is_proxy(value):
         return value.node.meta.get("onnx_constant")
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        # torch.export runs eager nodes on fake tensors: they have shapes but no values to read.
+        return None if is_fake(value) else value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+def is_fake(value: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import is_fake as fake
+
+    return fake(value)
 
 
 def known_ints(value) -> list[int] | None:

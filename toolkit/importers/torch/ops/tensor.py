@@ -35,7 +35,7 @@ from toolkit.importers.torch.ops.support import (
 
 def _require(values):
     if values is None:
-        raise NeedsValues("value not known while building")
+        raise NeedsValues("a value that decides a shape is known only at run time")
     return values
 
 
@@ -72,7 +72,11 @@ def shape(data, *, start=0, end=None):
 
 
 def _shape_as_tensor(data):
-    return torch._shape_as_tensor(data)
+    """x.shape as an int64 tensor from per-axis sizes: torch.export cannot trace aten._shape_as_tensor."""
+    rank = len(dims(data))
+    if rank == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    return torch.stack([torch.scalar_tensor(data.size(axis), dtype=torch.int64) for axis in range(rank)])
 
 
 @register("Size", since=1)
