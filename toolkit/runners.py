@@ -164,7 +164,8 @@ def flatten_outputs(result: Any) -> list[Any]:
 def runnable(source: Source, provider: str = "auto") -> Runnable:
     """The right wrapper for a loaded source."""
     if source.kind == "onnx":
-        return OnnxRunnable(source.model, source.label, provider=provider)
+        # onnxruntime reads a file directly; re-serialising a big in-memory model costs ~1 ms per MB.
+        return OnnxRunnable(source.path or source.model, source.label, provider=provider)
     if source.kind == "torch":
         return TorchRunnable(source.model, source.label, source.input_names)
     if source.kind == "keras":

@@ -34,6 +34,7 @@ class Source:
     example_inputs: tuple[np.ndarray, ...] | None = None
     input_names: list[str] | None = None
     details: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None  # the file it was loaded from, when runtimes can read it themselves
 
 
 def load_source(spec: Any, example_inputs: Any = None) -> Source:
@@ -52,7 +53,7 @@ def load_source(spec: Any, example_inputs: Any = None) -> Source:
         raise InputError(f"{path}: a directory that is not a SavedModel (no saved_model.pb inside)")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        return Source("onnx", load_onnx(path), str(path))
+        return Source("onnx", load_onnx(path), str(path), path=path)
     if suffix == ".pt2":
         return _from_exported_program(path)
     if suffix in KERAS_SUFFIXES:
