@@ -183,3 +183,24 @@ def test_real_subprocess_round_trip(tmp_path):
         [*toolkit, "inspect", str(tmp_path / "nope.onnx")], capture_output=True, text=True
     )
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+
+
+def test_the_core_works_without_any_framework(mlp_onnx, tmp_path):
+    """inspect and ONNX-vs-ONNX parity need only onnx, onnxruntime, numpy, click and rich."""
+    probe = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'tensorflow', 'keras', 'tf2onnx', 'onnxscript', 'fastapi'):\n"
+        "            raise ImportError(f'{name} is not installed')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "from toolkit.cli import main\n"
+        "for args in (['inspect', sys.argv[1]], ['verify-parity', sys.argv[1], sys.argv[1]]):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as done:\n"
+        "        assert done.code in (0, None), (args, done.code)\n"
+        "print('CORE OK')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(mlp_onnx)], capture_output=True, text=True)
+    assert "CORE OK" in result.stdout, result.stdout + result.stderr
