@@ -129,6 +129,8 @@ def test_python_file_with_one_module_class(tmp_path):
     )
     source = load_source(tmp_path / "net.py")
     assert source.kind == "torch" and source.details["format"] == "generated torch Python"
-    (tmp_path / "two.py").write_text("import torch\nclass A(torch.nn.Module): pass\nclass B(torch.nn.Module): pass\n")
+    (tmp_path / "two.py").write_text(
+        "import torch\nclass A(torch.nn.Module): pass\nclass B(torch.nn.Module): pass\n"
+    )
     with pytest.raises(InputError, match="exactly one nn.Module class"):
         load_source(tmp_path / "two.py")

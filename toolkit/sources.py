@@ -301,7 +301,9 @@ def _from_generated_python(path: Path) -> Source:
     classes = [
         value
         for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__ == module.__name__
+        if isinstance(value, type)
+        and issubclass(value, torch.nn.Module)
+        and value.__module__ == module.__name__
     ]
     if len(classes) != 1:
         found = ", ".join(c.__name__ for c in classes) or "none"
@@ -312,7 +314,9 @@ def _from_generated_python(path: Path) -> Source:
     try:
         instance = classes[0]()
     except Exception as error:
-        raise InputError(f"{path}: {classes[0].__name__}() raised {type(error).__name__}: {first_line(error)}") from error
+        raise InputError(
+            f"{path}: {classes[0].__name__}() raised {type(error).__name__}: {first_line(error)}"
+        ) from error
     source = from_object(instance, str(path))
     source.details["format"] = "generated torch Python"
     return source

@@ -92,7 +92,15 @@ def node_cases() -> list[Case]:
         warnings.simplefilter("ignore")
         collected = node.collect_testcases()
     return [
-        Case(case.name, "node", case.model, None, [_normalize(data) for data in case.data_sets], case.rtol, case.atol)
+        Case(
+            case.name,
+            "node",
+            case.model,
+            None,
+            [_normalize(data) for data in case.data_sets],
+            case.rtol,
+            case.atol,
+        )
         for case in collected
     ]
 
