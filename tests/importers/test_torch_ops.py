@@ -163,7 +163,8 @@ def test_recurrence_of_declared_length_unrolls_into_plain_fx_and_checks_the_leng
     w = numpy_helper.from_array(rng.standard_normal((1, 12, 4)).astype(np.float32), "w")
     r = numpy_helper.from_array(rng.standard_normal((1, 12, 3)).astype(np.float32), "r")
     x = rng.standard_normal((5, 2, 4)).astype(np.float32)
-    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=3)
+    # A clip keeps the node off torch's fused kernels (tests/importers/test_torch_rnn.py).
+    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=3, clip=10.0)
     model = _model(
         [node],
         [helper.make_tensor_value_info("x", F32, [5, "batch", 4])],
@@ -180,7 +181,9 @@ def test_recurrence_of_declared_length_unrolls_into_plain_fx_and_checks_the_leng
 def test_bidirectional_recurrence_of_declared_length_unrolls_into_plain_fx():
     w = numpy_helper.from_array(rng.standard_normal((2, 12, 4)).astype(np.float32), "w")
     r = numpy_helper.from_array(rng.standard_normal((2, 12, 3)).astype(np.float32), "r")
-    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=3, direction="bidirectional")
+    node = helper.make_node(
+        "LSTM", ["x", "w", "r"], ["y"], hidden_size=3, direction="bidirectional", clip=10.0
+    )
     model = _model(
         [node],
         [helper.make_tensor_value_info("x", F32, [5, "batch", 4])],

@@ -3,6 +3,8 @@
 One cell function per operator, run step by step over time on real tensors (the builder records
 the node as one submodule, so the time dimension may vary between calls); gradients flow to W/R/B.
 Reverse directions reverse each sequence within its own length, run forwards, and reverse back.
+Nodes that torch's fused kernels compute exactly (default activations, no clip, ...) run on those
+instead: see rnn_fused.py.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from toolkit.importers.torch.ops import rnn_fused
 from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, register
 
 _ACTIVATIONS = {
@@ -133,7 +136,23 @@ def rnn(
     direction="forward",
     hidden_size,
     layout=0,
+    context,
 ):
+    fused = rnn_fused.kernel("RNN", x, sequence_lens, activations=activations, clip=clip, layout=layout)
+    if fused is not None:
+        return rnn_fused.run(
+            fused,
+            x,
+            w,
+            r,
+            b,
+            [initial_h],
+            op_type="RNN",
+            hidden_size=hidden_size,
+            direction=direction,
+            layout=layout,
+            context=context,
+        )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations(activations, activation_alpha, activation_beta, ["Tanh"], directions)
 
@@ -178,7 +197,31 @@ def gru(
     hidden_size,
     layout=0,
     linear_before_reset=0,
+    context,
 ):
+    fused = rnn_fused.kernel(
+        "GRU",
+        x,
+        sequence_lens,
+        activations=activations,
+        clip=clip,
+        layout=layout,
+        linear_before_reset=linear_before_reset,
+    )
+    if fused is not None:
+        return rnn_fused.run(
+            fused,
+            x,
+            w,
+            r,
+            b,
+            [initial_h],
+            op_type="GRU",
+            hidden_size=hidden_size,
+            direction=direction,
+            layout=layout,
+            context=context,
+        )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations(activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh"], directions)
     h = hidden_size
@@ -236,7 +279,32 @@ def lstm(
     hidden_size,
     input_forget=0,
     layout=0,
+    context,
 ):
+    fused = rnn_fused.kernel(
+        "LSTM",
+        x,
+        sequence_lens,
+        p,
+        activations=activations,
+        clip=clip,
+        layout=layout,
+        input_forget=input_forget,
+    )
+    if fused is not None:
+        return rnn_fused.run(
+            fused,
+            x,
+            w,
+            r,
+            b,
+            [initial_h, initial_c],
+            op_type="LSTM",
+            hidden_size=hidden_size,
+            direction=direction,
+            layout=layout,
+            context=context,
+        )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations(
         activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh", "Tanh"], directions
