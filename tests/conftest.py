@@ -32,3 +32,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def repository() -> Path:
     return REPOSITORY
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Conformance pass counts in every test run's output, also under xdist (reports carry them)."""
+    lines = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        for key, value in getattr(report, "user_properties", [])
+        if key == "conformance" and report.when == "call"
+    ]
+    if lines:
+        terminalreporter.section("ONNX backend conformance")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

@@ -35,11 +35,11 @@ def compile_eager(model: onnx.ModelProto):
 
 
 @pytest.mark.slow
-def test_backend_suite_pass_rates():
+def test_backend_suite_pass_rates(record_property):
     report = conformance.run_suite(
         conformance.node_cases() + conformance.model_cases(), compile_eager, EXPECTED_FAILURES
     )
-    print("\n" + report.summary("tensorflow importer"))
+    record_property("conformance", report.summary("tensorflow importer"))
     assert report.rate("node") >= NODE_FLOOR
     assert report.rate("model") >= MODEL_FLOOR
     problems = conformance.check_expected_failures(report, EXPECTED_FAILURES)

@@ -20,10 +20,9 @@ MODEL_FLOOR = 0.95
 
 
 @pytest.mark.slow
-def test_onnx_backend_suite(capsys):
+def test_onnx_backend_suite(record_property):
     report = conformance.run_suite(conformance.node_cases() + conformance.model_cases(), compile_model)
-    with capsys.disabled():
-        print("\n" + report.summary("torch importer"))
+    record_property("conformance", report.summary("torch importer"))
     problems = conformance.check_expected_failures(report, EXPECTED_FAILURES)
     assert not problems, "\n".join(problems)
     assert report.rate("node") >= NODE_FLOOR, report.summary("torch importer")
