@@ -39,6 +39,21 @@ def test_successful_write_replaces_the_target(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        with io.atomic_output(tmp_path / "model.onnx") as temporary:
+            temporary.write_text("x")
+        with io.atomic_output(tmp_path / "saved_model", directory=True) as temporary:
+            (temporary / "saved_model.pb").write_text("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "model.onnx").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "saved_model").stat().st_mode & 0o777 == 0o755
+
+
 def test_large_model_keeps_its_weights_beside_it_and_loads_after_a_move(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "EXTERNAL_DATA_THRESHOLD", 1000)  # stands in for the 2 GB protobuf limit
     weights = np.arange(4096, dtype=np.float32).reshape(64, 64)

@@ -33,9 +33,17 @@ def atomic_output(path: str | os.PathLike, directory: bool = False) -> Iterator[
     except BaseException:
         _remove(temporary)
         raise
+    # mkstemp/mkdtemp create private (0600/0700) files; the result gets the usual umask-based mode.
+    os.chmod(temporary, (0o777 if directory else 0o666) & ~_current_umask())
     if final.is_dir() and not final.is_symlink():
         shutil.rmtree(final)
     os.replace(temporary, final)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove(path: Path) -> None:
