@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 
 from toolkit.errors import InputError
+from toolkit.graphs import all_nodes
 from toolkit.io import load_onnx
 
 
@@ -20,7 +21,7 @@ def describe(path: str | Path) -> dict:
     model = load_onnx(path, load_external_data=False)
     graph = model.graph
     initializers = {i.name for i in graph.initializer}
-    histogram = collections.Counter(_qualified(node) for node in _all_nodes(graph))
+    histogram = collections.Counter(_qualified(node) for node in all_nodes(graph))
     parameters = sum(int(np.prod(i.dims)) for i in graph.initializer)
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     return {
@@ -38,16 +39,6 @@ def describe(path: str | Path) -> dict:
         "external_data": any(i.data_location == onnx.TensorProto.EXTERNAL for i in graph.initializer),
         "file_bytes": path.stat().st_size,
     }
-
-
-def _all_nodes(graph: onnx.GraphProto):
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _all_nodes(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _all_nodes(subgraph)
 
 
 def _qualified(node: onnx.NodeProto) -> str:

@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from onnx import helper
+import onnx
+from onnx import helper, numpy_helper
 
 
 def normalize_axis(axis: int, rank: int) -> int:
@@ -70,3 +71,41 @@ def as_ints(values) -> list[int]:
 def integer_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """ONNX Div on integers truncates toward zero (C semantics), unlike numpy's floor division."""
     return np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b))
+
+
+def sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:
+    """A sparse initializer or Constant as a dense array (indices flat, or one row per element)."""
+    values = numpy_helper.to_array(sparse.values)
+    indices = numpy_helper.to_array(sparse.indices)
+    dense = np.zeros(int(np.prod(sparse.dims)), dtype=values.dtype)
+    flat = indices if indices.ndim == 1 else np.ravel_multi_index(indices.T, tuple(sparse.dims))
+    dense[flat] = values
+    return dense.reshape(tuple(sparse.dims))
+
+
+def constant_value(
+    value=None,
+    value_float=None,
+    value_floats=None,
+    value_int=None,
+    value_ints=None,
+    value_string=None,
+    value_strings=None,
+    sparse_value=None,
+) -> np.ndarray:
+    """The tensor an ONNX Constant holds, whichever one of its attributes carries it."""
+    if value is not None:
+        return np.asarray(value)
+    if sparse_value is not None:
+        return sparse_to_dense(sparse_value)
+    for scalar_or_list, dtype in (
+        (value_float, np.float32),
+        (value_floats, np.float32),
+        (value_int, np.int64),
+        (value_ints, np.int64),
+        (value_string, object),
+        (value_strings, object),
+    ):
+        if scalar_or_list is not None:
+            return np.asarray(scalar_or_list, dtype)
+    raise ValueError("Constant without a value attribute")

@@ -21,6 +21,7 @@ from onnx import helper, numpy_helper
 
 from toolkit import progress
 from toolkit.errors import InputError, UnsupportedOperatorError
+from toolkit.importers.common import sparse_to_dense
 from toolkit.io import first_line, load_onnx
 
 ONNX_DOMAIN = ""
@@ -354,7 +355,7 @@ def _prepare_graph(
     initializer_names = {i.name for i in graph.initializer}
     constants: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for sparse in graph.sparse_initializer:
-        constants[sparse.values.name] = _sparse_to_dense(sparse)
+        constants[sparse.values.name] = sparse_to_dense(sparse)
         initializer_names.add(sparse.values.name)
     trainable = {name for name, array in constants.items() if np.issubdtype(array.dtype, np.floating)}
     visible_constants = {**outer_constants, **constants}
@@ -599,15 +600,6 @@ def _fold(node: onnx.NodeProto, opset: int, constants: Mapping[str, np.ndarray])
     if any(value is None or isinstance(value, list) for value in outputs):
         return None  # sequences and optionals stay in the graph: constants are tensors
     return [np.asarray(value) for value in outputs]
-
-
-def _sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:
-    values = numpy_helper.to_array(sparse.values)
-    indices = numpy_helper.to_array(sparse.indices)
-    dense = np.zeros(int(np.prod(sparse.dims)), dtype=values.dtype)
-    flat = indices if indices.ndim == 1 else np.ravel_multi_index(indices.T, tuple(sparse.dims))
-    dense[flat] = values
-    return dense.reshape(tuple(sparse.dims))
 
 
 def _unique(problems: list[tuple[str, str, int, str]]) -> list[tuple[str, str, int, str]]:

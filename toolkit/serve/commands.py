@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from toolkit.errors import InputError, UsageError
+from toolkit.options import parse_batch_sizes
 
 PROVIDERS = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
 
@@ -127,18 +128,6 @@ def serve_command(
         # Worker processes import the app by name; the settings travel in their environment.
         os.environ[SETTINGS_ENVIRONMENT] = settings.to_json()
         uvicorn.run("toolkit.serve.app:app_from_environment", factory=True, workers=workers, **options)
-
-
-def parse_batch_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(
-            f"--batch-sizes {text!r}: expected comma-separated integers such as 1,8,32"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise UsageError(f"--batch-sizes {text!r}: expected positive integers such as 1,8,32")
-    return sizes
 
 
 @click.command()

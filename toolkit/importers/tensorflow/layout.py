@@ -17,6 +17,8 @@ import numpy as np
 import onnx
 import tensorflow as tf
 
+from toolkit.graphs import all_nodes
+
 
 class Transposed:
     """A value held permuted: `stored` equals tf.transpose(onnx_value, perm)."""
@@ -150,7 +152,7 @@ _WEIGHT_INPUTS = {("Conv", 1)}
 def plan_constants(graph: onnx.GraphProto, constants: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
     """Constants to store permuted: those used only as convolution weights (OIHW → HWIO)."""
     uses: dict[str, set[tuple[str, int]]] = {}
-    for node in _all_nodes(graph):
+    for node in all_nodes(graph):
         for position, name in enumerate(node.input):
             uses.setdefault(name, set()).add((node.op_type, position))
     for output in graph.output:
@@ -160,13 +162,3 @@ def plan_constants(graph: onnx.GraphProto, constants: dict[str, np.ndarray]) -> 
         if array.ndim in (3, 4, 5) and uses.get(name) and uses[name] <= _WEIGHT_INPUTS:
             plan[name] = weights_perm(array.ndim)
     return plan
-
-
-def _all_nodes(graph: onnx.GraphProto):
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _all_nodes(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _all_nodes(subgraph)

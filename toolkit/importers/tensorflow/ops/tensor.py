@@ -41,19 +41,10 @@ def constant(
     value_strings=None,
     sparse_value=None,
 ):
-    if value is not None:
-        return tf.constant(value)
-    for scalar, dtype in ((value_float, np.float32), (value_int, np.int64)):
-        if scalar is not None:
-            return tf.constant(np.array(scalar, dtype))
-    for values, dtype in ((value_floats, np.float32), (value_ints, np.int64)):
-        if values is not None:
-            return tf.constant(np.array(values, dtype))
-    if value_string is not None:
-        return tf.constant(value_string)
-    if value_strings is not None:
-        return tf.constant(value_strings)
-    raise ValueError("Constant without a value")
+    array = common.constant_value(
+        value, value_float, value_floats, value_int, value_ints, value_string, value_strings, sparse_value
+    )
+    return tf.constant(array)
 
 
 @register("Shape", since=1, layout_mode="any")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toolkit.importers.common import normalize_axes, normalize_axis
+from toolkit.importers.common import constant_value, normalize_axes, normalize_axis
 from toolkit.importers.torch.ops.support import (
     TORCH_DTYPES,
     NeedsValues,
@@ -51,15 +51,10 @@ def constant(
     value_strings=None,
     sparse_value=None,
 ):
-    for candidate, dtype in (
-        (value_float, np.float32),
-        (value_floats, np.float32),
-        (value_int, np.int64),
-        (value_ints, np.int64),
-    ):
-        if candidate is not None:
-            return to_torch(np.asarray(candidate, dtype))
-    return to_torch(value)
+    array = constant_value(
+        value, value_float, value_floats, value_int, value_ints, value_string, value_strings, sparse_value
+    )
+    return to_torch(array)
 
 
 @register("Shape", since=1)

@@ -1,0 +1,98 @@
+"""Parsers for the command line's NAME:VALUE options, shared by every command that takes them."""
+
+from __future__ import annotations
+
+from toolkit.errors import UsageError
+
+
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """NAME:1x3x224x224 -> ("NAME", (1, 3, 224, 224))."""
+    name, separator, dims = text.rpartition(":")
+    if not separator or not name or not dims:
+        raise UsageError(f"--input-shape {text!r}: expected NAME:DIMS, e.g. image:1x3x224x224")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--input-shape {text!r}: dimensions must be integers separated by 'x'") from None
+    if any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape {text!r}: dimensions must be positive")
+    return name, shape
+
+
+def parse_dynamic(values: tuple[str, ...]) -> dict[str, list[int]] | None:
+    """NAME:0[,1] (repeatable) -> {"NAME": [0, 1]}; `none` makes every input static."""
+    if not values:
+        return None
+    if values == ("none",):
+        return {}
+    axes: dict[str, list[int]] = {}
+    for text in values:
+        name, separator, listed = text.rpartition(":")
+        if not separator or not name:
+            raise UsageError(f"--dynamic {text!r}: expected NAME:AXIS[,AXIS], e.g. tokens:0,1")
+        try:
+            axes.setdefault(name, []).extend(int(a) for a in listed.split(","))
+        except ValueError:
+            raise UsageError(f"--dynamic {text!r}: axes must be integers") from None
+    return axes
+
+
+def parse_tolerance(text: str) -> tuple[str, tuple[float, float]]:
+    name, rtol, atol = _split3(text, "--tol", "NAME:RTOL:ATOL, e.g. logits:1e-3:1e-5")
+    return name, (float(rtol), float(atol))
+
+
+def parse_range(text: str) -> tuple[str, tuple[float, float]]:
+    name, low, high = _split3(text, "--input-range", "NAME:LOW:HIGH, e.g. input_ids:0:30522")
+    if float(high) <= float(low):
+        raise UsageError(f"--input-range {text!r}: HIGH must be greater than LOW")
+    return name, (float(low), float(high))
+
+
+def _split3(text: str, option: str, example: str) -> tuple[str, str, str]:
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise UsageError(f"{option} {text!r}: expected {example}")
+    try:
+        float(parts[1]), float(parts[2])
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected numbers, as in {example}") from None
+    return parts[0], parts[1], parts[2]
+
+
+def parse_perm(text: str, option: str) -> tuple[str, tuple[int, ...]]:
+    """NAME:0,2,3,1 -> ("NAME", (0, 2, 3, 1)), checked to be a permutation."""
+    name, separator, listed = text.rpartition(":")
+    try:
+        perm = tuple(int(axis) for axis in listed.split(","))
+    except ValueError:
+        perm = ()
+    if not separator or not name or sorted(perm) != list(range(len(perm))) or not perm:
+        raise UsageError(f"{option} {text!r}: expected NAME:PERMUTATION, e.g. image:0,2,3,1")
+    return name, perm
+
+
+def parse_dim_sizes(text: str) -> tuple[str, list[int]]:
+    """SYMBOL=8,64 -> ("SYMBOL", [8, 64])."""
+    symbol, separator, listed = text.rpartition("=")
+    try:
+        sizes = [int(size) for size in listed.split(",") if size.strip()]
+    except ValueError:
+        sizes = []
+    if not separator or not symbol or not sizes or any(size <= 0 for size in sizes):
+        raise UsageError(
+            f"--dim-sizes {text!r}: expected SYMBOL=SIZES, e.g. sequence=8,64 or input_ids.1=8,64"
+        )
+    return symbol, sizes
+
+
+def parse_batch_sizes(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--batch-sizes {text!r}: expected comma-separated integers, e.g. 1,4,32") from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise UsageError(f"--batch-sizes {text!r}: sizes must be positive")
+    return sizes
