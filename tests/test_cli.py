@@ -1,6 +1,7 @@
 """The CLI end to end: click's runner for each path and bad input, one real subprocess, lazy imports."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -204,3 +205,16 @@ def test_the_core_works_without_any_framework(mlp_onnx, tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", probe, str(mlp_onnx)], capture_output=True, text=True)
     assert "CORE OK" in result.stdout, result.stdout + result.stderr
+
+
+def test_tensorflow_start_up_chatter_stays_off_the_terminal(tmp_path):
+    path = tmp_path / "cnn.onnx"
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit.cli", "convert", KERAS_CNN, "-o", str(path)],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # no absl/oneDNN notices around the one summary line
+    assert result.stdout.startswith(f"wrote {path}")

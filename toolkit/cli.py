@@ -313,10 +313,10 @@ def _size(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import os
+    from toolkit.quiet import quiet_tensorflow_import
 
     # TensorFlow's C++ start-up chatter drowns the one-line messages users should see.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow_import()
     cli.main(args=argv, prog_name="toolkit")
 
 
