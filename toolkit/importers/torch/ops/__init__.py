@@ -11,12 +11,15 @@ converter first) to the newest the installed onnx defines, without `if opset >= 
 from toolkit.importers.torch.ops import (  # noqa: F401  (registration happens on import)
     attention,
     control_flow,
+    detection,
     elementwise,
     math,
     nn,
     quantize,
     resize,
     rnn,
+    sampling,
+    signal,
     tensor,
 )
 from toolkit.importers.torch.ops.support import table

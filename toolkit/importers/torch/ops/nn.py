@@ -1,14 +1,23 @@
-"""Convolution, pooling, normalisation and dropout."""
+"""Convolution, pooling (and MaxUnpool, Col2Im), normalisation and dropout."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import auto_pads, split_pads
-from toolkit.importers.torch.ops.support import NeedsValues, dims, rank, register, static_dims
+from toolkit.importers.torch.ops.support import (
+    NeedsValues,
+    dims,
+    known_ints,
+    rank,
+    register,
+    sizes_of,
+    static_dims,
+)
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -358,3 +367,48 @@ def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
         if mode is None or bool(mode):
             raise NeedsValues("training-mode dropout")
     return data, torch.ones_like(data, dtype=torch.bool)
+
+
+@register("MaxUnpool", since=9)
+def max_unpool(x, i, output_shape=None, *, kernel_shape, pads=None, strides=None):
+    sizes = static_dims(x)
+    count = len(kernel_shape)
+    strides = strides or [1] * count
+    pads = pads or [0] * (2 * count)
+    inferred = list(sizes[:2]) + [
+        (sizes[2 + d] - 1) * strides[d] - (pads[d] + pads[count + d]) + kernel_shape[d] for d in range(count)
+    ]
+    # ONNX MaxUnpool: indices index the flattened unpooled tensor (batch and channel included)
+    y = x.new_zeros(math.prod(inferred)).scatter(0, i.reshape(-1), x.reshape(-1)).reshape(inferred)
+    if output_shape is None:
+        return y
+    target = known_ints(output_shape)
+    if target is None:
+        raise NeedsValues("MaxUnpool's output_shape is computed by the graph")
+    # a larger output_shape keeps the unpooled values at the start of each axis, zeros after
+    extra = [t - s for t, s in zip(target, inferred, strict=True)]
+    return F.pad(y, [p for e in reversed(extra) for p in (0, e)])
+
+
+@register("Col2Im", since=18)
+def col2im(input, image_shape, block_shape, *, dilations=None, pads=None, strides=None):  # noqa: A002
+    image, block = known_ints(image_shape), known_ints(block_shape)
+    if image is None or block is None:
+        raise NeedsValues("Col2Im's image_shape and block_shape are computed by the graph")
+    count = len(image)
+    dilations = dilations or [1] * count
+    strides = strides or [1] * count
+    pads = pads or [0] * (2 * count)
+    padded = [image[d] + pads[d] + pads[count + d] for d in range(count)]
+    blocks = [(padded[d] - dilations[d] * (block[d] - 1) - 1) // strides[d] + 1 for d in range(count)]
+    # Where each (block element, block position) column entry lands in the flattened padded image;
+    # overlapping entries add up (ONNX Col2Im, the inverse of im2col).
+    offsets = np.indices(block).reshape(count, -1, 1) * np.reshape(dilations, (count, 1, 1))
+    starts = np.indices(blocks).reshape(count, 1, -1) * np.reshape(strides, (count, 1, 1))
+    target = np.ravel_multi_index(tuple(offsets + starts), padded).reshape(-1)
+    batch = sizes_of(input)[0]
+    channels = static_dims(input)[1] // math.prod(block)
+    columns = input.reshape(batch, channels, -1)
+    y = torch.zeros(1, dtype=input.dtype).expand(batch, channels, math.prod(padded))
+    y = torch.index_add(y, 2, torch.from_numpy(target), columns).reshape(batch, channels, *padded)
+    return y[(slice(None), slice(None), *(slice(pads[d], pads[d] + image[d]) for d in range(count)))]
