@@ -267,17 +267,8 @@ EXPECTED_FAILURES.update(
 # node cases — operators not implemented yet in the TensorFlow table
 EXPECTED_FAILURES.update(
     {
-        "test_basic_deform_conv_with_padding": "DeformConv (opset 22) not implemented",
-        "test_basic_deform_conv_without_padding": "DeformConv (opset 22) not implemented",
-        "test_col2im": "Col2Im (opset 18) not implemented",
-        "test_col2im_5d": "Col2Im (opset 18) not implemented",
-        "test_col2im_dilations": "Col2Im (opset 18) not implemented",
-        "test_col2im_pads": "Col2Im (opset 18) not implemented",
-        "test_col2im_strides": "Col2Im (opset 18) not implemented",
         "test_convinteger_with_padding": "ConvInteger (opset 10) not implemented",
         "test_convinteger_without_padding": "ConvInteger (opset 10) not implemented",
-        "test_deform_conv_with_mask_bias": "DeformConv (opset 22) not implemented",
-        "test_deform_conv_with_multiple_offset_groups": "DeformConv (opset 22) not implemented",
         "test_flexattention": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_causal_mask": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_diff_head_sizes": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
@@ -289,21 +280,8 @@ EXPECTED_FAILURES.update(
         "test_flexattention_scaled": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_score_mod": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
         "test_flexattention_soft_cap": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_maxpool_with_argmax_2d_precomputed_pads": "MaxPool_0: the Indices output of MaxPool is not supported (MaxPool, opset 22)",
-        "test_maxpool_with_argmax_2d_precomputed_strides": "MaxPool_0: the Indices output of MaxPool is not supported (MaxPool, opset 22)",
-        "test_maxunpool_export_with_output_shape": "MaxUnpool (opset 22) not implemented",
-        "test_maxunpool_export_without_output_shape": "MaxUnpool (opset 22) not implemented",
         "test_qlinearconv": "QLinearConv (opset 10) not implemented",
-        "test_roialign_aligned_false": "RoiAlign (opset 22) not implemented",
-        "test_roialign_aligned_true": "RoiAlign (opset 22) not implemented",
-        "test_roialign_mode_max": "RoiAlign (opset 22) not implemented",
         "test_scan_sum": "Scan (opset 8) not implemented",
-        "test_tensorscatter": "TensorScatter (opset 24) not implemented",
-        "test_tensorscatter_3d": "TensorScatter (opset 24) not implemented",
-        "test_tensorscatter_circular": "TensorScatter (opset 24) not implemented",
-        "test_unique_sorted_with_axis": "Unique (opset 28) not implemented",
-        "test_unique_sorted_with_axis_3d": "Unique (opset 28) not implemented",
-        "test_unique_sorted_with_negative_axis": "Unique (opset 28) not implemented",
     }
 )
 

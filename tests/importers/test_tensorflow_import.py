@@ -130,7 +130,7 @@ def test_unsupported_operators_are_listed_before_any_work():
     nodes = [
         helper.make_node("Relu", ["x"], ["a"], name="fine"),
         helper.make_node("ImaginaryOp", ["a"], ["b"], name="first_bad"),
-        helper.make_node("MaxPool", ["b"], ["c", "indices"], name="second_bad", kernel_shape=[2]),
+        helper.make_node("DeformConv", ["b", "b", "b"], ["c"], name="second_bad", kernel_shape=[2]),  # 1-D
         helper.make_node("Cast", ["c"], ["y"], name="third_bad", to=TensorProto.FLOAT8E4M3FN),
     ]
     graph = helper.make_graph(
@@ -143,7 +143,7 @@ def test_unsupported_operators_are_listed_before_any_work():
         import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]))
     message = str(raised.value)
     assert "first_bad (ImaginaryOp, opset 19)" in message
-    assert "second_bad" in message and "third_bad" in message
+    assert "second_bad" in message and "only 2-D DeformConv" in message and "third_bad" in message
 
 
 def test_saved_model_serves_by_onnx_names_without_the_toolkit(tmp_path):

@@ -202,6 +202,117 @@ CASES = [
         [_x(4, 3), np.array([[1], [3], [1]], np.int64), _x(3, 3)],
         18,
     ),
+    (
+        "maxpool_indices_column_major_padded",
+        helper.make_node(
+            "MaxPool",
+            ["x"],
+            ["y", "i"],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            pads=[1, 0, 1, 1],
+            storage_order=1,
+        ),
+        [_x(2, 3, 7, 6)],
+        12,
+    ),
+    (
+        "maxpool_indices_1d_ceil",
+        helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[3], strides=[2], ceil_mode=1),
+        [_x(2, 2, 8)],
+        12,
+    ),
+    (
+        "maxunpool_output_shape",
+        helper.make_node("MaxUnpool", ["x", "i", "o"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
+        [
+            _x(1, 2, 2, 2),
+            np.array([[[[5, 7], [8, 14]], [[16, 19], [25, 31]]]], np.int64),
+            np.array([1, 2, 5, 5], np.int64),
+        ],
+        11,
+    ),
+    (
+        "roialign_16_max_output_half_pixel",
+        helper.make_node(
+            "RoiAlign",
+            ["x", "rois", "b"],
+            ["y"],
+            mode="max",
+            output_height=3,
+            output_width=2,
+            sampling_ratio=2,
+            spatial_scale=0.5,
+            coordinate_transformation_mode="output_half_pixel",
+        ),
+        [
+            _x(2, 3, 8, 9),
+            np.array([[0, 1, 9, 12], [3, 2, 16, 7], [-2, -1, 4, 3]], np.float32),
+            np.array([1, 0, 1], np.int64),
+        ],
+        16,
+    ),
+    (
+        "roialign_16_adaptive_half_pixel",
+        helper.make_node("RoiAlign", ["x", "rois", "b"], ["y"], output_height=2, output_width=3),
+        [
+            _x(2, 3, 8, 9),
+            np.array([[0.5, 1, 7.2, 6], [3, 2, 8.5, 7.5], [1, 1, 1.4, 1.2]], np.float32),
+            np.array([0, 1, 1], np.int64),
+        ],
+        16,
+    ),
+    (
+        "unique_axis_sorted",
+        helper.make_node("Unique", ["x"], ["y", "first", "inverse", "counts"], axis=1),
+        [np.array([[3, 1, 3, 2, 1], [0, 5, 0, 2, 5], [1, 1, 1, 2, 0]], np.int32)],
+        11,
+    ),
+    (
+        "unique_axis_unsorted",
+        helper.make_node("Unique", ["x"], ["y", "first", "inverse", "counts"], axis=0, sorted=0),
+        [
+            np.array([[[2.0], [1.0]], [[0.5], [1.0]], [[2.0], [1.0]], [[0.5], [0.0]]], np.float32).reshape(
+                4, 2, 1
+            )
+        ],
+        11,
+    ),
+    (
+        "tensorscatter_circular_axis2",
+        helper.make_node("TensorScatter", ["cache", "update", "w"], ["y"], axis=2, mode="circular"),
+        [_x(2, 3, 5, 4), _x(2, 3, 3, 4), np.array([4, 1], np.int64)],
+        24,
+    ),
+    (
+        "col2im_strided_dilated_padded",
+        helper.make_node(
+            "Col2Im", ["x", "s", "k"], ["y"], strides=[2, 1], dilations=[1, 2], pads=[1, 0, 0, 1]
+        ),
+        [_x(2, 3 * 2 * 2, 3 * 5), np.array([5, 6], np.int64), np.array([2, 2], np.int64)],
+        18,
+    ),
+    (
+        "deform_conv_groups_mask_bias",
+        helper.make_node(
+            "DeformConv",
+            ["x", "w", "offset", "b", "mask"],
+            ["y"],
+            group=2,
+            offset_group=2,
+            strides=[2, 1],
+            dilations=[1, 2],
+            pads=[1, 2, 0, 1],
+        ),
+        [
+            _x(1, 4, 5, 6),
+            _x(6, 2, 2, 3),
+            1.5 * _x(1, 2 * 2 * 2 * 3, 3, 5),
+            _x(6),
+            RNG.uniform(0, 1, (1, 2 * 2 * 3, 3, 5)).astype(np.float32),
+        ],
+        19,
+    ),
     # Shapes, pads, axes and scales as graph inputs: traced, they are only known at run time.
     (
         "resize_dynamic_scales_cubic_antialias",
@@ -287,3 +398,41 @@ def test_handler_matches_the_reference(node, inputs, opset):
         got = got if isinstance(got, tuple) else (got,)
         for g, w in zip(got, want, strict=False):
             np.testing.assert_allclose(np.asarray(g), w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_roialign_opset10_matches_onnxruntime(mode):
+    # onnx's reference evaluator applies opset 16's half_pixel default to opset 10 models; onnxruntime
+    # keeps opset 10's rule (no half-pixel shift, regions at least one pixel), so it is the oracle here.
+    ort = pytest.importorskip("onnxruntime")
+    node = helper.make_node(
+        "RoiAlign",
+        ["x", "rois", "b"],
+        ["y"],
+        mode=mode,
+        output_height=3,
+        output_width=2,
+        sampling_ratio=2,
+        spatial_scale=0.5,
+    )
+    graph = helper.make_graph(
+        [node],
+        "case",
+        [
+            helper.make_tensor_value_info("x", F, [2, 3, 8, 9]),
+            helper.make_tensor_value_info("rois", F, [3, 4]),
+            helper.make_tensor_value_info("b", TensorProto.INT64, [3]),
+        ],
+        [helper.make_tensor_value_info("y", F, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)])
+    values = [
+        _x(2, 3, 8, 9),
+        np.array([[0, 1, 9, 12], [3, 2, 16, 7], [-2, -1, 4, 3], [1, 1, 1.5, 1.2]][:3], np.float32),
+        np.array([1, 0, 1], np.int64),
+    ]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (want,) = session.run(None, dict(zip(["x", "rois", "b"], values, strict=True)))
+    module = import_onnx(model)
+    for got in (module.call_eager(*values), module(*values)):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-5)

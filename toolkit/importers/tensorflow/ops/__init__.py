@@ -74,6 +74,7 @@ def load_all() -> core.OperatorTable:
     """Import every family module (each registers its handlers) and return the table."""
     from toolkit.importers.tensorflow.ops import (  # noqa: F401
         control,
+        deform_conv,
         detection,
         elementwise,
         grid_sample,
@@ -82,6 +83,7 @@ def load_all() -> core.OperatorTable:
         reduce,
         resize,
         rnn,
+        roi_align,
         signal,
         tensor,
     )

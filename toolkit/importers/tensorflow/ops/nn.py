@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import register
+from toolkit.importers.tensorflow.ops import known, register
 
 
 def _rank_of(value) -> int:
@@ -161,6 +161,44 @@ def conv_transpose(
     return layout.Transposed(y, layout.channels_last_perm(rank))
 
 
+@register("Col2Im", since=18)
+def col2im(x, image_shape, block_shape, *, dilations=None, pads=None, strides=None):
+    # The shapes decide the scatter pattern: they must be known while building (constants, or eager runs).
+    image_shape = [int(n) for n in np.reshape(known(image_shape, "Col2Im's image_shape"), [-1])]
+    block_shape = [int(k) for k in np.reshape(known(block_shape, "Col2Im's block_shape"), [-1])]
+    spatial = len(image_shape)
+    dilations = list(dilations or [1] * spatial)
+    strides = list(strides or [1] * spatial)
+    pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
+    padded = [n + b + e for n, (b, e) in zip(image_shape, pairs, strict=True)]
+    blocks = [
+        (p - ((k - 1) * d + 1)) // s + 1
+        for p, k, d, s in zip(padded, block_shape, dilations, strides, strict=True)
+    ]
+    # ONNX Col2Im: column (offset in the block, block position) lands on the padded image at
+    # offset * dilation + position * stride; overlapping columns add up.
+    coordinates = [
+        np.add.outer(np.arange(k) * d, np.arange(count) * s)
+        for k, d, s, count in zip(block_shape, dilations, strides, blocks, strict=True)
+    ]
+    full = [size for k, count in zip(block_shape, blocks, strict=True) for size in (k, count)]
+    grids = []
+    for axis, coordinate in enumerate(coordinates):  # each broadcast to [k0, n0, k1, n1, ...]
+        shape = [1] * (2 * spatial)
+        shape[2 * axis : 2 * axis + 2] = coordinate.shape
+        grids.append(np.broadcast_to(coordinate.reshape(shape), full))
+    # Columns are ordered (block offsets row-major, then block positions row-major).
+    order = [2 * i for i in range(spatial)] + [2 * i + 1 for i in range(spatial)]
+    target = np.ravel_multi_index([g.transpose(order).reshape(-1) for g in grids], padded)
+    batch, channels = tf.shape(x)[0], tf.shape(x)[1] // int(np.prod(block_shape))
+    columns = tf.transpose(tf.reshape(x, tf.stack([batch, channels, -1])), [2, 0, 1])  # [K * L, N, C]
+    image = tf.math.unsorted_segment_sum(columns, tf.constant(target, tf.int64), int(np.prod(padded)))
+    image = tf.reshape(tf.transpose(image, [1, 2, 0]), tf.concat([[batch, channels], padded], axis=0))
+    return image[
+        (slice(None), slice(None), *[slice(b, b + n) for (b, _), n in zip(pairs, image_shape, strict=True)])
+    ]
+
+
 # --------------------------------------------------------------------------- pooling
 
 
@@ -202,13 +240,41 @@ def _lowest(dtype):
     return dtype.min
 
 
-def _maxpool_check(attributes, context):
-    if context.output_used(1):
-        return "the Indices output of MaxPool is not supported"
-    return ""
+def _onnx_positions(x_channels_last, storage_order):
+    """Each element's flat ONNX index (row-major NCHW, or the spatial axes column-major), channels-last."""
+    shape = tf.shape(x_channels_last, out_type=tf.int64)
+    rank = x_channels_last.shape.rank
+    onnx_shape = tf.concat([shape[:1], shape[-1:], shape[1:-1]], axis=0)
+    spatial = list(range(2, rank))
+    # ONNX MaxPool storage_order=1: the spatial axes are counted column-major (last spatial axis slowest).
+    order = [0, 1, *spatial] if not storage_order else [0, 1, *reversed(spatial)]
+    ordered_shape = tf.gather(onnx_shape, order)
+    positions = tf.reshape(tf.range(tf.reduce_prod(ordered_shape)), ordered_shape)
+    positions = tf.transpose(positions, layout.inverse(order))  # now in ONNX layout
+    return tf.transpose(positions, layout.channels_last_perm(rank))
 
 
-@register("MaxPool", since=1, layout_mode="any", check=_maxpool_check)
+def _pool_with_indices(x, positions, kernel, strides, dilations):
+    """Max over each window and the ONNX position of its first maximum, one window offset at a time."""
+    sizes = tf.shape(x)[1:-1]
+    best = best_at = None
+    for offset in np.ndindex(*kernel):
+        window = [slice(None)]
+        for axis, (k, s, d) in enumerate(zip(offset, strides, dilations, strict=True)):
+            span = (kernel[axis] - 1) * dilations[axis] + 1
+            count = (sizes[axis] - span) // s + 1
+            window.append(slice(k * d, k * d + (count - 1) * s + 1, s))
+        window.append(slice(None))
+        value, at = x[tuple(window)], positions[tuple(window)]
+        if best is None:
+            best, best_at = value, at
+        else:
+            better = value > best  # strict: ties keep the earlier offset, as the reference does
+            best, best_at = tf.where(better, value, best), tf.where(better, at, best_at)
+    return best, best_at
+
+
+@register("MaxPool", since=1, layout_mode="any")
 def max_pool(
     x,
     *,
@@ -219,15 +285,46 @@ def max_pool(
     pads=None,
     storage_order=0,
     strides=None,
+    context=None,
 ):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
     pairs, strides, dilations = _pool_geometry(
         x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "MaxPool"
     )
+    perm = layout.channels_last_perm(rank)
+    if context is not None and context.output_used(1):
+        positions = _pad_spatial(_onnx_positions(x, storage_order), pairs, -1)
+        x = _pad_spatial(x, pairs, _lowest(x.dtype))
+        y, indices = _pool_with_indices(x, positions, list(kernel_shape), strides, dilations)
+        return layout.Transposed(y, perm), layout.Transposed(indices, perm)
     x = _pad_spatial(x, pairs, _lowest(x.dtype))
     y = _pool(x, "MAX", list(kernel_shape), strides, dilations)
-    return layout.Transposed(y, layout.channels_last_perm(rank))
+    return layout.Transposed(y, perm)
+
+
+@register("MaxUnpool", since=9)
+def max_unpool(x, indices, output_shape=None, *, kernel_shape, pads=None, strides=None):
+    spatial = len(kernel_shape)
+    strides = list(strides or [1] * spatial)
+    pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
+    # ONNX MaxUnpool: the inverse of MaxPool's size rule, (in - 1) * stride + kernel - pads
+    sizes = tf.shape(x, out_type=tf.int64)
+    spatial_sizes = [
+        (sizes[2 + i] - 1) * s + k - b - e
+        for i, (k, s, (b, e)) in enumerate(zip(kernel_shape, strides, pairs, strict=True))
+    ]
+    inferred = tf.stack([sizes[0], sizes[1], *spatial_sizes])
+    # Indices count into the whole inferred tensor (batch and channel included): scatter into it flat.
+    flat = tf.scatter_nd(
+        tf.reshape(tf.cast(indices, tf.int64), [-1, 1]), tf.reshape(x, [-1]), tf.reduce_prod(inferred)[None]
+    )
+    y = tf.reshape(flat, inferred)
+    if output_shape is None:
+        return y
+    # A larger output_shape pads the inferred result with zeros at the end of each axis.
+    extra = tf.cast(tf.reshape(output_shape, [-1]), tf.int64) - inferred
+    return tf.pad(y, tf.stack([tf.zeros_like(extra), extra], axis=1))
 
 
 @register("AveragePool", since=1, layout_mode="any")

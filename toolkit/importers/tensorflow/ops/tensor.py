@@ -526,8 +526,39 @@ def einsum(*inputs, equation):
     return tf.einsum(equation.replace(" ", ""), *inputs)
 
 
-@register("Unique", since=11, check=lambda a, c: "Unique with an axis" if a.get("axis") is not None else "")
+def _unique_slices(x, axis, sort):
+    """Unique along an axis: slices compared whole, pairwise (n^2 comparisons of the slices)."""
+    axis %= x.shape.rank
+    moved = tf.experimental.numpy.moveaxis(x, axis, 0)
+    count = tf.shape(moved, out_type=tf.int64)[0]
+    rows = tf.reshape(moved, tf.stack([count, -1]))
+    if rows.dtype == tf.bool:
+        rows = tf.cast(rows, tf.int8)
+    different = tf.not_equal(rows[:, None, :], rows[None, :, :])  # [n, n, slice size]
+    equal = ~tf.reduce_any(different, axis=-1)
+    first_of = tf.argmax(tf.cast(equal, tf.int32), axis=1, output_type=tf.int64)  # first slice equal to each
+    positions = tf.range(count)
+    firsts = tf.boolean_mask(positions, tf.equal(first_of, positions))  # in order of first occurrence
+    if sort:
+        # ONNX Unique sorted=1 orders slices lexicographically: compare at the first differing element.
+        column = tf.argmax(tf.cast(different, tf.int32), axis=-1, output_type=tf.int64)
+        mine = tf.gather(rows, column, axis=1, batch_dims=1)  # [i, j] = rows[i, column[i, j]]
+        theirs = tf.transpose(tf.gather(rows, tf.transpose(column), axis=1, batch_dims=1))
+        less = ~equal & (mine < theirs)  # [i, j]: slice i before slice j
+        less = tf.gather(tf.gather(less, firsts), firsts, axis=1)
+        rank = tf.reduce_sum(tf.cast(less, tf.int64), axis=0)  # how many unique slices come before each
+        firsts = tf.gather(firsts, tf.argsort(rank, stable=True))
+    inverse = tf.argmax(
+        tf.cast(tf.equal(first_of[:, None], firsts[None, :]), tf.int32), axis=1, output_type=tf.int64
+    )
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(inverse), inverse, tf.size(firsts, out_type=tf.int64))
+    return tf.gather(x, firsts, axis=axis), firsts, inverse, counts
+
+
+@register("Unique", since=11)
 def unique(x, *, axis=None, sorted=1):  # noqa: A002
+    if axis is not None:
+        return _unique_slices(x, axis, sorted)
     flat = tf.reshape(x, [-1])
     values, inverse = tf.unique(flat, out_idx=tf.int64)
     if sorted:
@@ -567,3 +598,24 @@ def string_normalizer(x, *, case_change_action="NONE", is_case_sensitive=0, loca
     # ONNX StringNormalizer: everything filtered out gives one empty string.
     flat = tf.cond(tf.size(flat) > 0, lambda: flat, lambda: tf.constant([""]))
     return flat if x.shape.rank == 1 else tf.reshape(flat, [1, -1])
+
+
+def _tensor_scatter_check(attributes, context):
+    mode = attributes["mode"]
+    return "" if mode in ("linear", "circular") else f"mode={mode!r} is not one of linear, circular"
+
+
+@register("TensorScatter", since=24, check=_tensor_scatter_check)
+def tensor_scatter(past_cache, update, write_indices=None, *, axis=-2, mode="linear"):
+    # ONNX TensorScatter: batch b's update goes along `axis` from write_indices[b] (0 without them).
+    axis %= past_cache.shape.rank
+    cache = tf.experimental.numpy.moveaxis(past_cache, axis, 1)  # [batch, max sequence, ...]
+    update = tf.experimental.numpy.moveaxis(update, axis, 1)  # [batch, sequence, ...]
+    batch, length = tf.shape(update, out_type=tf.int64)[0], tf.shape(update, out_type=tf.int64)[1]
+    start = tf.zeros([batch], tf.int64) if write_indices is None else tf.cast(write_indices, tf.int64)
+    position = start[:, None] + tf.range(length)[None, :]
+    if mode == "circular":
+        position = tf.math.floormod(position, tf.shape(cache, out_type=tf.int64)[1])
+    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(position))
+    present = tf.tensor_scatter_nd_update(cache, tf.stack([rows, position], axis=-1), update)
+    return tf.experimental.numpy.moveaxis(present, 1, axis)
