@@ -235,8 +235,10 @@ class ParityReport:
     def __str__(self) -> str:
         from rich.console import Console
 
+        from toolkit.terminal import PIPE_WIDTH
+
         buffer = io.StringIO()
-        console = Console(file=buffer, width=140, force_terminal=False)
+        console = Console(file=buffer, width=PIPE_WIDTH, force_terminal=False)
         for renderable in self.renderables():
             console.print(renderable)
         return buffer.getvalue()
