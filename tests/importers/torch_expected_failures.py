@@ -159,7 +159,6 @@ EXPECTED_FAILURES.update(
         "test_castlike_FLOAT_to_FLOAT4E2M1": "semantics not matched yet: TypeError: can't convert np.ndarray of type ml_dtypes.float4_e2m1fn. The only supported types are: float64, fl",
         "test_castlike_FLOAT_to_FLOAT4E2M1_expanded": "semantics not matched yet: TypeError: can't convert np.ndarray of type ml_dtypes.float4_e2m1fn. The only supported types are: float64, fl",
         "test_convtranspose_kernel_shape": "semantics not matched yet: data set 0, output 0: shape (1, 2, 9, 7), expected (1, 2, 10, 8)",
-        "test_convtranspose_output_shape": "semantics not matched yet: data set 0, output 0: values differ: Mismatched elements: 118 / 160 (73.8%); Max absolute difference among vio",
         "test_dequantizelinear_float4e2m1": "semantics not matched yet: TypeError: can't convert np.ndarray of type ml_dtypes.float4_e2m1fn. The only supported types are: float64, fl",
         "test_if_opt": "semantics not matched yet: data set 0, output 0: expected a sequence of 1 tensors",
         "test_l2normalization_axis_0": "semantics not matched yet: data set 0, output 0: values differ:",

@@ -109,3 +109,36 @@ def constant_value(
         if scalar_or_list is not None:
             return np.asarray(scalar_or_list, dtype)
     raise ValueError("Constant without a value attribute")
+
+
+def conv_transpose_pads(
+    sizes: Sequence[int],
+    strides: Sequence[int],
+    kernel: Sequence[int],
+    dilations: Sequence[int],
+    output_padding: Sequence[int],
+    output_shape: Sequence[int] | None,
+    auto_pad: str,
+) -> list[tuple[int, int]]:
+    """(begin, end) crops of a ConvTranspose's full output that give `output_shape` (or SAME's size).
+
+    ONNX ConvTranspose: total = stride * (in - 1) + output_padding + (kernel - 1) * dilation + 1 - out;
+    SAME_UPPER (and an explicit output_shape) crops the smaller half at the beginning, SAME_LOWER at
+    the end. A negative total asks for a larger output: (0, total) means zeros appended at the end.
+    """
+    targets = (
+        list(output_shape)[-len(sizes) :]
+        if output_shape is not None
+        else [n * s for n, s in zip(sizes, strides, strict=True)]
+    )
+    pairs = []
+    for size, stride, k, d, extra, target in zip(
+        sizes, strides, kernel, dilations, output_padding, targets, strict=True
+    ):
+        total = stride * (size - 1) + extra + (k - 1) * d + 1 - target
+        small, large = total // 2, total - total // 2
+        if total < 0:
+            pairs.append((0, total))
+        else:
+            pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
+    return pairs

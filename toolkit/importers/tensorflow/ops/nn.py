@@ -120,19 +120,9 @@ def conv_transpose(
         for n, s, k, d in zip(sizes, strides, kernel, dilations, strict=True)
     ]
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        target = (
-            list(output_shape)[-spatial:]
-            if output_shape is not None
-            else [n * s for n, s in zip(sizes, strides, strict=True)]
+        pairs = common.conv_transpose_pads(
+            sizes, strides, kernel, dilations, output_padding, output_shape, auto_pad
         )
-        pairs = []
-        for f, p, t in zip(full, output_padding, target, strict=True):
-            total = f + p - t
-            small, large = total // 2, total - total // 2
-            if total < 0:  # the requested output is larger: zeros at the end
-                pairs.append((0, total))
-            else:
-                pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
     else:
         pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
     batch = tf.shape(x)[0]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toolkit.importers.common import auto_pads, split_pads
+from toolkit.importers.common import auto_pads, conv_transpose_pads, split_pads
 from toolkit.importers.torch.ops.support import (
     NeedsValues,
     dims,
@@ -77,21 +77,10 @@ def conv_transpose(
     strides = strides or [1] * count
     dilations = dilations or [1] * count
     output_padding = output_padding or [0] * count
-    full = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
     if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        sizes = static_dims(x)[2:]
-        if output_shape:
-            targets = list(output_shape)[-count:]
-        else:
-            targets = [s * st for s, st in zip(sizes, strides, strict=True)]
-        pairs = []
-        for size, stride, extent, extra, target in zip(
-            sizes, strides, full, output_padding, targets, strict=True
-        ):
-            total = stride * (size - 1) + extra + extent - target
-            # ONNX ConvTranspose: SAME_UPPER puts the smaller half first (onnx reference).
-            small, large = total // 2, total - total // 2
-            pairs.append((small, large) if auto_pad != "SAME_LOWER" else (large, small))
+        pairs = conv_transpose_pads(
+            static_dims(x)[2:], strides, kernel, dilations, output_padding, output_shape or None, auto_pad
+        )
     elif auto_pad == "VALID" or not pads:
         pairs = [(0, 0)] * count
     else:
