@@ -134,3 +134,13 @@ def test_python_file_with_one_module_class(tmp_path):
     )
     with pytest.raises(InputError, match="exactly one nn.Module class"):
         load_source(tmp_path / "two.py")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "format_name"), [(".pt2", "torch.export"), (".pt", "TorchScript"), (".keras", "Keras")]
+)
+def test_corrupt_framework_files_are_input_errors(tmp_path, suffix, format_name):
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"not a model at all" * 20)
+    with pytest.raises(InputError, match=f"not a loadable {format_name}"):
+        load_source(path)

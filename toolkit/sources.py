@@ -230,13 +230,19 @@ def _strip_tensor_suffix(name: str) -> str:
 def _from_exported_program(path: Path) -> Source:
     import torch
 
+    source = _loaded(path, "torch.export ExportedProgram", lambda: torch.export.load(str(path)))
+    source.example_inputs = _example_inputs_of_program(source.model)
+    return source
+
+
+def _loaded(path: Path, format_name: str, load) -> Source:
+    """A Source from a framework's own loader; a file it rejects is the user's input error."""
     try:
-        program = torch.export.load(str(path))
+        model = load()
     except Exception as error:
-        raise InputError(f"{path}: not a loadable torch.export program ({first_line(error)})") from error
-    source = from_object(program, str(path))
-    source.details["format"] = "torch.export ExportedProgram"
-    source.example_inputs = _example_inputs_of_program(program)
+        raise InputError(f"{path}: not a loadable {format_name} ({first_line(error)})") from error
+    source = from_object(model, str(path))
+    source.details["format"] = format_name
     return source
 
 
@@ -256,25 +262,13 @@ def _example_inputs_of_program(program: Any) -> tuple[np.ndarray, ...] | None:
 def _from_torchscript(path: Path) -> Source:
     import torch
 
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as error:
-        raise InputError(f"{path}: not a loadable TorchScript file ({first_line(error)})") from error
-    source = from_object(module, str(path))
-    source.details["format"] = "TorchScript"
-    return source
+    return _loaded(path, "TorchScript", lambda: torch.jit.load(str(path), map_location="cpu"))
 
 
 def _from_keras_file(path: Path) -> Source:
     import keras
 
-    try:
-        model = keras.models.load_model(str(path), compile=False)
-    except Exception as error:
-        raise InputError(f"{path}: not a loadable Keras model ({first_line(error)})") from error
-    source = from_object(model, str(path))
-    source.details["format"] = "Keras"
-    return source
+    return _loaded(path, "Keras model", lambda: keras.models.load_model(str(path), compile=False))
 
 
 def _from_saved_model(path: Path) -> Source:

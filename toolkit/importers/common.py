@@ -142,3 +142,9 @@ def conv_transpose_pads(
         else:
             pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
     return pairs
+
+
+def center_point_box_supported(attributes, context) -> str:
+    """NonMaxSuppression defines center_point_box 0 (corners) and 1 (centre, size) only."""
+    value = attributes.get("center_point_box", 0)
+    return "" if value in (0, 1) else f"NonMaxSuppression center_point_box={value} is not defined (0 or 1)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from toolkit.importers.common import center_point_box_supported
 from toolkit.importers.tensorflow.ops import register
 
 
@@ -21,7 +22,7 @@ def _scalar(value, default, dtype):
     return tf.cast(tf.reshape(value, []), dtype)
 
 
-@register("NonMaxSuppression", since=10)
+@register("NonMaxSuppression", since=10, check=center_point_box_supported)
 def non_max_suppression(
     boxes,
     scores,

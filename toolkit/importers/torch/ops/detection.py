@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from toolkit.importers.common import center_point_box_supported
 from toolkit.importers.torch.ops.support import known, leaf, register
 
 
@@ -73,12 +74,7 @@ def non_max_suppression_at_run_time(
     return torch.tensor(selected, dtype=torch.int64).reshape(-1, 3)
 
 
-def _center_point_box_supported(attributes, context):
-    value = attributes.get("center_point_box", 0)
-    return "" if value in (0, 1) else f"NonMaxSuppression center_point_box={value} is not defined (0 or 1)"
-
-
-@register("NonMaxSuppression", since=10, check=_center_point_box_supported)
+@register("NonMaxSuppression", since=10, check=center_point_box_supported)
 def non_max_suppression(
     boxes,
     scores,
