@@ -38,3 +38,11 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT)
+
+# The fuzzer beyond make test's one-minute slice: FUZZ_COUNT malformed models through inspect and both importers.
+FUZZ_SEED ?= 16
+FUZZ_COUNT ?= 400
+.PHONY: fuzz
+fuzz: $(STAMP)
+	mkdir -p $(OUT)
+	PYTHONPATH=$(CURDIR) $(PY) scripts/fuzz.py --seed $(FUZZ_SEED) --count $(FUZZ_COUNT) --json $(OUT)/fuzz.json

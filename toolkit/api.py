@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import onnx
 
+from toolkit.checks import check_model
 from toolkit.errors import InputError, UsageError
-from toolkit.io import save_onnx
+from toolkit.io import check_output, replacing_foreign_directories, save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
 
 TARGETS = ("onnx", "torch", "tensorflow")
+MIN_OPSET = 7
 TARGET_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
 
 
@@ -25,15 +27,26 @@ def convert(
     opset: int | None = None,
     output: str | Path | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    force: bool = False,
 ):
     """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
 
     Returns an `onnx.ModelProto` for `to="onnx"`, a `torch.nn.Module` for `to="torch"` and a
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
+    The output is checked before any work (README, "What toolkit writes"); `force` lets a
+    SavedModel that toolkit did not write be replaced.
     """
     target = TARGET_ALIASES.get(to, to)
     if target not in TARGETS:
         raise UsageError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    check_opset(opset)
+    with replacing_foreign_directories(force):
+        if output is not None:
+            check_output(output, target, inputs=paths_read_by(model_or_path))
+        return _convert(model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes)
+
+
+def _convert(model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes):
     source = load_source(model_or_path, example_inputs)
     onnx_model = to_onnx(source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes)
     if target == "onnx":
@@ -63,6 +76,7 @@ def to_onnx(
 ) -> onnx.ModelProto:
     """The checked ONNX form of any source, tagged with the exporter that wrote it."""
     if source.kind == "onnx":
+        check_model(source.model, source.label, path=source.path)
         return _upgrade_opset(source.model, opset, source.label) if opset else source.model
     shapes = {name: tuple(shape) for name, shape in (input_spec or {}).items()}
     if source.kind == "tensorflow" and not shapes and source.example_inputs is None:
@@ -72,6 +86,8 @@ def to_onnx(
         result = export_tensorflow(source.model, opset=opset)
         return _tagged(result, source)
     example_inputs = require_example_inputs(source, shapes)
+    if dynamic_axes:
+        _check_dynamic_axes(dynamic_axes, source, example_inputs)
     _check_runs(source, example_inputs, given_shapes=bool(shapes))
     if source.kind == "torch":
         from toolkit.export import export_torch
@@ -84,7 +100,52 @@ def to_onnx(
         from toolkit.export import export_tensorflow
 
         result = export_tensorflow(source.model, example_inputs=example_inputs, opset=opset)
+    if opset is not None and result.opset != opset:
+        raise UsageError(
+            f"--opset {opset}: {result.exporter} wrote opset {result.opset} instead; it cannot produce "
+            f"opset {opset}, ask for {result.opset} or another it supports"
+        )
     return _tagged(result, source)
+
+
+def check_opset(opset: int | None) -> None:
+    """An opset toolkit cannot produce (or onnx cannot check) is refused before any work."""
+    from toolkit.checks import newest_opset
+
+    if opset is not None and not MIN_OPSET <= opset <= newest_opset():
+        raise UsageError(f"--opset {opset}: toolkit writes opsets {MIN_OPSET} to {newest_opset()}")
+
+
+def _check_dynamic_axes(dynamic_axes, source: Source, example_inputs) -> None:
+    """--dynamic names an input and axes within its rank, checked before torch.export is asked."""
+    names = list(source.input_names or [])
+    for name, axes in dynamic_axes.items():
+        if name not in names:
+            raise UsageError(
+                f"--dynamic {name}:...: {source.label} has no input {name!r}; its inputs are "
+                f"{', '.join(names) or '(unnamed)'}"
+            )
+        rank = np.ndim(example_inputs[names.index(name)]) if names.index(name) < len(example_inputs) else None
+        for axis in axes:
+            if rank is not None and not -rank <= axis < rank:
+                raise UsageError(
+                    f"--dynamic {name}:{axis}: input {name!r} has rank {rank} (axes 0 to {rank - 1})"
+                )
+
+
+def paths_read_by(model_or_path: Any) -> list[Path]:
+    """The files a source spec reads (a model file, a SavedModel directory, a factory's .py), which
+    no output may replace."""
+    if not isinstance(model_or_path, (str, Path)):
+        return []
+    path = Path(model_or_path)
+    if path.exists():
+        read = [path]
+        if path.suffix == ".py":
+            read.append(path.with_suffix(".safetensors"))  # the torch importer's generated Python
+        return read
+    head, separator, _ = str(model_or_path).rpartition(":")
+    return [Path(head)] if separator and head and Path(head).exists() else []
 
 
 def _check_runs(source: Source, example_inputs, given_shapes: bool) -> None:
@@ -165,12 +226,22 @@ def verify_parity(
     layout to a candidate's (`{"image": (0, 2, 3, 1)}`: NCHW to NHWC). `localize` finds the first
     diverging ONNX node of a failing candidate: "auto" (below 5,000 nodes), True or False.
     """
+    from toolkit.options import check_batch_sizes, check_samples, check_tolerance
     from toolkit.parity.run import Layout, verify
     from toolkit.runners import runnable
 
     if localize not in (True, False, "auto"):
         raise UsageError(f"localize={localize!r}: expected True, False or 'auto'")
+    check_tolerance(rtol, "rtol")
+    check_tolerance(atol, "atol")
+    for name, (output_rtol, output_atol) in (tolerances or {}).items():
+        check_tolerance(output_rtol, f"tolerance of {name}: rtol")
+        check_tolerance(output_atol, f"tolerance of {name}: atol")
+    check_batch_sizes(batch_sizes, "batch size")
+    check_samples(samples)
     reference_source = load_source(reference, example_inputs)
+    if reference_source.kind == "onnx":
+        check_model(reference_source.model, reference_source.label, path=reference_source.path)
     reference_runnable = runnable(reference_source, provider=provider)
     candidate_specs = (
         candidate if isinstance(candidate, (list, tuple)) and not _is_array_like(candidate) else [candidate]
@@ -179,6 +250,9 @@ def verify_parity(
         raise UsageError("no candidate to compare with the reference")
     # A candidate that cannot even be loaded is an input error (exit 2), found before any run.
     candidate_sources = [load_source(spec) for spec in candidate_specs]
+    for source in candidate_sources:
+        if source.kind == "onnx":
+            check_model(source.model, source.label, path=source.path)
     candidates = [runnable(source, provider=provider) for source in candidate_sources]
     user_inputs = read_inputs(inputs, reference_runnable) if inputs is not None else None
     templates = None

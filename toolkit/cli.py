@@ -12,6 +12,8 @@ import click
 
 from toolkit.errors import ToolkitError, UsageError
 from toolkit.options import (
+    check_samples,
+    check_tolerance,
     parse_batch_sizes,
     parse_dim_sizes,
     parse_dynamic,
@@ -116,7 +118,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     multiple=True,
     help="NAME:AXIS[,AXIS] dynamic axes (default: axis 0 of every input); 'none' for static.",
 )
-def convert(source, target, output, opset, input_shapes, dynamic):
+@click.option(
+    "--force", is_flag=True, help="Replace an existing SavedModel directory that toolkit did not write."
+)
+def convert(source, target, output, opset, input_shapes, dynamic, force):
     """Convert SOURCE (file.py:factory, module:factory, .pt2, TorchScript, .keras/.h5, SavedModel, .onnx).
 
     \b
@@ -128,12 +133,17 @@ def convert(source, target, output, opset, input_shapes, dynamic):
 
     shapes = dict(parse_shape(text) for text in input_shapes)
     axes = parse_dynamic(dynamic)
-    if opset is not None and opset < 7:
-        raise UsageError(f"--opset {opset}: the toolkit writes opset 7 or newer")
+    api.check_opset(opset)
     started = time.perf_counter()
     with _status(f"converting {source} to {target}"):
         result = api.convert(
-            source, to=target, input_spec=shapes or None, opset=opset, output=output, dynamic_axes=axes
+            source,
+            to=target,
+            input_spec=shapes or None,
+            opset=opset,
+            output=output,
+            dynamic_axes=axes,
+            force=force,
         )
     seconds = time.perf_counter() - started
     if target == "onnx":
@@ -236,9 +246,27 @@ def verify_parity(
     Exit 0 when every candidate matches, 1 on a parity failure, 2 on a usage or input error.
     """
     from toolkit import api
-    from toolkit.io import atomic_output
+    from toolkit.io import atomic_output, check_output
     from toolkit.terminal import console
 
+    # Every option and output is checked before the run: a PASS is never followed by an exit for a bad path.
+    check_tolerance(rtol, "--rtol")
+    check_tolerance(atol, "--atol")
+    check_samples(samples)
+    options = dict(
+        batch_sizes=parse_batch_sizes(batch_sizes),
+        input_ranges=dict(parse_range(text) for text in input_ranges) or None,
+        tolerances=dict(parse_tolerance(text) for text in tolerances) or None,
+        dim_sizes=dict(parse_dim_sizes(text) for text in dim_sizes) or None,
+        input_perm=dict(parse_perm(text, "--input-perm") for text in input_perms) or None,
+        output_perm=dict(parse_perm(text, "--output-perm") for text in output_perms) or None,
+    )
+    read = [path for spec in (reference, *candidates, inputs_file) for path in api.paths_read_by(spec)]
+    if json_path and html_path and Path(json_path).resolve() == Path(html_path).resolve():
+        raise UsageError(f"--json and --html are both {json_path}; give them different paths")
+    for option, path in (("--json", json_path), ("--html", html_path)):
+        if path:
+            check_output(path, "report", inputs=read, option=option)
     with _status(f"verifying {len(candidates)} candidate(s) against {reference}"):
         report = api.verify_parity(
             reference,
@@ -246,15 +274,10 @@ def verify_parity(
             inputs=inputs_file,
             rtol=rtol,
             atol=atol,
-            batch_sizes=parse_batch_sizes(batch_sizes),
             samples=samples,
             provider=provider,
-            input_ranges=dict(parse_range(text) for text in input_ranges) or None,
-            tolerances=dict(parse_tolerance(text) for text in tolerances) or None,
-            dim_sizes=dict(parse_dim_sizes(text) for text in dim_sizes) or None,
-            input_perm=dict(parse_perm(text, "--input-perm") for text in input_perms) or None,
-            output_perm=dict(parse_perm(text, "--output-perm") for text in output_perms) or None,
             localize="auto" if localize is None else localize,
+            **options,
         )
     for renderable in report.renderables():
         console().print(renderable)
@@ -315,9 +338,13 @@ def _size(path: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     from toolkit.quiet import quiet_tensorflow_import
 
-    # TensorFlow's C++ start-up chatter drowns the one-line messages users should see.
-    quiet_tensorflow_import()
-    cli.main(args=argv, prog_name="toolkit")
+    try:
+        # TensorFlow's C++ start-up chatter drowns the one-line messages users should see.
+        quiet_tensorflow_import()
+        cli.main(args=argv, prog_name="toolkit")
+    except KeyboardInterrupt:  # outside a command (the commands map it themselves): same line, same code
+        click.echo("toolkit: interrupted", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

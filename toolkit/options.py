@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from toolkit.errors import UsageError
+
+# Parity runs a model at a few sizes to prove it; past these it only exhausts memory (MemoryError).
+MAX_BATCH_SIZE = 4096
+MAX_DIM_SIZE = 65536
+MAX_SAMPLES = 1000
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -16,6 +23,10 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
         raise UsageError(f"--input-shape {text!r}: dimensions must be integers separated by 'x'") from None
     if any(d <= 0 for d in shape):
         raise UsageError(f"--input-shape {text!r}: dimensions must be positive")
+    if math.prod(shape) > 1 << 31:
+        raise UsageError(
+            f"--input-shape {text!r}: {math.prod(shape):,} elements is more than any example needs"
+        )
     return name, shape
 
 
@@ -34,12 +45,36 @@ def parse_dynamic(values: tuple[str, ...]) -> dict[str, list[int]] | None:
             axes.setdefault(name, []).extend(int(a) for a in listed.split(","))
         except ValueError:
             raise UsageError(f"--dynamic {text!r}: axes must be integers") from None
+        if len(set(axes[name])) != len(axes[name]):
+            raise UsageError(f"--dynamic {text!r}: an axis is named twice")
     return axes
 
 
 def parse_tolerance(text: str) -> tuple[str, tuple[float, float]]:
     name, rtol, atol = _split3(text, "--tol", "NAME:RTOL:ATOL, e.g. logits:1e-3:1e-5")
+    check_tolerance(float(rtol), f"--tol {text}: RTOL")
+    check_tolerance(float(atol), f"--tol {text}: ATOL")
     return name, (float(rtol), float(atol))
+
+
+def check_tolerance(value: float | None, option: str) -> None:
+    """A tolerance is a finite number ≥ 0: a negative one makes every run fail, NaN makes every run pass."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise UsageError(f"{option} {value}: a tolerance must be a finite number of 0 or more, e.g. 1e-4")
+
+
+def check_samples(samples: int) -> None:
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples {samples}: choose 1 to {MAX_SAMPLES}")
+
+
+def check_batch_sizes(sizes, option: str = "--batch-sizes") -> None:
+    for size in sizes or ():
+        if not 1 <= size <= MAX_BATCH_SIZE:
+            raise UsageError(
+                f"{option} {size}: choose sizes from 1 to {MAX_BATCH_SIZE}; parity needs a few small batches, "
+                "not a production-sized one"
+            )
 
 
 def parse_range(text: str) -> tuple[str, tuple[float, float]]:
@@ -83,6 +118,8 @@ def parse_dim_sizes(text: str) -> tuple[str, list[int]]:
         raise UsageError(
             f"--dim-sizes {text!r}: expected SYMBOL=SIZES, e.g. sequence=8,64 or input_ids.1=8,64"
         )
+    if max(sizes) > MAX_DIM_SIZE:
+        raise UsageError(f"--dim-sizes {text!r}: choose sizes from 1 to {MAX_DIM_SIZE}")
     return symbol, sizes
 
 
@@ -95,4 +132,5 @@ def parse_batch_sizes(text: str | None) -> list[int] | None:
         raise UsageError(f"--batch-sizes {text!r}: expected comma-separated integers, e.g. 1,4,32") from None
     if not sizes or any(s <= 0 for s in sizes):
         raise UsageError(f"--batch-sizes {text!r}: sizes must be positive")
+    check_batch_sizes(sizes)
     return sizes

@@ -83,6 +83,10 @@ def _from_factory(text: str, example_inputs: Any) -> Source:
         raise InputError(f"{text}: {target} has no callable {factory_name!r}")
     try:
         produced = factory()
+    except SystemExit as error:  # a script-style factory must not decide toolkit's exit code
+        raise InputError(
+            f"{text}: the factory called sys.exit({error.code!r}) instead of returning a model"
+        ) from error
     except Exception as error:
         raise InputError(f"{text}: the factory raised {type(error).__name__}: {first_line(error)}") from error
     model, produced_inputs = produced if _is_model_and_inputs(produced) else (produced, None)
@@ -91,7 +95,7 @@ def _from_factory(text: str, example_inputs: Any) -> Source:
     if example_inputs is None and callable(getattr(module, "example_inputs", None)):
         try:
             example_inputs = module.example_inputs()
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise InputError(
                 f"{text}: example_inputs() raised {type(error).__name__}: {first_line(error)}"
             ) from error
@@ -114,6 +118,11 @@ def _import_target(target: str):
         sys.path.insert(0, str(path.resolve().parent))
         try:
             spec.loader.exec_module(module)
+        except SystemExit as error:
+            raise InputError(
+                f"{path}: importing it called sys.exit({error.code!r}); guard script code with "
+                "if __name__ == '__main__'"
+            ) from error
         except Exception as error:
             raise InputError(
                 f"{path}: importing it raised {type(error).__name__}: {first_line(error)}"
