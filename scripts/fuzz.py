@@ -253,7 +253,7 @@ def print_summary(summary: dict) -> None:
     for target, counts in summary["outcomes"].items():
         codes = ", ".join(f"{code}: {n}" for code, n in sorted(summary["exit_codes"][target].items()))
         table.add_row(target, *(str(counts.get(o, 0)) for o in outcomes), codes)
-    console = Console(width=200)
+    console = Console(width=200, emoji=False)
     console.print(table)
     for finding in summary["findings"]:
         console.print(

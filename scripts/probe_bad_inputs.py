@@ -307,7 +307,7 @@ def main() -> None:
             str(len(row["leftovers"])),
             row["message"],
         )
-    Console(width=220).print(table)
+    Console(width=220, emoji=False).print(table)
     if arguments.json:
         arguments.json.write_text(json.dumps(rows, indent=1))
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -218,3 +219,304 @@ def test_tensorflow_start_up_chatter_stays_off_the_terminal(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr  # no absl/oneDNN notices around the one summary line
     assert result.stdout.startswith(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- issue 16: bad inputs never lose data
+
+sys.path.insert(0, str(REPOSITORY / "scripts"))
+import fuzz_models  # noqa: E402
+
+
+@pytest.fixture
+def small_onnx(tmp_path):
+    path = tmp_path / "cnn.onnx"
+    onnx.save(fuzz_models.cnn(), str(path))
+    return path
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in Path(directory).rglob(".*.tmp"))
+
+
+def _directory_with_data(path):
+    path.mkdir()
+    (path / "important.txt").write_text("keep")
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["convert", "{model}", "-o", "{dir}"], "is a directory"),
+        (["convert", "{model}", "--to", "tensorflow", "-o", "{dir}"], "toolkit did not write"),
+        (["verify-parity", "{model}", "{model}", "--json", "{dir}"], "is a directory"),
+        (["verify-parity", "{model}", "{model}", "--html", "{dir}"], "is a directory"),
+    ],
+    ids=["onnx", "saved_model", "json", "html"],
+)
+def test_an_existing_directory_is_never_replaced(tmp_path, small_onnx, args, fragment):
+    kept = _directory_with_data(tmp_path / "d")
+    result = invoke(*(a.format(model=small_onnx, dir=kept) for a in args))
+    _one_line_error(result, str(kept), fragment)
+    assert (kept / "important.txt").read_text() == "keep"
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_current_directory_is_not_an_output(tmp_path, small_onnx, monkeypatch):
+    here = _directory_with_data(tmp_path / "here")
+    monkeypatch.chdir(here)
+    _one_line_error(invoke("convert", str(small_onnx), "-o", "."), "is a directory")
+    assert sorted(p.name for p in here.iterdir()) == ["important.txt"]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["verify-parity", "{model}", "{model}", "--json", "{model}"], "that is the input"),
+        (["verify-parity", "{model}", "{model}", "--html", "{dir}/./cnn.onnx"], "that is the input"),
+        (["convert", "{model}", "-o", "{model}"], "that is the input"),
+        (["convert", "{model}", "--to", "tensorflow", "-o", "{model}"], "that is the input"),
+        (["convert", "{model}", "--to", "tensorflow", "-o", "{dir}/x.onnx"], "writes a SavedModel directory"),
+        (["convert", "{model}", "--to", "tensorflow", "-o", "{dir}"], "that is the input"),
+        (["convert", "{model}", "--to", "torch", "-o", "{dir}/x.onnx"], "writes .pt2 or .py files"),
+        (["convert", "{model}", "-o", "{dir}/x.pt2"], "writes .onnx files"),
+    ],
+    ids=[
+        "json_is_input",
+        "html_is_input",
+        "onnx_is_input",
+        "saved_model_is_input",
+        "saved_model_suffix",
+        "dir_holds_input",
+        "torch_suffix",
+        "onnx_suffix",
+    ],
+)
+def test_an_output_is_never_an_input_and_fits_the_target(tmp_path, small_onnx, args, fragment):
+    before = small_onnx.read_bytes()
+    result = invoke(*(a.format(model=small_onnx, dir=tmp_path) for a in args))
+    _one_line_error(result, fragment)
+    assert small_onnx.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
+
+
+def test_an_exported_program_is_not_overwritten_by_its_own_conversion(tmp_path, small_onnx):
+    program = tmp_path / "p.pt2"
+    assert invoke("convert", str(small_onnx), "--to", "torch", "-o", str(program)).exit_code == 0
+    before = program.read_bytes()
+    _one_line_error(invoke("convert", str(program), "-o", str(program)), "writes .onnx files")
+    _one_line_error(invoke("convert", str(program), "--to", "torch", "-o", str(program)), "that is the input")
+    assert program.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "output, fragment",
+    [("{dir}/a_file/x.onnx", "is a file, not a directory"), ("/proc/x.onnx", "cannot write in /proc")],
+    ids=["parent_is_a_file", "proc"],
+)
+def test_unwritable_outputs_are_exit_2_before_any_work(tmp_path, small_onnx, output, fragment):
+    (tmp_path / "a_file").write_text("keep")
+    target = output.format(dir=tmp_path)
+    _one_line_error(invoke("convert", str(small_onnx), "-o", target), fragment)
+    result = invoke("verify-parity", str(small_onnx), str(small_onnx), "--json", target)
+    _one_line_error(result, fragment)  # refused before the run: no PASS line, then exit 2
+    assert (tmp_path / "a_file").read_text() == "keep"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to run as nobody")
+def test_a_read_only_directory_is_refused_before_the_run(small_onnx):
+    """Run as nobody (root ignores permissions): the probe's `--json ro/r.json` after a PASS exited 1."""
+    import tempfile
+
+    place = Path(tempfile.mkdtemp(prefix="toolkit-readonly."))  # pytest's tmp_path is private to root
+    try:
+        _check_read_only_place(place, small_onnx)
+    finally:
+        shutil.rmtree(place)
+
+
+def _check_read_only_place(place, small_onnx):
+    os.chmod(place, 0o755)
+    model = place / "cnn.onnx"
+    shutil.copy(small_onnx, model)
+    os.chmod(model, 0o644)
+    unreadable = place / "secret.onnx"
+    shutil.copy(small_onnx, unreadable)
+    os.chmod(unreadable, 0o600)
+    small_onnx = model
+    tmp_path = place
+    readonly = tmp_path / "ro"
+    readonly.mkdir(mode=0o755)
+    nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "toolkit.cli",
+    ]
+    for args in (
+        ["verify-parity", str(small_onnx), str(small_onnx), "--json", str(readonly / "r.json")],
+        ["convert", str(small_onnx), "-o", str(readonly / "x.onnx")],
+    ):
+        result = subprocess.run([*nobody, *args], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "PASS" not in result.stdout and result.stderr.count("\n") == 1, result.stderr
+        assert "cannot write in" in result.stderr and "Permission denied" in result.stderr
+    assert list(readonly.iterdir()) == []
+    writable = tmp_path / "writable"
+    writable.mkdir()
+    os.chmod(writable, 0o777)
+    result = subprocess.run(
+        [*nobody, "convert", str(unreadable), "-o", str(writable / "y.onnx")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "secret.onnx" in result.stderr and "Permission denied" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (fuzz_models.cyclic, 'node "conv" (Conv) is on a cycle'),
+        (fuzz_models.self_loop, 'node "relu" (Relu) reads its own output'),
+        (fuzz_models.undefined_tensor, 'input "ghost" is not a graph input'),
+        (fuzz_models.wrong_initializer_dims, 'initializer "conv.weight" declares dims'),
+        (fuzz_models.no_outputs, "no outputs"),
+        (lambda model: fuzz_models.opset(model, 99), "opset 99"),
+    ],
+    ids=["cycle", "self_loop", "undefined", "initializer_dims", "no_outputs", "opset_99"],
+)
+def test_malformed_models_are_refused_by_every_target(tmp_path, mutate, fragment):
+    bad = tmp_path / "bad.onnx"
+    onnx.save(mutate(fuzz_models.cnn()), str(bad))
+    for target, output in (("onnx", "y.onnx"), ("torch", "y.pt2"), ("tensorflow", "y_saved_model")):
+        result = invoke("convert", str(bad), "--to", target, "-o", str(tmp_path / output))
+        _one_line_error(result, "bad.onnx", fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["convert", "{model}", "-o", "{dir}/o.onnx", "--opset", "99"],
+            "--opset 99: toolkit writes opsets 7 to",
+        ),
+        (["convert", "{model}", "-o", "{dir}/o.onnx", "--opset", "3"], "--opset 3"),
+        (["verify-parity", "{model}", "{model}", "--rtol", "-1"], "--rtol -1.0: a tolerance must be"),
+        (["verify-parity", "{model}", "{model}", "--atol", "-1e-3"], "--atol -0.001"),
+        (["verify-parity", "{model}", "{model}", "--atol", "nan"], "--atol nan"),
+        (["verify-parity", "{model}", "{model}", "--tol", "logits:-1:0"], "--tol logits:-1:0: RTOL"),
+        (
+            ["verify-parity", "{model}", "{model}", "--batch-sizes", "100000000"],
+            "--batch-sizes 100000000: choose",
+        ),
+        (["verify-parity", "{model}", "{model}", "--dim-sizes", "batch=10000000"], "--dim-sizes"),
+        (["verify-parity", "{model}", "{model}", "--samples", "100000"], "--samples 100000"),
+        (
+            ["convert", TORCH_CNN, "-o", "{dir}/o.onnx", "--dynamic", "image:9"],
+            "--dynamic image:9: input 'image' has rank 4",
+        ),
+        (["convert", TORCH_CNN, "-o", "{dir}/o.onnx", "--dynamic", "pixels:0"], "has no input 'pixels'"),
+    ],
+    ids=[
+        "opset_99",
+        "opset_3",
+        "rtol",
+        "atol",
+        "atol_nan",
+        "tol",
+        "batch_sizes",
+        "dim_sizes",
+        "samples",
+        "dynamic_axis",
+        "dynamic_name",
+    ],
+)
+def test_options_are_validated_before_any_work(tmp_path, small_onnx, args, fragment):
+    result = invoke(*(a.format(model=small_onnx, dir=tmp_path) for a in args))
+    _one_line_error(result, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]
+
+
+def test_a_factory_that_calls_sys_exit_is_an_input_error(tmp_path):
+    factories = tmp_path / "factories.py"
+    factories.write_text("import sys\n\ndef exits():\n    sys.exit(3)\n")
+    _one_line_error(
+        invoke("convert", f"{factories}:exits", "-o", str(tmp_path / "x.onnx")),
+        "factories.py:exits",
+        "sys.exit(3)",
+    )
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nsys.exit(3)\n\ndef build():\n    pass\n")
+    _one_line_error(invoke("convert", f"{script}:build", "-o", str(tmp_path / "x.onnx")), "sys.exit(3)")
+
+
+@pytest.mark.slow
+def test_saved_models_are_replaced_only_when_toolkit_wrote_them(tmp_path, small_onnx):
+    ours = tmp_path / "ours"
+    for _ in range(2):  # the second run replaces the first one's directory
+        assert invoke("convert", str(small_onnx), "--to", "tensorflow", "-o", str(ours)).exit_code == 0
+    assert (ours / "saved_model.pb").is_file()
+    foreign = tmp_path / "foreign"
+    shutil.copytree(ours, foreign)
+    (foreign / ".written-by-toolkit").unlink()  # as if another tool had written it
+    _one_line_error(
+        invoke("convert", str(small_onnx), "--to", "tensorflow", "-o", str(foreign)), "pass --force"
+    )
+    forced = invoke("convert", str(small_onnx), "--to", "tensorflow", "-o", str(foreign), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx", "foreign", "ours"]
+
+
+SIGINT_DURING_SAVE = """
+import os, signal, sys
+import torch
+
+real_save = torch.export.save
+
+
+class InterruptingFile:
+    '''Sends SIGINT on every write torch's C++ writer makes: Ctrl-C in the middle of the save.'''
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, data):
+        os.kill(os.getpid(), signal.SIGINT)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+
+torch.export.save = lambda program, f, **kw: real_save(program, InterruptingFile(f), **kw)
+from toolkit.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_a_pt2_is_saved_is_a_clean_interruption(tmp_path, small_onnx):
+    """Before the fix the process died of SIGABRT (exit 134) with ~30 C++ frames."""
+    output = tmp_path / "out" / "model.pt2"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SIGINT_DURING_SAVE,
+            "convert",
+            str(small_onnx),
+            "--to",
+            "torch",
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 130, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("W")]
+    assert lines == ["toolkit: interrupted"], result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.onnx"]  # not even the parent made for it

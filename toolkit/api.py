@@ -119,6 +119,8 @@ def check_opset(opset: int | None) -> None:
 def _check_dynamic_axes(dynamic_axes, source: Source, example_inputs) -> None:
     """--dynamic names an input and axes within its rank, checked before torch.export is asked."""
     names = list(source.input_names or [])
+    if not names:  # TorchScript keeps no parameter names: the exporter reports what it cannot match
+        return
     for name, axes in dynamic_axes.items():
         if name not in names:
             raise UsageError(

@@ -61,6 +61,10 @@ class ToolkitGroup(click.Group):
         except Exception as error:
             if _debug(ctx):
                 raise
+            if isinstance(error, OSError) and error.filename is not None:
+                # A file the user named cannot be read or written (permissions, a vanished path): exit 2.
+                click.echo(f"toolkit: error: {error.filename}: {error.strerror or error}", err=True)
+                ctx.exit(2)
             message = str(error).strip().splitlines()
             click.echo(
                 f"toolkit: internal error: {type(error).__name__}: {message[0] if message else ''} "

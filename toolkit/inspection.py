@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import collections
+import math
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from toolkit.errors import InputError
@@ -22,7 +22,7 @@ def describe(path: str | Path) -> dict:
     graph = model.graph
     initializers = {i.name for i in graph.initializer}
     histogram = collections.Counter(_qualified(node) for node in all_nodes(graph))
-    parameters = sum(int(np.prod(i.dims)) for i in graph.initializer)
+    parameters = sum(math.prod(i.dims) for i in graph.initializer)
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     return {
         "path": str(path),
@@ -50,8 +50,16 @@ def _value(value: onnx.ValueInfoProto) -> dict:
     if not value.type.HasField("tensor_type"):
         return {"name": value.name, "dtype": value.type.WhichOneof("value"), "shape": None}
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim]
-    dtype = onnx.TensorProto.DataType.Name(tensor.elem_type).lower() if tensor.elem_type else "?"
+    dtype = _element_type_name(tensor.elem_type) if tensor.elem_type else "?"
     return {"name": value.name, "dtype": dtype, "shape": dims if tensor.HasField("shape") else None}
+
+
+def _element_type_name(element_type: int) -> str:
+    """The ONNX name of an element type; a number this onnx does not know is shown, not raised on."""
+    try:
+        return onnx.TensorProto.DataType.Name(element_type).lower()
+    except ValueError:
+        return f"unknown({element_type})"
 
 
 def render(summary: dict) -> None:

@@ -80,17 +80,6 @@ def check_output(
     """Refuse, before any work, an output that does not fit `target`, is an input, or cannot be written."""
     final = Path(path)
     expected = OUTPUT_FORMATS.get(target, ())
-    if expected == DIRECTORY:
-        if final.suffix.lower() in MODEL_FILE_SUFFIXES:
-            raise UsageError(
-                f"{option} {final}: --to {target} writes a SavedModel directory; give a path without a "
-                f"{final.suffix} suffix, e.g. {final.with_suffix('')}_saved_model"
-            )
-    elif expected and final.suffix.lower() not in expected:
-        raise UsageError(
-            f"{option} {final}: --to {target} writes {' or '.join(expected)} files; "
-            f"use e.g. {final.with_suffix(expected[0]).name}"
-        )
     for written in output_paths(final, target):
         for given in inputs:
             if _overlaps(written, Path(given)):
@@ -98,6 +87,20 @@ def check_output(
                     f"{option} {written}: that is the input {given}; write to a new path "
                     "(toolkit never overwrites an input)"
                 )
+    _check_existing(final, directory=expected == DIRECTORY)
+    stem = final.stem if final.name not in ("", ".", "..") else "model"
+    if expected == DIRECTORY:
+        if final.suffix.lower() in MODEL_FILE_SUFFIXES:
+            raise UsageError(
+                f"{option} {final}: --to {target} writes a SavedModel directory; give a path without a "
+                f"{final.suffix} suffix, e.g. {final.parent / stem}_saved_model"
+            )
+    elif expected and final.suffix.lower() not in expected:
+        raise UsageError(
+            f"{option} {final}: --to {target} writes {' or '.join(expected)} files; "
+            f"use e.g. {stem}{expected[0]}"
+        )
+    for written in output_paths(final, target):
         check_writable(written, directory=expected == DIRECTORY)
     return final
 
