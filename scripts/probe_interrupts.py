@@ -51,6 +51,8 @@ def main() -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                # A background job starts with SIGINT ignored; a user at a terminal has it delivered.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
             time.sleep(delay)
             process.send_signal(signal.SIGINT)

@@ -474,6 +474,8 @@ SIGINT_DURING_SAVE = """
 import os, signal, sys
 import torch
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when pytest runs as a background job
+
 real_save = torch.export.save
 
 

@@ -258,7 +258,11 @@ def interrupts_deferred() -> Iterator[None]:
     A KeyboardInterrupt raised inside C++ writer callbacks aborts the process (torch.export.save
     through a file object ends in SIGABRT); deferred, it becomes a clean cleanup and exit 130.
     """
-    if threading.current_thread() is not threading.main_thread() or getattr(_deferring, "active", False):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or getattr(_deferring, "active", False)
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a background job: Ctrl-C is not ours
+    ):
         yield
         return
     received: list[int] = []
