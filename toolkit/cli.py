@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+import os
+import signal
 import sys
-import time
-from pathlib import Path
 
-import click
 
-from toolkit.errors import ToolkitError, UsageError
-from toolkit.options import (
+def _interrupted_during_start_up(signum, frame) -> None:
+    sys.stderr.write("toolkit: interrupted\n")
+    os._exit(130)
+
+
+if __name__ == "__main__":  # python -m toolkit.cli: Ctrl-C while the imports below run is a clean exit too
+    signal.signal(signal.SIGINT, _interrupted_during_start_up)
+
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+
+from toolkit.errors import ToolkitError, UsageError  # noqa: E402
+from toolkit.options import (  # noqa: E402
     check_samples,
     check_tolerance,
     parse_batch_sizes,
@@ -340,8 +352,11 @@ def _size(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The process entry point: runs one command and ends in SystemExit with its exit code."""
     from toolkit.quiet import quiet_tensorflow_import
 
+    if signal.getsignal(signal.SIGINT) is _interrupted_during_start_up:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # TensorFlow's C++ start-up chatter drowns the one-line messages users should see.
         quiet_tensorflow_import()
@@ -349,6 +364,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # outside a command (the commands map it themselves): same line, same code
         click.echo("toolkit: interrupted", err=True)
         sys.exit(130)
+    finally:
+        # The command is over: a Ctrl-C while torch and TensorFlow tear down (seconds) must not turn
+        # a finished run, or a clean exit 130, into death by SIGINT.
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
