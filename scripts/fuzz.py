@@ -8,7 +8,7 @@ Mutants (scripts/fuzz_models.py) are byte flips of valid small models and struct
 outputs, cycles, ...). Each target (`inspect`, `convert --to torch`, `convert --to tensorflow`)
 gets one long-lived worker process that calls the public entry `toolkit.cli.main(argv)` per file
 (click's standalone mode: it ends in SystemExit with the exit code), so torch and TensorFlow start
-once; `--subprocesses N` also runs the first N mutants per target as real `python -m toolkit.cli`.
+once; `--subprocesses N` runs the last N mutants per target as real `python -m toolkit.cli` instead.
 """
 
 from __future__ import annotations
@@ -167,8 +167,9 @@ def run(
 ) -> dict:
     """Fuzz `count` mutants through every target; returns counts, per-case outcomes and the findings.
 
-    With `budget_s`, no new case starts after that many seconds (the machine may be slow): the
-    summary says how many ran. The order of cases is fixed by the seed, so a shorter run is a prefix.
+    With `budget_s`, no new worker case starts that many seconds after the worker's first answer
+    (start-up of torch and TensorFlow is not counted; the machine may be slow): the summary says
+    how many ran. The cases are fixed by the seed, so a shorter run is a prefix.
     """
     work = Path(work or tempfile.mkdtemp(prefix="fuzz16."))
     targets = list(targets or TARGETS)
@@ -182,18 +183,27 @@ def run(
     results: dict[str, list[dict]] = {target: [] for target in targets}
     started = time.perf_counter()
 
+    # The last `subprocesses` cases run as real processes, after the worker's share, whatever the budget.
+    subprocess_indices = set(range(max(count - subprocesses, 0), count))
+
     def campaign(target: str) -> None:
         runner = Worker(work / f"{target}.log")
+        clock = None  # starts once the worker has imported torch/TensorFlow and answered its first case
+        order = [i for i in range(count) if i not in subprocess_indices] + sorted(subprocess_indices)
         try:
-            for index, ((description, _), model) in enumerate(zip(cases, models, strict=True)):
-                if budget_s is not None and time.perf_counter() - started > budget_s:
-                    break
-                via_subprocess = index < subprocesses
+            for index in order:
+                description, model = cases[index][0], models[index]
+                via_subprocess = index in subprocess_indices
+                if not via_subprocess and clock is not None and budget_s is not None:
+                    if time.perf_counter() - clock > budget_s:
+                        continue
                 case_dir = work / target / str(index)
                 case_dir.mkdir(parents=True)
                 argv = TARGETS[target](model, case_dir)
                 case_started = time.perf_counter()
                 result = run_subprocess(argv) if via_subprocess else runner.run(argv)
+                if clock is None and not via_subprocess:
+                    clock = time.perf_counter()
                 outcome, detail = judge(result, case_dir, _output_of(argv))
                 results[target].append(
                     {

@@ -304,7 +304,8 @@ def test_an_exported_program_is_not_overwritten_by_its_own_conversion(tmp_path, 
     program = tmp_path / "p.pt2"
     assert invoke("convert", str(small_onnx), "--to", "torch", "-o", str(program)).exit_code == 0
     before = program.read_bytes()
-    _one_line_error(invoke("convert", str(program), "-o", str(program)), "writes .onnx files")
+    _one_line_error(invoke("convert", str(program), "-o", str(program)), "that is the input")
+    _one_line_error(invoke("convert", str(program), "-o", str(tmp_path / "q.pt2")), "writes .onnx files")
     _one_line_error(invoke("convert", str(program), "--to", "torch", "-o", str(program)), "that is the input")
     assert program.read_bytes() == before
 
