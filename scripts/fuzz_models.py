@@ -223,6 +223,8 @@ def _undefined(model, rng):
 
 def _wrong_element_type(model, rng):
     values = [*model.graph.input, *model.graph.output]
+    if not values:
+        return
     rng.choice(values).type.tensor_type.elem_type = rng.choice([0, 8, 12, 77])
 
 
@@ -242,6 +244,8 @@ def _drop_node_input(model, rng):
 
 
 def _wrong_input_rank(model, rng):
+    if not model.graph.input:
+        return
     value = rng.choice(list(model.graph.input))
     shape = value.type.tensor_type.shape
     if rng.random() < 0.5 and shape.dim:
@@ -256,7 +260,10 @@ def _ir_version(model, rng):
 
 def _perturb_weights(model, rng):
     """Still valid: the conversion must run to the end and write its output."""
-    tensor = rng.choice([t for t in model.graph.initializer if t.data_type == TensorProto.FLOAT])
+    floats = [t for t in model.graph.initializer if t.data_type == TensorProto.FLOAT]
+    if not floats:
+        return
+    tensor = rng.choice(floats)
     array = numpy_helper.to_array(tensor) * rng.choice([-1.0, 0.0, 1e30, float("nan")])
     tensor.CopyFrom(numpy_helper.from_array(array.astype(np.float32), tensor.name))
 
