@@ -64,6 +64,20 @@ PROVIDERS = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
     help="Largest request body accepted (HTTP 413 above).",
 )
 @click.option(
+    "--large-request-slots",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests over 1 MiB read, decoded and run at once (others wait); bounds peak memory.",
+)
+@click.option(
+    "--request-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a client may take to send one whole request before its connection is closed.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
@@ -78,6 +92,8 @@ def serve_command(
     max_batch_size,
     batch_timeout_ms,
     max_request_mb,
+    large_request_slots,
+    request_timeout,
     log_level,
     access_log,
 ):
@@ -113,6 +129,8 @@ def serve_command(
         max_batch_size=max_batch_size,
         batch_timeout_ms=batch_timeout_ms,
         max_request_bytes=int(max_request_mb * 1024 * 1024),
+        large_request_slots=large_request_slots,
+        request_timeout_s=request_timeout,
     )
     options = dict(
         host=host,
