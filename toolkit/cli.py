@@ -25,6 +25,7 @@ from toolkit.options import (
 LAZY_COMMANDS = {
     "serve": "toolkit.serve.commands:serve_command",
     "bench": "toolkit.serve.commands:bench_command",
+    "deploy": "toolkit.deploy.commands:deploy_command",
 }
 
 
