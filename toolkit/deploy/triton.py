@@ -162,6 +162,8 @@ def check_config(text: str, directory_name: str, signature: Signature) -> None:
         raise InputError(
             f"config.pbtxt names the model {config.name!r} but its directory is {directory_name!r}"
         )
+    if config.max_batch_size < 0:
+        raise InputError(f"{directory_name}: max_batch_size {config.max_batch_size} must be 0 or more")
     batched = config.max_batch_size > 0
     for role, declared, tensors in (
         ("input", config.input, signature.inputs),
