@@ -40,7 +40,19 @@ $(TRITON_STAMP): Makefile
 	|| { mkdir -p $(TRITON_VENV); echo "nvidia-pytriton could not be installed for Python $(TRITON_PYTHON)" > $(TRITON_VENV)/.unavailable; }
 	touch $(TRITON_STAMP)
 
-test: $(STAMP) browser $(TRITON_STAMP)
+# The kserve SDK (InferenceService validation for `toolkit deploy --target kserve`) and its Python
+# ModelServer (scripts/bench_serve.py --against kserve): its pins (python-dateutil<3) conflict with .venv.
+KSERVE_VENV := .venv-kserve
+KSERVE_STAMP := $(KSERVE_VENV)/.installed
+
+$(KSERVE_STAMP): Makefile
+	rm -f $(KSERVE_VENV)/.unavailable
+	( test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV) ) && \
+	$(KSERVE_VENV)/bin/python -m pip install -q kserve==0.21.0 onnxruntime==1.32.0 \
+	|| { mkdir -p $(KSERVE_VENV); echo "kserve==0.21.0 could not be installed" > $(KSERVE_VENV)/.unavailable; }
+	touch $(KSERVE_STAMP)
+
+test: $(STAMP) browser $(TRITON_STAMP) $(KSERVE_STAMP)
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -52,4 +64,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix toolkit tests models scripts
 
 clean:
-	rm -rf $(VENV) $(OUT) $(TRITON_VENV)
+	rm -rf $(VENV) $(OUT) $(TRITON_VENV) $(KSERVE_VENV)
