@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q pip==$(PIP_VERSION)
 	# torch first: the pinned CPU wheel; any other resolution drags in the CUDA build.
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[torch,tensorflow,serve,report,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[torch,tensorflow,serve,report,dev,deploy,ray]'
 	touch $(STAMP)
 
 run: $(STAMP)

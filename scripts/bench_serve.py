@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_serve.py [--duration 10] [--repeats 3] [--load-duration 20] [--json figures.json]
     .venv/bin/python scripts/bench_serve.py --against kserve [--duration 5] [--repeats 3]
+    .venv/bin/python scripts/bench_serve.py --against ray [--duration 5] [--repeats 3]
 
 `--against kserve` measures instead, in one run: the protocol overhead (served p50 minus in-process
 p50, tutorial CNN, batch 1, one client) of `toolkit serve` and of KServe's own Python ModelServer
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "serve")]
 
 import served_models as models  # noqa: E402  (the tutorial CNN, a small transformer, the ResNets)
-from conftest import free_port, serve_in_subprocess  # noqa: E402  (the tests' subprocess launcher)
+from conftest import free_port, ray_server, serve_in_subprocess  # noqa: E402  (the tests' subprocess launcher)
 
 from toolkit.serve.bench import RssSampler, bench_in_process, bench_server  # noqa: E402
 from toolkit.serve.repository import machine_cores  # noqa: E402
@@ -233,6 +234,53 @@ def against_kserve(model_dir: Path, duration_s: float, repeats: int) -> dict:
     }
 
 
+def against_ray(model_dir: Path, duration_s: float, repeats: int, clients: int = 4) -> dict:
+    """toolkit's own server against the same app on Ray Serve (1 and 2 replicas), interleaved."""
+    cnn = str(model_dir / "cnn.onnx")
+    runs = {"toolkit": [], "ray_1_replica": [], "ray_2_replicas": []}
+    cold_start = {}
+    with (
+        serve_in_subprocess(cnn, "--provider", "cpu") as (toolkit_url, _),
+        ray_server(cnn, "--provider", "cpu", "--replicas", "1") as (ray1_url, cold_start["ray_1_replica"]),
+    ):
+        for _ in range(repeats):
+            for label, url in (("toolkit", toolkit_url), ("ray_1_replica", ray1_url)):
+                (result,) = bench_server(url, "cnn", [1], concurrency=clients, duration_s=duration_s)
+                runs[label].append(result)
+    with ray_server(cnn, "--provider", "cpu", "--replicas", "2") as (ray2_url, cold_start["ray_2_replicas"]):
+        for _ in range(repeats):
+            (result,) = bench_server(ray2_url, "cnn", [1], concurrency=clients, duration_s=duration_s)
+            runs["ray_2_replicas"].append(result)
+    return {
+        "clients": clients,
+        "cold_start_s": cold_start,
+        **{
+            label: {
+                "p50_ms": spread([r.p50_ms for r in results]),
+                "p99_ms": spread([r.p99_ms for r in results]),
+                "requests_per_s": spread([r.requests_per_s for r in results]),
+                "failures": sum(r.failures for r in results),
+            }
+            for label, results in runs.items()
+        },
+    }
+
+
+def print_against_ray(figures: dict, repeats: int) -> None:
+    print(
+        f"Tutorial CNN batch 1, {figures['clients']} clients, binary tensors, median of {repeats} (min-max):"
+    )
+    for label in ("toolkit", "ray_1_replica", "ray_2_replicas"):
+        row = figures[label]
+        cold = figures["cold_start_s"].get(label)
+        print(
+            f"  {label:15} p50 {row['p50_ms']['median']:.2f} ms ({row['p50_ms']['min']:.2f}-{row['p50_ms']['max']:.2f}), "
+            f"p99 {row['p99_ms']['median']:.2f} ms, {row['requests_per_s']['median']:.0f} req/s "
+            f"({row['requests_per_s']['min']:.0f}-{row['requests_per_s']['max']:.0f}), {row['failures']} failed"
+            + (f", cold start {cold:.1f} s" if cold is not None else "")
+        )
+
+
 def print_against_kserve(figures: dict, repeats: int) -> None:
     overhead = figures["overhead_ms"]
     print(
@@ -269,8 +317,21 @@ def main() -> None:
         "--load-duration", type=float, default=20.0, help="seconds per model in the load test"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--against", choices=["kserve"], help="measure against KServe's ModelServer instead")
+    parser.add_argument(
+        "--against",
+        choices=["kserve", "ray"],
+        help="measure against KServe's ModelServer, or Ray Serve, instead",
+    )
     arguments = parser.parse_args()
+
+    if arguments.against == "ray":
+        with tempfile.TemporaryDirectory(prefix="bench_serve.") as directory:
+            models.build_cnn(Path(directory) / "cnn.onnx")
+            figures = against_ray(Path(directory), arguments.duration, arguments.repeats)
+        print_against_ray(figures, arguments.repeats)
+        if arguments.json:
+            arguments.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return
 
     if arguments.against == "kserve":
         with tempfile.TemporaryDirectory(prefix="bench_serve.") as directory:
