@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q pip==$(PIP_VERSION)
 	# torch first: the pinned CPU wheel; any other resolution drags in the CUDA build.
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[torch,tensorflow,serve,report,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[torch,tensorflow,serve,report,dev,deploy,ray]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -25,7 +25,34 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: the HTML screenshot test will be skipped"
 
-test: $(STAMP) browser
+# Triton 2.51 (tritonserver + python backend) from the nvidia-pytriton wheel, in its own venv: it
+# pins numpy<2 and protobuf<7. A build that fails leaves the reason in .unavailable; the tests skip on it.
+TRITON_VENV := .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+TRITON_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+TRITON_DIST = $(TRITON_VENV)/lib/python$(TRITON_PYTHON)/site-packages/pytriton/tritonserver
+
+$(TRITON_STAMP): Makefile
+	rm -f $(TRITON_VENV)/.unavailable
+	( test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV) ) && \
+	$(TRITON_VENV)/bin/python -m pip install -q nvidia-pytriton==0.7.0 'numpy<2' onnxruntime==1.32.0 && \
+	cp $(TRITON_DIST)/python_backend_stubs/$(TRITON_PYTHON)/triton_python_backend_stub $(TRITON_DIST)/backends/python/ \
+	|| { mkdir -p $(TRITON_VENV); echo "nvidia-pytriton could not be installed for Python $(TRITON_PYTHON)" > $(TRITON_VENV)/.unavailable; }
+	touch $(TRITON_STAMP)
+
+# The kserve SDK (InferenceService validation for `toolkit deploy --target kserve`) and its Python
+# ModelServer (scripts/bench_serve.py --against kserve): its pins (python-dateutil<3) conflict with .venv.
+KSERVE_VENV := .venv-kserve
+KSERVE_STAMP := $(KSERVE_VENV)/.installed
+
+$(KSERVE_STAMP): Makefile
+	rm -f $(KSERVE_VENV)/.unavailable
+	( test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV) ) && \
+	$(KSERVE_VENV)/bin/python -m pip install -q kserve==0.21.0 onnxruntime==1.32.0 \
+	|| { mkdir -p $(KSERVE_VENV); echo "kserve==0.21.0 could not be installed" > $(KSERVE_VENV)/.unavailable; }
+	touch $(KSERVE_STAMP)
+
+test: $(STAMP) browser $(TRITON_STAMP) $(KSERVE_STAMP)
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -37,7 +64,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix toolkit tests models scripts
 
 clean:
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(OUT) $(TRITON_VENV) $(KSERVE_VENV)
 
 # The fuzzer beyond make test's one-minute slice: FUZZ_COUNT malformed models through inspect and both importers.
 FUZZ_SEED ?= 16

@@ -39,6 +39,7 @@ from toolkit.options import (  # noqa: E402
 LAZY_COMMANDS = {
     "serve": "toolkit.serve.commands:serve_command",
     "bench": "toolkit.serve.commands:bench_command",
+    "deploy": "toolkit.deploy.commands:deploy_command",
 }
 
 

@@ -150,3 +150,55 @@ def serve_in_subprocess(*arguments: str, ready_timeout_s: float = 60):
                 process.kill()
                 process.wait()
         process.stdout.close()
+
+
+@contextlib.contextmanager
+def ray_server(*arguments: str, ready_timeout_s: float = 240):
+    """`toolkit serve --engine ray` in its own session, so Ray's processes go with it whatever happens."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-c",
+        SERVE_COMMAND,
+        *arguments,
+        "--engine",
+        "ray",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    began = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        cwd=REPOSITORY_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {process.returncode}: {process.stdout.read().decode()[-3000:]}"
+                )
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() - began > ready_timeout_s:
+                raise RuntimeError("the Ray deployment did not become ready")
+            time.sleep(0.25)
+        yield url, time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of Ray's is left in the session
+        process.wait()
+        process.stdout.close()

@@ -244,3 +244,15 @@ def _save(graph, path: Path) -> Path:
 
 def cnn_input(batch: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, 1, 28, 28)).astype(np.float32)
+
+
+def build_log(path: Path) -> Path:
+    """y = log(x) on a 1-D tensor: NaN for negative x, -Infinity for 0; cheap enough for 60 MB requests."""
+    graph = helper.make_graph(
+        [helper.make_node("Log", ["x"], ["y"])],
+        "log",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch"])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path

@@ -7,13 +7,15 @@ length is announced in the `Inference-Header-Content-Length` HTTP header.
 
 from __future__ import annotations
 
-import json
+import math
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
+import simdjson
 
 from toolkit.errors import InputError
 
@@ -102,33 +104,57 @@ class BodyTooLargeError(InputError):
     """A request body over the server's size limit (HTTP 413)."""
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[dict, memoryview]:
-    """Separate the JSON header from the binary section announced by `Inference-Header-Content-Length`."""
+# numpy's limit on dimensions; a deeper shape is refused as a client error, not a 500 from reshape.
+MAX_RANK = 64
+INT64_MAX = 2**63 - 1
+# Non-finite floats in JSON, as the proto3 JSON mapping of the v2 protocol's gRPC messages writes them:
+# JSON has no NaN token, so a bare NaN would make the whole response unparseable.
+NON_FINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# What simdjson's as_buffer fills for each numpy kind: doubles, int64 or uint64, straight from the text.
+BUFFER_TYPE = {"f": ("d", np.float64), "i": ("i", np.int64), "u": ("u", np.uint64)}
+
+
+def split_body(body, header_length: str | None) -> tuple[simdjson.Object, memoryview]:
+    """Separate the JSON header from the binary section announced by `Inference-Header-Content-Length`.
+
+    The header is parsed by simdjson, whose tape keeps tensor data out of Python objects until
+    `_from_json` reads it straight into numpy; its depth limit turns deeply nested JSON into a 400.
+    """
+    view = memoryview(body)
     if header_length is None:
-        json_part, binary = body, memoryview(b"")
+        json_part, binary = view, view[len(view) :]
     else:
         try:
             length = int(header_length)
         except ValueError:
             raise InputError(f"{HEADER_LENGTH} header {header_length!r} is not an integer") from None
-        if not 0 <= length <= len(body):
-            raise InputError(f"{HEADER_LENGTH} is {length} but the body has only {len(body)} bytes")
-        view = memoryview(body)
+        if not 0 <= length <= len(view):
+            raise InputError(f"{HEADER_LENGTH} is {length} but the body has only {len(view)} bytes")
         json_part, binary = view[:length], view[length:]
     try:
-        header = json.loads(bytes(json_part))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # A fresh parser per body: a simdjson parser cannot be reused while its documents are alive.
+        header = simdjson.Parser().parse(json_part)
+    except (ValueError, RuntimeError, UnicodeDecodeError) as error:
         raise InputError(f"malformed JSON in request body: {error}") from None
-    if not isinstance(header, dict):
+    if not isinstance(header, simdjson.Object):
         raise InputError("malformed request: the JSON body must be an object with an 'inputs' list")
     return header, binary
 
 
-def decode_request(body: bytes, header_length: str | None = None) -> InferenceRequest:
+def _plain(value):
+    """A small JSON value (names, shapes, parameters) as Python objects."""
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
+
+
+def decode_request(body, header_length: str | None = None) -> InferenceRequest:
     """Parse an infer request body (JSON, or JSON plus binary tensor data) into numpy inputs."""
     header, binary = split_body(body, header_length)
     raw_inputs = header.get("inputs")
-    if not isinstance(raw_inputs, list) or not raw_inputs:
+    if not isinstance(raw_inputs, simdjson.Array) or not len(raw_inputs):
         raise InputError("malformed request: 'inputs' must be a non-empty list of tensors")
     inputs: dict[str, np.ndarray] = {}
     datatypes: dict[str, str] = {}
@@ -140,7 +166,7 @@ def decode_request(body: bytes, header_length: str | None = None) -> InferenceRe
         dtype = numpy_dtype_of(datatype)
         size = parameters.get("binary_data_size")
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            if type(size) is not int or size < 0 or offset + size > len(binary):
                 raise InputError(
                     f"input {name!r}: binary_data_size {size!r} runs past the {len(binary)} bytes "
                     "of binary data after the JSON header"
@@ -156,46 +182,60 @@ def decode_request(body: bytes, header_length: str | None = None) -> InferenceRe
         raise InputError(
             f"{len(binary) - offset} bytes of binary data after the JSON header belong to no input"
         )
-    request_parameters = header.get("parameters") or {}
+    request_parameters = _plain(header.get("parameters")) or {}
     if not isinstance(request_parameters, dict):
         raise InputError("malformed request: 'parameters' must be an object")
+    request_id = header.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InputError("malformed request: 'id' must be a string")
     return InferenceRequest(
         inputs=inputs,
         datatypes=datatypes,
-        outputs=_requested_outputs(header.get("outputs")),
-        binary_output_default=bool(request_parameters.get("binary_data_output", False)),
-        id=header.get("id"),
+        outputs=_requested_outputs(_plain(header.get("outputs"))),
+        binary_output_default=request_parameters.get("binary_data_output", False) is True,
+        id=request_id,
         parameters=request_parameters,
     )
 
 
 def _tensor_header(raw, role: str) -> tuple[str, list[int], str, dict]:
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+    if not isinstance(raw, simdjson.Object | dict) or not isinstance(raw.get("name"), str):
         raise InputError(f"malformed request: every {role} needs a string 'name'")
     name = raw["name"]
     shape = raw.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(size, int) and size >= 0 for size in shape):
+    if not isinstance(shape, simdjson.Array | list):
         raise InputError(f"{role} {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}")
+    if len(shape) > MAX_RANK:
+        raise InputError(f"{role} {name!r}: shape has rank {len(shape)}, more than the {MAX_RANK} allowed")
+    shape = _plain(shape)
+    # bool is an int in Python: `true` is no dimension. simdjson reads integers past 2**64 as floats.
+    if not all(type(size) is int and 0 <= size <= INT64_MAX for size in shape):
+        raise InputError(
+            f"{role} {name!r}: 'shape' must be a list of non-negative integers below 2**63, got {shape!r}"
+        )
+    if math.prod(max(size, 1) for size in shape) > INT64_MAX:
+        raise InputError(f"{role} {name!r}: shape {shape} has more elements than an int64 can count")
     datatype = raw.get("datatype")
     if not isinstance(datatype, str):
         raise InputError(f"{role} {name!r}: 'datatype' must be a string such as FP32")
-    parameters = raw.get("parameters") or {}
+    parameters = _plain(raw.get("parameters")) or {}
     if not isinstance(parameters, dict):
         raise InputError(f"{role} {name!r}: 'parameters' must be an object")
     return name, shape, datatype, parameters
 
 
 def _element_count(shape: Sequence[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if shape else 1
+    return math.prod(shape)
 
 
 def _from_json(name: str, data, dtype: np.dtype, shape: list[int]) -> np.ndarray:
     # The v2 protocol allows the data flattened or nested in row-major order.
+    if not isinstance(data, simdjson.Array | list):
+        raise InputError(f"input {name!r}: 'data' must be a list of {NUMPY_TO_DATATYPE[dtype]} values")
     try:
-        if dtype == np.object_:
-            flat = np.array([_to_bytes(item) for item in _flatten(data)], dtype=np.object_)
-        else:
-            flat = np.asarray(data, dtype=dtype).reshape(-1)
+        flat = _numbers_from_buffer(data, dtype) if dtype.kind in BUFFER_TYPE else None
+        if flat is None:
+            flat = _values_one_by_one(data, dtype)
     except (TypeError, ValueError, OverflowError) as error:
         raise InputError(
             f"input {name!r}: 'data' does not hold {NUMPY_TO_DATATYPE[dtype]} values: {error}"
@@ -207,12 +247,75 @@ def _from_json(name: str, data, dtype: np.dtype, shape: list[int]) -> np.ndarray
     return flat.reshape(shape)
 
 
-def _flatten(data):
-    if isinstance(data, list):
-        for item in data:
-            yield from _flatten(item)
-    else:
-        yield data
+def _numbers_from_buffer(data, dtype: np.dtype) -> np.ndarray | None:
+    """Numbers parsed by simdjson straight into a numpy buffer, range-checked for `dtype`.
+
+    None when the data holds anything but numbers of the kind (true, null, "NaN", 1.5 for an
+    integer type): the slow path then says which, or accepts the proto3 non-finite strings.
+    """
+    if not isinstance(data, simdjson.Array):
+        return None
+    buffer_type, buffer_dtype = BUFFER_TYPE[dtype.kind]
+    try:
+        values = np.frombuffer(data.as_buffer(of_type=buffer_type), dtype=buffer_dtype)
+    except (TypeError, ValueError):
+        return None
+    return _narrowed(values, dtype)
+
+
+def _narrowed(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if values.size and dtype.kind in "iu" and dtype != values.dtype:
+        limits = np.iinfo(dtype)
+        if values.min() < limits.min or values.max() > limits.max:
+            raise OverflowError(f"a value is outside {limits.min}..{limits.max}")
+    if values.size and dtype.kind == "f" and dtype != values.dtype:
+        finite = values[np.isfinite(values)]
+        if finite.size and np.abs(finite).max() > np.finfo(dtype).max:
+            raise OverflowError(f"a value is beyond {dtype}'s largest finite {np.finfo(dtype).max}")
+    return values.astype(dtype, copy=False)
+
+
+def _values_one_by_one(data, dtype: np.dtype) -> np.ndarray:
+    items = _flatten(_plain(data))
+    if dtype == np.object_:
+        return np.array([_to_bytes(item) for item in items], dtype=np.object_)
+    if dtype == np.bool_:
+        if not all(type(item) is bool for item in items):
+            raise TypeError("BOOL elements must be true or false")
+        return np.array(items, dtype=np.bool_)
+    if dtype.kind == "f":
+        return _narrowed(np.array([_float_item(item) for item in items], dtype=np.float64), dtype)
+    bad = next((item for item in items if type(item) is not int), None)
+    if bad is not None:
+        raise TypeError(f"{orjson.dumps(bad).decode()} is not an integer")
+    return np.array(items, dtype=dtype)  # numpy refuses a Python int out of the dtype's range
+
+
+def _float_item(item) -> float:
+    if type(item) in (int, float):
+        return item
+    if isinstance(item, str) and item in NON_FINITE_TEXT:
+        return NON_FINITE_TEXT[item]
+    raise TypeError(
+        f"{orjson.dumps(item).decode()} is not a number "
+        '(non-finite values are written "NaN", "Infinity" and "-Infinity")'
+    )
+
+
+def _flatten(data) -> list:
+    """Row-major leaves of nested lists, without recursion (the nesting is as deep as simdjson allows)."""
+    if not any(isinstance(item, list) for item in data):
+        return data
+    leaves, stack = [], [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            leaves.append(item)
+        else:
+            stack.pop()
+    return leaves
 
 
 def _to_bytes(item) -> bytes:
@@ -230,8 +333,10 @@ def _from_bytes(name: str, raw: memoryview, dtype: np.dtype, shape: list[int]) -
             f"input {name!r}: binary_data_size is {len(raw)} bytes but shape {shape} of "
             f"{NUMPY_TO_DATATYPE[dtype]} needs {count * dtype.itemsize}"
         )
-    # A copy: the body buffer is released after the request, the array may outlive it in a batch.
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    # A view of the body, which it keeps alive (a batch may outlive the request); a copy only when
+    # the JSON header's length left the tensor unaligned for its dtype.
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    return array if array.flags.aligned else array.copy()
 
 
 def serialize_bytes(array: np.ndarray) -> bytes:
@@ -305,17 +410,26 @@ def encode_response(
     return _join(header, blobs)
 
 
-def _json_data(value: np.ndarray) -> list:
+def _json_data(value: np.ndarray):
+    """Flat row-major data for JSON: the array itself (orjson writes it from its buffer), or a list
+    with "NaN"/"Infinity"/"-Infinity" strings where values are not finite, as proto3 JSON does."""
     flat = value.reshape(-1)
     if value.dtype.kind in "OSU":
         return [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in flat]
-    if value.dtype == np.float16:
-        flat = flat.astype(np.float32)
-    return flat.tolist()
+    if value.dtype.kind == "f" and not np.isfinite(flat).all():
+        return [
+            item
+            if math.isfinite(item)
+            else ("NaN" if math.isnan(item) else "Infinity" if item > 0 else "-Infinity")
+            for item in flat.astype(np.float64).tolist()
+        ]
+    if value.dtype == np.float16 or not value.dtype.isnative:
+        flat = flat.astype(value.dtype.newbyteorder("=") if value.dtype != np.float16 else np.float32)
+    return np.ascontiguousarray(flat)
 
 
 def _join(header: dict, blobs: list[bytes]) -> tuple[bytes, int | None]:
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
         return encoded, None
     return b"".join([encoded, *blobs]), len(encoded)

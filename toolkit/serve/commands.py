@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -64,6 +65,34 @@ PROVIDERS = click.Choice(["auto", "cpu", "cuda", "tensorrt"])
     help="Largest request body accepted (HTTP 413 above).",
 )
 @click.option(
+    "--large-request-slots",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests over 1 MiB read, decoded and run at once (others wait); bounds peak memory.",
+)
+@click.option(
+    "--request-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a client may take to send one whole request before its connection is closed.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["uvicorn", "ray"]),
+    default="uvicorn",
+    show_default=True,
+    help="uvicorn: this machine's processes; ray: a Ray Serve deployment of the same app.",
+)
+@click.option(
+    "--replicas", type=click.IntRange(min=1), default=1, show_default=True, help="Ray Serve replicas."
+)
+@click.option("--autoscale", metavar="MIN:MAX", help="Ray Serve: autoscale between MIN and MAX replicas.")
+@click.option(
+    "--address", help="Ray: an existing cluster (ray://host:10001 or auto) [default: start one here]."
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
@@ -78,6 +107,12 @@ def serve_command(
     max_batch_size,
     batch_timeout_ms,
     max_request_mb,
+    large_request_slots,
+    request_timeout,
+    engine,
+    replicas,
+    autoscale,
+    address,
     log_level,
     access_log,
 ):
@@ -113,7 +148,23 @@ def serve_command(
         max_batch_size=max_batch_size,
         batch_timeout_ms=batch_timeout_ms,
         max_request_bytes=int(max_request_mb * 1024 * 1024),
+        large_request_slots=large_request_slots,
+        request_timeout_s=request_timeout,
     )
+    if engine == "ray":
+        from toolkit.serve.ray_engine import parse_autoscale, serve_on_ray
+
+        if workers != 1:
+            raise UsageError("--workers is for --engine uvicorn; with Ray use --replicas or --autoscale")
+        bounds = parse_autoscale(autoscale)
+        if bounds and replicas != 1:
+            raise UsageError("give --replicas or --autoscale, not both")
+        most = bounds[1] if bounds else replicas
+        settings = dataclasses.replace(settings, threads=threads or max(1, machine_cores() // most))
+        serve_on_ray(settings, host, port, replicas, bounds, address)
+        return
+    if replicas != 1 or autoscale or address:
+        raise UsageError("--replicas, --autoscale and --address need --engine ray")
     options = dict(
         host=host,
         port=port,

@@ -20,6 +20,11 @@ log = logging.getLogger("toolkit.serve")
 # Every file is served as version 1: the repository holds one version per model.
 MODEL_VERSION = "1"
 PLATFORM = "onnxruntime_onnx"
+# Past this many input bytes a run hands its arena growth back when it ends: onnxruntime's CPU arena
+# otherwise keeps the peak of the largest request ever served for the life of the process.
+LARGE_RUN_BYTES = 1024 * 1024
+_SHRINK_ARENA = onnxruntime.RunOptions()
+_SHRINK_ARENA.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 
 def machine_cores() -> int:
@@ -79,8 +84,9 @@ class ServedModel:
     ) -> dict[str, np.ndarray]:
         """A blocking run; onnxruntime releases the GIL inside, so callers run this in a thread pool."""
         names = list(output_names) if output_names else self.session.output_names
+        large = sum(value.nbytes for value in feeds.values()) > LARGE_RUN_BYTES
         try:
-            values = self.session.session.run(names, feeds)
+            values = self.session.session.run(names, feeds, _SHRINK_ARENA if large else None)
         except Exception as error:
             raise InputError(f"model {self.name!r}: onnxruntime run failed: {str(error).strip()}") from error
         return dict(zip(names, values, strict=True))
