@@ -211,6 +211,7 @@ def convert(source, target, output, opset, input_shapes, dynamic):
     default=None,
     help="Write a self-contained HTML report with plots.",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Also list every run and the per-node divergence path.")
 @click.pass_context
 def verify_parity(
     ctx,
@@ -230,6 +231,7 @@ def verify_parity(
     localize,
     json_path,
     html_path,
+    verbose,
 ):
     """Run REFERENCE and each CANDIDATE on the same inputs and compare every output.
 
@@ -256,7 +258,7 @@ def verify_parity(
             output_perm=dict(parse_perm(text, "--output-perm") for text in output_perms) or None,
             localize="auto" if localize is None else localize,
         )
-    for renderable in report.renderables():
+    for renderable in report.renderables(verbose=verbose):
         console().print(renderable)
     if json_path:
         with atomic_output(json_path) as temporary:
