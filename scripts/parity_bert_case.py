@@ -26,7 +26,7 @@ FAULTY_MODULE = "encoder.layer.6.attention.self.query"
 INITIALIZER_RANGE = 0.2
 
 
-def build():
+def build(layers: int = LAYERS):
     """The wrapped BERT and its example `input_ids`."""
     import torch
     import transformers
@@ -43,7 +43,7 @@ def build():
     config = transformers.BertConfig(
         vocab_size=100,
         hidden_size=32,
-        num_hidden_layers=LAYERS,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=64,
         initializer_range=INITIALIZER_RANGE,
@@ -53,8 +53,8 @@ def build():
     return wrapper, input_ids
 
 
-def broken_copy(model, amount: float = 0.02):
-    """A copy of the export with the faulty module's weight scaled by (1 + amount)."""
+def broken_copy(model, module: str = FAULTY_MODULE, amount: float = 0.02):
+    """A copy of the export with `module`'s weight scaled by (1 + amount)."""
     import ast
 
     import onnx
@@ -64,17 +64,13 @@ def broken_copy(model, amount: float = 0.02):
     initializers = {tensor.name: tensor for tensor in model.graph.initializer}
     for node in model.graph.node:
         scopes = next((e.value for e in node.metadata_props if e.key == "pkg.torch.onnx.name_scopes"), "")
-        if (
-            node.op_type in ("MatMul", "Gemm")
-            and scopes
-            and ast.literal_eval(scopes)[-2].endswith(FAULTY_MODULE)
-        ):
+        if node.op_type in ("MatMul", "Gemm") and scopes and ast.literal_eval(scopes)[-2].endswith(module):
             weight = next(name for name in node.input if name in initializers)
             tensor = initializers[weight]
             scaled = numpy_helper.to_array(tensor) * np.float32(1 + amount)
             tensor.CopyFrom(numpy_helper.from_array(scaled, weight))
             return model
-    raise SystemExit(f"no MatMul of {FAULTY_MODULE} in the export")
+    raise SystemExit(f"no MatMul of {module} in the export")
 
 
 def main() -> None:

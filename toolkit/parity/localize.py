@@ -244,10 +244,15 @@ def keras_layer_values(keras_model: Any, model: onnx.ModelProto, inputs: Sequenc
         layer = _tf_layer_of(node.name, layer_names)
         if layer:
             last_node[layer] = node
-    layers = [layer for layer in keras_model.layers if layer.name in last_node]
+    # A layer called more than once (shared weights) has no single output to compare.
+    layers = [
+        layer
+        for layer in keras_model.layers
+        if layer.name in last_node and len(getattr(layer, "_inbound_nodes", [None])) == 1
+    ]
     if not layers:
         return {}
-    probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(keras_model.inputs, [_called_output(layer) for layer in layers])
     outputs = probe(list(inputs), training=False)  # Keras matches the structure of `model.inputs`, a list
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {
@@ -255,6 +260,14 @@ def keras_layer_values(keras_model: Any, model: onnx.ModelProto, inputs: Sequenc
         for layer, value in zip(layers, outputs, strict=True)
         if last_node[layer.name].output
     }
+
+
+def _called_output(layer):
+    """The layer's output where the model calls it: a nested model's own `.output` is its inner graph's."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if nodes and getattr(nodes[0], "outputs", None):
+        return nodes[0].outputs[0]
+    return layer.output
 
 
 # --------------------------------------------------------------------------- naming
