@@ -36,7 +36,7 @@ h1, h2, h3, p, figcaption, summary { overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
-td.name { white-space: normal; overflow-wrap: anywhere; min-width: 8em; max-width: 32em; }
+td.name { white-space: normal; overflow-wrap: anywhere; min-width: 12em; max-width: 32em; }
 tr.summary td { font-weight: bold; background: #fafafa; }
 td.bad { color: #a50e0e; font-weight: bold; } td.good { color: #137333; }
 .note { color: #555; font-size: .9em; } img { max-width: 100%; height: auto; }
