@@ -114,7 +114,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--dynamic",
     "dynamic",
     multiple=True,
-    help="NAME:AXIS[,AXIS] dynamic axes (default: axis 0 of every input); 'none' for static.",
+    help="NAME:AXIS[=DIM][,AXIS] dynamic axes, optionally named (x:0=batch; default: axis 0 of every "
+    "input, named batch); 'none' for static.",
 )
 def convert(source, target, output, opset, input_shapes, dynamic):
     """Convert SOURCE (file.py:factory, module:factory, .pt2, TorchScript, .keras/.h5, SavedModel, .onnx).

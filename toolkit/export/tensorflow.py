@@ -18,7 +18,13 @@ import numpy as np
 import onnx
 
 from toolkit.errors import ExportError, InputError, UsageError
-from toolkit.export.common import ExportResult, check_exported, default_opset, quiet_exporter
+from toolkit.export.common import (
+    ExportResult,
+    check_exported,
+    default_opset,
+    name_dynamic_axes,
+    quiet_exporter,
+)
 from toolkit.io import first_line
 from toolkit.source_layers import annotate_keras_layers
 
@@ -66,6 +72,7 @@ def export_tensorflow(
         onnx_model = _convert(source, opset, tf)
     if _is_keras_model(model):  # tf2onnx's op scopes carry tracing suffixes, not layer names
         annotate_keras_layers(onnx_model, model)
+    name_dynamic_axes(onnx_model)
     check_exported(onnx_model, EXPORTER)
     return ExportResult(model=onnx_model, exporter=EXPORTER, opset=default_opset(onnx_model), notes=[])
 
