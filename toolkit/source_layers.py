@@ -27,6 +27,7 @@ KERAS_CLASS = "toolkit.keras_class"
 # torch.export's placeholder for nodes it inserted itself (shape asserts, sym_size): no module owns them.
 _NO_MODULE = "_empty_nn_module_stack_from_metadata_hook"
 _TRACING_SUFFIX = re.compile(r"_\d+$")
+_QUOTED = re.compile("'([^']*)'|\"([^\"]*)\"")
 
 
 def torch_module_chain(node: onnx.NodeProto) -> list[tuple[str, str]] | None:
@@ -53,7 +54,11 @@ def wrapper_prefix(nodes: Iterable[onnx.NodeProto]) -> str:
     A prefix is stripped when every module-owned node lies under it and some lie deeper, so a wrapper
     that computes something of its own, or a model that is one layer, keeps its full names.
     """
-    paths = [scope[0] for scope in map(torch_module_scope, nodes) if scope is not None]
+    paths = []
+    for node in nodes:  # the scopes alone: this runs on every node of the graph
+        scopes = _literal(_metadata(node, TORCH_SCOPES))
+        if scopes and len(scopes) >= 2 and scopes[0] != _NO_MODULE:
+            paths.append(scopes[-2])
     prefix = ""
     while paths:
         heads = {path.split(".", 1)[0] for path in paths}
@@ -155,14 +160,18 @@ def _named(path: str, layer_class: str) -> str:
     return f"{path} ({layer_class})" if layer_class else path
 
 
-def _literal(text: str):
-    if not text:
+def _literal(text: str) -> list | None:
+    """A list of strings written as Python's repr (torch.onnx's metadata), parsed without `ast`: a
+    regular expression is ~20x faster, and localisation names every node of the graph."""
+    if not text or text[0] != "[" or text[-1] != "]":
         return None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, list) else None
+    if "\\" in text:  # escapes: leave them to the real parser
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return None
+        return value if isinstance(value, list) else None
+    return [single or double for single, double in _QUOTED.findall(text)]
 
 
 def _metadata(node: onnx.NodeProto, key: str) -> str:
