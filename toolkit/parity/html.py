@@ -297,7 +297,7 @@ def _growth_plot(path, layers=()) -> str:
             )
         axes.set_xticks([(start + stop - 1) / 2 for start, stop, _ in spans])
         axes.set_xticklabels(
-            [_short(layer.source_layer, 28) for _, _, layer in spans], rotation=25, fontsize=7, ha="right"
+            [_tail(layer.source_layer) for _, _, layer in spans], rotation=25, fontsize=7, ha="right"
         )
         axes.set_xlabel("source layer (dashed: layer boundary; #: row of the table above)", fontsize=8)
     else:
@@ -307,6 +307,14 @@ def _growth_plot(path, layers=()) -> str:
     axes.set_title("error growth from the first diverging node to the output", fontsize=9, pad=14)
     figure.tight_layout()
     return _png(figure)
+
+
+def _tail(layer: str) -> str:
+    """A layer's own name for a plot label: `query (Linear)`, `layer.6 (BertLayer)`, `proj (Dense)`."""
+    path, separator, layer_class = layer.partition(" (")
+    parts = path.replace("/", ".").split(".")
+    tail = ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+    return _short(tail + separator + layer_class, 28) if layer else "-"
 
 
 def _layer_spans(path, layers) -> list[tuple[int, int, object]]:
