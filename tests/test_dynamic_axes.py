@@ -100,6 +100,7 @@ def test_keras_batch_is_named_not_unk():
     assert _dims(exported, "image") == ["batch", 28, 28, 1]  # tf2onnx wrote unk__<n>
 
 
+@pytest.mark.slow
 def test_verify_parity_prints_no_tensorflow_notices(tmp_path):
     path = tmp_path / "kcnn.onnx"
     source = os.path.join(REPOSITORY, "models", "keras_cnn.py:build")

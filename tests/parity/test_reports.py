@@ -177,6 +177,7 @@ MEASURE = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [1280, 800])
 def test_the_html_page_fits_the_window_in_headless_chromium(bert_report, tmp_path, width):
     chromium = _chromium()
