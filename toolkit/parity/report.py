@@ -34,6 +34,12 @@ class RunComparison:
     seed: int
     outputs: list[OutputComparison]
     dims: dict[str, int] = field(default_factory=dict)  # sizes of other dynamic axes, by symbol
+    user_inputs: bool = False  # the inputs were the user's (--inputs), not generated from `seed`
+
+    @property
+    def label(self) -> str:
+        """The run in words: `seed 1, batch 8`, `seed 0, batch 2, sequence=6`, or `user inputs`."""
+        return run_label(self, self.user_inputs)
 
     @property
     def passed(self) -> bool:
@@ -67,9 +73,7 @@ class CandidateResult:
         failures = [(run, o) for run in self.runs for o in run.outputs if not o.passed]
         kinds = sorted({o.kind for _, o in failures})
         run, worst = max(failures, key=lambda item: _number(item[1].max_abs, float("inf")))
-        where = f"batch {run.batch_size}" if run.batch_size is not None else "user inputs"
-        if run.dims:
-            where += ", " + ", ".join(f"{k}={v}" for k, v in run.dims.items())
+        where = run.label
         failed_runs = len({id(r) for r, _ in failures})
         detail = worst.problem or (
             f"max abs {worst.max_abs:.3g}, {100 * _number(worst.outside_share):.2f}% outside "
@@ -127,6 +131,7 @@ class ParityReport:
                     "divergence": c.divergence.to_dict() if c.divergence is not None else None,
                     "runs": [
                         {
+                            "label": run.label,
                             "batch_size": run.batch_size,
                             "dims": run.dims,
                             "seed": run.seed,
@@ -240,7 +245,7 @@ class ParityReport:
 
 def run_label(run: RunComparison, user_inputs: bool = False) -> str:
     """One run in words: `seed 1, batch 8`, `seed 0, batch 2, sequence=6`, or `user inputs`."""
-    if user_inputs:
+    if user_inputs or run.user_inputs:
         return "user inputs"
     parts = [f"seed {run.seed}"]
     if run.batch_size is not None:
@@ -251,7 +256,7 @@ def run_label(run: RunComparison, user_inputs: bool = False) -> str:
 
 def runs_summary(runs: list[RunComparison], user_inputs: bool = False) -> str:
     """All runs of one output in a few words: `4 runs: batch 1, 8 × seeds 0-1`."""
-    if user_inputs:
+    if user_inputs or any(run.user_inputs for run in runs):
         return "user inputs"
     if not runs:
         return "-"
