@@ -49,7 +49,7 @@ def torch_module_scope(node: onnx.NodeProto) -> tuple[str, str] | None:
 
 
 def wrapper_prefix(nodes: Iterable[onnx.NodeProto]) -> str:
-    """The attribute path of wrappers that only hold the user's model (`m.`), or "" when none adds nothing.
+    """The attribute path of wrappers that only hold the user's model (`m.`), or "" when every prefix names something.
 
     A prefix is stripped when every module-owned node lies under it and some lie deeper, so a wrapper
     that computes something of its own, or a model that is one layer, keeps its full names.
