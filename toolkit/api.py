@@ -92,7 +92,12 @@ def to_onnx(
     if source.kind == "torch":
         from toolkit.export import export_torch
 
-        axes = {name: list(a) for name, a in dynamic_axes.items()} if dynamic_axes is not None else None
+        # {input: [axes]} or, with names, {input: {axis: name}} (torch.onnx's own two forms)
+        axes = (
+            {name: dict(a) if isinstance(a, Mapping) else list(a) for name, a in dynamic_axes.items()}
+            if dynamic_axes is not None
+            else None
+        )
         result = export_torch(
             source.model, example_inputs, opset=opset, input_names=source.input_names, dynamic_axes=axes
         )

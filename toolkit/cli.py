@@ -133,7 +133,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--dynamic",
     "dynamic",
     multiple=True,
-    help="NAME:AXIS[,AXIS] dynamic axes (default: axis 0 of every input); 'none' for static.",
+    help="NAME:AXIS[=DIM][,AXIS] dynamic axes, optionally named (x:0=batch; default: axis 0 of every "
+    "input, named batch); 'none' for static.",
 )
 @click.option(
     "--force", is_flag=True, help="Replace an existing SavedModel directory that toolkit did not write."
@@ -238,6 +239,7 @@ def convert(source, target, output, opset, input_shapes, dynamic, force):
     default=None,
     help="Write a self-contained HTML report with plots.",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Also list every run and the per-node divergence path.")
 @click.pass_context
 def verify_parity(
     ctx,
@@ -257,6 +259,7 @@ def verify_parity(
     localize,
     json_path,
     html_path,
+    verbose,
 ):
     """Run REFERENCE and each CANDIDATE on the same inputs and compare every output.
 
@@ -296,7 +299,7 @@ def verify_parity(
             localize="auto" if localize is None else localize,
             **options,
         )
-    for renderable in report.renderables():
+    for renderable in report.renderables(verbose=verbose):
         console().print(renderable)
     if json_path:
         with atomic_output(json_path) as temporary:

@@ -31,6 +31,7 @@ def describe(path: str | Path) -> dict:
         "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p),
         "exporter": metadata.get("toolkit.exporter", ""),
         "inputs": [_value(v) for v in graph.input if v.name not in initializers],
+        "dynamic_axes": _dynamic_axes(v for v in graph.input if v.name not in initializers),
         "outputs": [_value(v) for v in graph.output],
         "nodes": sum(histogram.values()),
         "operators": dict(histogram.most_common()),
@@ -39,6 +40,16 @@ def describe(path: str | Path) -> dict:
         "external_data": any(i.data_location == onnx.TensorProto.EXTERNAL for i in graph.initializer),
         "file_bytes": path.stat().st_size,
     }
+
+
+def _dynamic_axes(inputs) -> dict[str, list[str]]:
+    """{dim name: ["input:axis", ...]}: which input axes vary, and which vary together."""
+    axes: dict[str, list[str]] = {}
+    for value in inputs:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.dim_param:
+                axes.setdefault(dim.dim_param, []).append(f"{value.name}:{axis}")
+    return axes
 
 
 def _qualified(node: onnx.NodeProto) -> str:
@@ -79,6 +90,11 @@ def render(summary: dict) -> None:
         + (" (external data)" if summary["external_data"] else "")
         + f"; {summary['nodes']} nodes; file {summary['file_bytes']:,} bytes"
     )
+    if summary["dynamic_axes"]:
+        console.print(
+            "dynamic axes: "
+            + "; ".join(f"{name} ({', '.join(axes)})" for name, axes in summary["dynamic_axes"].items())
+        )
     for title in ("inputs", "outputs"):
         table = Table(title=title, title_justify="left")
         for column in ("name", "dtype", "shape"):

@@ -30,24 +30,29 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return name, shape
 
 
-def parse_dynamic(values: tuple[str, ...]) -> dict[str, list[int]] | None:
-    """NAME:0[,1] (repeatable) -> {"NAME": [0, 1]}; `none` makes every input static."""
+def parse_dynamic(values: tuple[str, ...]) -> dict[str, list[int] | dict[int, str | None]] | None:
+    """NAME:0[,1] (repeatable) -> {"NAME": [0, 1]}; NAME:0=batch,1=sequence names the axes
+    ({"NAME": {0: "batch", 1: "sequence"}}); `none` makes every input static."""
     if not values:
         return None
     if values == ("none",):
         return {}
-    axes: dict[str, list[int]] = {}
+    axes: dict[str, dict[int, str | None]] = {}
     for text in values:
         name, separator, listed = text.rpartition(":")
         if not separator or not name:
-            raise UsageError(f"--dynamic {text!r}: expected NAME:AXIS[,AXIS], e.g. tokens:0,1")
-        try:
-            axes.setdefault(name, []).extend(int(a) for a in listed.split(","))
-        except ValueError:
-            raise UsageError(f"--dynamic {text!r}: axes must be integers") from None
-        if len(set(axes[name])) != len(axes[name]):
-            raise UsageError(f"--dynamic {text!r}: an axis is named twice")
-    return axes
+            raise UsageError(f"--dynamic {text!r}: expected NAME:AXIS[=NAME][,AXIS], e.g. tokens:0=batch,1")
+        for item in listed.split(","):
+            axis, _, label = item.partition("=")
+            try:
+                index = int(axis)
+            except ValueError:
+                raise UsageError(f"--dynamic {text!r}: axes must be integers, e.g. x:0=batch") from None
+            named = axes.setdefault(name, {})
+            if index in named:
+                raise UsageError(f"--dynamic {text!r}: an axis is named twice")
+            named[index] = label.strip() or None
+    return {name: named if any(named.values()) else list(named) for name, named in axes.items()}
 
 
 def parse_tolerance(text: str) -> tuple[str, tuple[float, float]]:

@@ -180,6 +180,9 @@ def from_object(model: Any, label: str, example_inputs: Any = None) -> Source:
     source = Source(framework, model, label, inputs)
     if framework == "torch":
         source.input_names = _torch_input_names(model)
+        if source.input_names and inputs is not None and len(source.input_names) > len(inputs):
+            # forward(input_ids, attention_mask=None, ...) called with input_ids only: the rest keep defaults.
+            source.input_names = source.input_names[: len(inputs)]
     elif framework == "keras":
         source.input_names = [
             _strip_tensor_suffix(getattr(t, "name", f"input_{i}")) for i, t in enumerate(model.inputs)

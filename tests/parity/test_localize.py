@@ -140,3 +140,124 @@ def test_imported_torch_model_is_localised_against_onnxruntime(mlp):
     divergence = report.candidates[0].divergence
     assert "fx graph" in divergence.method, divergence
     assert divergence.node == "matmul_2"
+
+
+# --------------------------------------------------------------------------- source-layer names
+
+
+@pytest.fixture(scope="module")
+def bert_case():
+    """A 2-layer transformers BertModel (small config, random weights) and its wrapper, both exported."""
+    pytest.importorskip("transformers")
+    import toolkit
+    from scripts.parity_bert_case import build
+
+    wrapper, input_ids = build(layers=2)
+    bert = wrapper.m
+    return {
+        "bert": bert,
+        "wrapper": wrapper,
+        "input_ids": input_ids,
+        "bert_onnx": toolkit.convert(bert, example_inputs=(input_ids,)),
+        "wrapper_onnx": toolkit.convert(wrapper, example_inputs=(input_ids,)),
+    }
+
+
+QUERY = "encoder.layer.1.attention.self.query"
+
+
+def test_bert_called_with_input_ids_names_the_innermost_module(bert_case):
+    from scripts.parity_bert_case import broken_copy
+
+    broken = broken_copy(bert_case["bert_onnx"], QUERY, amount=0.2)
+    report = verify_parity(bert_case["bert"], broken, example_inputs=(bert_case["input_ids"],))
+    assert not report
+    divergence = report.candidates[0].divergence
+    assert "forward hooks" in divergence.method
+    assert divergence.source_layer == f"{QUERY} (Linear)"
+    assert f"[{QUERY} (Linear)]" in report.candidates[0].verdict
+
+
+def test_a_wrapper_prefix_is_stripped_and_the_path_is_grouped_by_layer(bert_case):
+    from scripts.parity_bert_case import broken_copy
+
+    exported = bert_case["wrapper_onnx"]
+    broken = broken_copy(exported, QUERY, amount=0.2)
+    # The wrapper holds BertModel as `self.m`: torch.onnx records `m.encoder...`; the name drops `m.`.
+    report = verify_parity(exported, broken, example_inputs=(bert_case["input_ids"],))
+    divergence = report.candidates[0].divergence
+    assert divergence.source_layer == f"{QUERY} (Linear)"
+    assert all(not step.source_layer.startswith("m.") for step in divergence.path)
+    layers = divergence.layers
+    assert layers[0].source_layer == f"{QUERY} (Linear)"
+    assert 1 < len(layers) <= 8 < len(divergence.path)
+    assert sum(layer.nodes for layer in layers) == len(divergence.path)
+    assert layers[-1].last_node == divergence.path[-1].node
+    # The torch wrapper as reference: hooks find modules by their real paths (`m.encoder...`).
+    against_torch = verify_parity(
+        bert_case["wrapper"], broken, example_inputs=(bert_case["input_ids"],)
+    ).candidates[0]
+    assert against_torch.divergence.source_layer == f"{QUERY} (Linear)"
+
+
+def test_prefixes_that_name_something_are_kept():
+    import torch
+
+    from toolkit.export import export_torch
+    from toolkit.source_layers import wrapper_prefix
+
+    class Holder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    x = np.zeros((2, 4), np.float32)
+    one_layer = export_torch(Holder(torch.nn.Linear(4, 4)), (x,)).model
+    assert wrapper_prefix(one_layer.graph.node) == ""  # `inner (Linear)`, not `(root)`
+    assert {source_layer(n) for n in one_layer.graph.node if module_path(n)} == {"inner (Linear)"}
+    stacked = Holder(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU(), torch.nn.Linear(4, 4)))
+    nested = export_torch(stacked, (x,)).model
+    prefix = wrapper_prefix(nested.graph.node)
+    assert prefix == "inner."
+    assert {source_layer(n, prefix) for n in nested.graph.node if module_path(n)} == {
+        "0 (Linear)",
+        "1 (GELU)",
+        "2 (Linear)",
+    }
+
+
+@pytest.fixture(scope="module")
+def keras_functional():
+    keras = pytest.importorskip("keras")
+    import toolkit
+
+    keras.utils.set_random_seed(0)
+    features = keras.Input((8,), name="features")
+    hidden = keras.layers.Dense(16, activation="relu", name="encoder_dense")(features)
+    block_input = keras.Input((16,))
+    normalised = keras.layers.LayerNormalization(name="norm")(block_input)
+    block = keras.Model(block_input, keras.layers.Dense(16, name="proj")(normalised), name="block")
+    logits = keras.layers.Dense(4, name="head")(block(hidden))
+    model = keras.Model(features, logits, name="classifier")
+    return model, toolkit.convert(model)
+
+
+def test_keras_functional_model_names_the_layer_path(keras_functional):
+    model, exported = keras_functional
+    layers = {source_layer(node) for node in exported.graph.node}
+    assert {"encoder_dense (Dense)", "block/norm (LayerNormalization)", "block/proj (Dense)"} <= layers
+    proj = next(
+        n
+        for n in exported.graph.node
+        if source_layer(n) == "block/proj (Dense)" and n.op_type in ("MatMul", "Gemm")
+    )
+    weight = next(name for name in proj.input if name in {i.name for i in exported.graph.initializer})
+    broken = graphs.perturb_weight(exported, weight, amount=0.2)
+    inputs = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    report = verify_parity(exported, broken, example_inputs=(inputs,))
+    assert report.candidates[0].divergence.source_layer == "block/proj (Dense)"
+    against_keras = verify_parity(model, broken, example_inputs=(inputs,)).candidates[0].divergence
+    assert against_keras.found and against_keras.source_layer.startswith("block/")

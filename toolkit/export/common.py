@@ -6,9 +6,10 @@ import contextlib
 import io
 import logging
 import os
+import re
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import onnx
@@ -101,3 +102,55 @@ def quiet_exporter(logger_names: tuple[str, ...]) -> Iterator[ExporterChatter]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+# Axes toolkit makes dynamic are named for what they are, not after the exporter's symbols (s40, unk__11).
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def name_dynamic_axes(
+    model: onnx.ModelProto, dynamic_axes: Mapping[str, Iterable[int] | Mapping[int, str | None]] | None = None
+) -> onnx.ModelProto:
+    """Rename the symbols of the graph inputs' dynamic axes, everywhere they appear (outputs, value_info).
+
+    A name given as `{input: {axis: name}}` wins; otherwise axis 0 is `batch`, axis 1 of a 2-D integer
+    input (token ids) is `sequence`, and any other axis `<input>_dim<axis>`. Inputs whose symbols the
+    exporter unified share the name; a default name already taken by another symbol gets the input's name.
+    """
+    chosen = {
+        name: {axis: label for axis, label in axes.items() if label}
+        for name, axes in (dynamic_axes or {}).items()
+        if isinstance(axes, Mapping)
+    }
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    renames: dict[str, str] = {}
+    for graph_input in model.graph.input:
+        if graph_input.name in initializers or not graph_input.type.HasField("tensor_type"):
+            continue
+        tensor = graph_input.type.tensor_type
+        rank = len(tensor.shape.dim)
+        for axis, dim in enumerate(tensor.shape.dim):
+            if not dim.dim_param or dim.dim_param in renames:
+                continue
+            wanted = {a % rank: label for a, label in chosen.get(graph_input.name, {}).items()}.get(axis)
+            if wanted is None:
+                wanted = _default_axis_name(graph_input.name, axis, rank, tensor.elem_type)
+                if wanted in renames.values():  # two axes the exporter keeps apart stay apart
+                    wanted = f"{wanted}_{graph_input.name}"
+            renames[dim.dim_param] = wanted
+    values = [*model.graph.input, *model.graph.output, *model.graph.value_info]
+    for value in values:
+        if value.type.HasField("tensor_type"):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param:
+                    dim.dim_param = _SYMBOL.sub(lambda m: renames.get(m.group(0), m.group(0)), dim.dim_param)
+    return model
+
+
+def _default_axis_name(input_name: str, axis: int, rank: int, elem_type: int) -> str:
+    if axis == 0:
+        return "batch"
+    integer = elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+    if axis == 1 and rank == 2 and integer:
+        return "sequence"
+    return f"{input_name}_dim{axis}"

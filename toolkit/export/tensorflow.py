@@ -18,8 +18,15 @@ import numpy as np
 import onnx
 
 from toolkit.errors import ExportError, InputError, UsageError
-from toolkit.export.common import ExportResult, check_exported, default_opset, quiet_exporter
+from toolkit.export.common import (
+    ExportResult,
+    check_exported,
+    default_opset,
+    name_dynamic_axes,
+    quiet_exporter,
+)
 from toolkit.io import first_line
+from toolkit.source_layers import annotate_keras_layers
 
 EXPORTER = "tf2onnx"
 DEFAULT_OPSET = 17
@@ -63,6 +70,9 @@ def export_tensorflow(
     with quiet_exporter(_CHATTY_LOGGERS):
         source = _concrete_source(model, input_signature, examples, dynamic_batch)
         onnx_model = _convert(source, opset, tf)
+    if _is_keras_model(model):  # tf2onnx's op scopes carry tracing suffixes, not layer names
+        annotate_keras_layers(onnx_model, model)
+    name_dynamic_axes(onnx_model)
     check_exported(onnx_model, EXPORTER)
     return ExportResult(model=onnx_model, exporter=EXPORTER, opset=default_opset(onnx_model), notes=[])
 

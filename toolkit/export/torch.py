@@ -12,7 +12,13 @@ import numpy as np
 import onnx
 
 from toolkit.errors import ExportError, UsageError
-from toolkit.export.common import ExportResult, check_exported, default_opset, quiet_exporter
+from toolkit.export.common import (
+    ExportResult,
+    check_exported,
+    default_opset,
+    name_dynamic_axes,
+    quiet_exporter,
+)
 from toolkit.io import first_line
 
 DYNAMO = "torch.onnx (dynamo)"
@@ -72,7 +78,7 @@ def export_torch(
                 ) from torchscript_error
             exporter = TORCHSCRIPT
 
-    model = name_outputs(model, output_names)
+    model = name_dynamic_axes(name_outputs(model, output_names), dynamic_axes)
     notes.extend(_specialised_axes(model, axes))
     check_exported(model, exporter)
     return ExportResult(model=model, exporter=exporter, opset=default_opset(model), notes=notes)

@@ -13,39 +13,61 @@ import math
 
 import numpy as np
 
-from toolkit.parity.report import CandidateResult, ParityReport
+from toolkit.parity.report import (
+    CandidateResult,
+    ParityReport,
+    growth_text,
+    nodes_cell,
+    run_label,
+    runs_summary,
+)
 
+# Names longer than this are shortened in the middle; the full name is the cell's title (tooltip).
+NAME_LIMIT = 56
+# The page never scrolls sideways: prose wraps anywhere, and a wide table scrolls inside its own box.
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+*, *::before, *::after { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 1.5em; color: #222; max-width: 1200px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; } h3 { font-size: 1em; }
-.verdict { font-size: 1.3em; font-weight: bold; padding: .6em 1em; border-radius: 6px; }
+h1, h2, h3, p, figcaption, summary { overflow-wrap: anywhere; }
+.verdict { font-size: 1.1em; font-weight: bold; padding: .6em 1em; border-radius: 6px; overflow-wrap: anywhere; }
 .pass { background: #e6f4ea; color: #137333; } .fail { background: #fce8e6; color: #a50e0e; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
+.scroll { max-width: 100%; overflow-x: auto; margin: .5em 0 1em; }
+table { border-collapse: collapse; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
+td.name { white-space: normal; overflow-wrap: anywhere; min-width: 12em; max-width: 32em; }
+tr.summary td { font-weight: bold; background: #fafafa; }
 td.bad { color: #a50e0e; font-weight: bold; } td.good { color: #137333; }
-.note { color: #555; font-size: .9em; } img { max-width: 100%; }
+.note { color: #555; font-size: .9em; } img { max-width: 100%; height: auto; }
+figure { margin: 0; max-width: 100%; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
+details { margin: .5em 0 1em; } summary { cursor: pointer; color: #1a4d8f; }
 """
 
 
 def render_html(report: ParityReport) -> str:
     """The whole page as a string (write it with atomic_output)."""
     css_class = "pass" if report else "fail"
+    user_inputs = bool(report.settings.get("user_inputs"))
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>Parity: {_e(report.reference_label)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Parity against {_e(report.reference_label)} ({_e(report.reference_framework)})</h1>",
         f"<div class='verdict {css_class}'>{_e(report.verdict)}</div>",
         f"<p class='note'>{report.seconds:.2f} s; settings: {_e(_settings(report.settings))}</p>",
     ]
+    if report.candidates:
+        parts.append("<h2>Summary</h2>")
+        parts.append(_summary_table(report.candidates, user_inputs))
     for candidate in report.candidates:
-        parts.append(_candidate_section(candidate))
+        parts.append(_candidate_section(candidate, user_inputs))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _candidate_section(candidate: CandidateResult) -> str:
+def _candidate_section(candidate: CandidateResult, user_inputs: bool) -> str:
     state = "pass" if candidate.passed else "fail"
     parts = [
         f"<h2>{_e(candidate.label)} ({_e(candidate.framework)})</h2>",
@@ -54,7 +76,8 @@ def _candidate_section(candidate: CandidateResult) -> str:
     for line in [*candidate.layout, *candidate.notes]:
         parts.append(f"<p class='note'>{_e(line)}</p>")
     if candidate.runs:
-        parts.append(_runs_table(candidate))
+        parts.append(f"<h3>Runs ({len(candidate.runs)})</h3>")
+        parts.append(_runs_table(candidate, user_inputs))
     if candidate.divergence is not None:
         parts.append(_divergence_section(candidate.divergence))
     if candidate.plots:
@@ -73,12 +96,43 @@ def _candidate_section(candidate: CandidateResult) -> str:
     return "\n".join(parts)
 
 
-def _runs_table(candidate: CandidateResult) -> str:
+def _summary_table(candidates, user_inputs: bool) -> str:
+    """One compact row per candidate and output: its runs in a few words and the worst figures."""
+    header = ["candidate", "output", "runs", "max abs", "max rel", "cosine", "outside", "verdict"]
+    rows = [_header(header)]
+    for candidate in candidates:
+        if candidate.error:
+            cells = [_name(candidate.label), _name("-"), _text("-"), *[_cell("-")] * 4]
+            rows.append(_row([*cells, _text(f"ERROR {candidate.error}", "bad")]))
+            continue
+        names = [o.name for o in candidate.runs[0].outputs] if candidate.runs else []
+        for index, name in enumerate(names):
+            runs = [run for run in candidate.runs if index < len(run.outputs)]
+            outputs = [run.outputs[index] for run in runs]
+            failing = sum(1 for o in outputs if not o.passed)
+            verdict = "pass" if not failing else f"FAIL {failing}/{len(outputs)}"
+            rows.append(
+                _row(
+                    [
+                        _name(candidate.label),
+                        _name(name),
+                        _text(runs_summary(runs, user_inputs)),
+                        _cell(_g(max(_number(o.max_abs) for o in outputs))),
+                        _cell(_g(max(_number(o.max_rel) for o in outputs))),
+                        _cell(_g(min(_number(o.cosine, 1.0) for o in outputs), 6)),
+                        _cell(f"{100 * max(_number(o.outside_share) for o in outputs):.3f}%"),
+                        _text(verdict, "bad" if failing else "good"),
+                    ]
+                )
+            )
+    return _table(rows)
+
+
+def _runs_table(candidate: CandidateResult, user_inputs: bool) -> str:
+    """One row per run and output: the run in words (seed and batch size, or user inputs)."""
     header = [
         "output",
-        "batch",
-        "dims",
-        "seed",
+        "run",
         "max abs",
         "max rel",
         "mean abs",
@@ -88,27 +142,27 @@ def _runs_table(candidate: CandidateResult) -> str:
         "rtol/atol",
         "verdict",
     ]
-    rows = ["<table><tr>" + "".join(_th(h) for h in header) + "</tr>"]
+    rows = [_header(header)]
     for run in candidate.runs:
         for output in run.outputs:
             verdict = "pass" if output.passed else f"FAIL {output.problem}".strip()
-            cells = [
-                (output.name, "text"),
-                ("-" if run.batch_size is None else str(run.batch_size), ""),
-                (", ".join(f"{k}={v}" for k, v in run.dims.items()) or "-", "text"),
-                (str(run.seed), ""),
-                (_g(output.max_abs), ""),
-                (_g(output.max_rel), ""),
-                (_g(output.mean_abs), ""),
-                (_g(output.cosine, 6), ""),
-                (f"{100 * _number(output.outside_share):.3f}%", ""),
-                (str(output.nan_mismatch), ""),
-                (f"{output.rtol:g}/{output.atol:g}", ""),
-                (verdict, "text " + ("good" if output.passed else "bad")),
-            ]
-            rows.append("<tr>" + "".join(f"<td class='{c}'>{_e(v)}</td>" for v, c in cells) + "</tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
+            rows.append(
+                _row(
+                    [
+                        _name(output.name),
+                        _text(run_label(run, user_inputs)),
+                        _cell(_g(output.max_abs)),
+                        _cell(_g(output.max_rel)),
+                        _cell(_g(output.mean_abs)),
+                        _cell(_g(output.cosine, 6)),
+                        _cell(f"{100 * _number(output.outside_share):.3f}%"),
+                        _cell(str(output.nan_mismatch)),
+                        _cell(f"{output.rtol:g}/{output.atol:g}"),
+                        _text(verdict, "good" if output.passed else "bad"),
+                    ]
+                )
+            )
+    return _table(rows)
 
 
 def _divergence_section(divergence) -> str:
@@ -118,33 +172,58 @@ def _divergence_section(divergence) -> str:
         parts.append(f"<p class='note'>{_e(divergence.note)}</p>")
     if not divergence.found:
         return "\n".join(parts)
-    parts.append(
-        "<table><tr>"
-        + "".join(_th(h) for h in ("", "value", "max abs", "max rel", "rel L2", "within tolerance"))
-        + "</tr>"
-    )
+    rows = [_header(["", "value", "max abs", "max rel", "rel L2", "within tolerance"])]
     for role, errors in (("input", divergence.input_errors), ("output", divergence.output_errors)):
         for error in errors:
-            parts.append(
-                f"<tr><td class='text'>{role}</td><td class='text'>{_e(error.value)}</td><td>{_g(error.max_abs)}</td>"
-                f"<td>{_g(error.max_rel)}</td><td>{_g(error.relative_l2)}</td>"
-                f"<td class='{'good' if error.passed else 'bad'}'>{'yes' if error.passed else 'no'}</td></tr>"
+            rows.append(
+                _row(
+                    [
+                        _text(role),
+                        _name(error.value),
+                        _cell(_g(error.max_abs)),
+                        _cell(_g(error.max_rel)),
+                        _cell(_g(error.relative_l2)),
+                        _text("yes" if error.passed else "no", "good" if error.passed else "bad"),
+                    ]
+                )
             )
-    parts.append("</table>")
+    parts.append(_table(rows))
+    layers = getattr(divergence, "layers", None) or []
     if divergence.path:
-        parts.append("<h3>Error growth along the path to the output</h3>")
-        parts.append(
-            "<table><tr>"
-            + "".join(_th(h) for h in ("#", "node", "op", "source layer", "max abs", "rel L2"))
-            + "</tr>"
-        )
-        for index, step in enumerate(divergence.path):
-            parts.append(
-                f"<tr><td>{index}</td><td class='text'>{_e(step.node)}</td><td class='text'>{_e(step.op_type)}</td>"
-                f"<td class='text'>{_e(step.source_layer)}</td><td>{_g(step.max_abs)}</td><td>{_g(step.relative_l2)}</td></tr>"
+        parts.append("<h3>Error growth along the path to the output, by source layer</h3>")
+        rows = [_header(["#", "source layer", "nodes", "max abs", "rel L2", "growth"])]
+        for index, layer in enumerate(layers):
+            rows.append(
+                _row(
+                    [
+                        _cell(str(index)),
+                        _name(layer.source_layer or "-"),
+                        _name(nodes_cell(layer)),
+                        _cell(_g(layer.max_abs)),
+                        _cell(_g(layer.relative_l2)),
+                        _cell(growth_text(layer.growth)),
+                    ]
+                )
             )
-        parts.append("</table>")
-        parts.append(f"<img alt='error growth' src='{_growth_plot(divergence.path)}'>")
+        parts.append(_table(rows))
+        parts.append(f"<img alt='error growth' src='{_growth_plot(divergence.path, layers)}'>")
+        parts.append(f"<details><summary>Per-node path ({len(divergence.path)} nodes)</summary>")
+        rows = [_header(["#", "node", "op", "source layer", "max abs", "rel L2"])]
+        for index, step in enumerate(divergence.path):
+            rows.append(
+                _row(
+                    [
+                        _cell(str(index)),
+                        _name(step.node),
+                        _text(step.op_type),
+                        _name(step.source_layer),
+                        _cell(_g(step.max_abs)),
+                        _cell(_g(step.relative_l2)),
+                    ]
+                )
+            )
+        parts.append(_table(rows))
+        parts.append("</details>")
     return "\n".join(parts)
 
 
@@ -193,19 +272,60 @@ def _error_plots(name: str, reference: np.ndarray, candidate: np.ndarray, tolera
     return _png(figure)
 
 
-def _growth_plot(path) -> str:
+def _growth_plot(path, layers=()) -> str:
+    """Relative error per path node (log scale), with the source layers' boundaries marked and numbered."""
     figure_class = _figure()
-    figure = figure_class(figsize=(10, 3.2), dpi=90)
+    figure = figure_class(figsize=(10, 3.4), dpi=90)
     axes = figure.subplots()
     values = [max(_number(step.relative_l2), 1e-300) for step in path]
-    axes.plot(range(len(values)), values, marker="o", color="#c44e52")
+    axes.plot(range(len(values)), values, marker="o", markersize=3, color="#c44e52")
     axes.set_yscale("log")
-    axes.set_xticks(range(len(values)))
-    axes.set_xticklabels([step.op_type for step in path], rotation=60, fontsize=7)
+    spans = _layer_spans(path, layers)
+    if spans:
+        for index, (start, stop, _) in enumerate(spans):
+            if index:
+                axes.axvline(start - 0.5, color="#888", linestyle="--", linewidth=0.8)
+            axes.text(
+                (start + stop - 1) / 2,
+                1.0,
+                f"#{index}",
+                transform=axes.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#444",
+            )
+        axes.set_xticks([(start + stop - 1) / 2 for start, stop, _ in spans])
+        axes.set_xticklabels(
+            [_tail(layer.source_layer) for _, _, layer in spans], rotation=25, fontsize=7, ha="right"
+        )
+        axes.set_xlabel("source layer (dashed: layer boundary; #: row of the table above)", fontsize=8)
+    else:
+        axes.set_xticks(range(len(values)))
+        axes.set_xticklabels([step.op_type for step in path], rotation=60, fontsize=7)
     axes.set_ylabel("relative L2 error")
-    axes.set_title("error growth from the first diverging node to the output", fontsize=9)
+    axes.set_title("error growth from the first diverging node to the output", fontsize=9, pad=14)
     figure.tight_layout()
     return _png(figure)
+
+
+def _tail(layer: str) -> str:
+    """A layer's own name for a plot label: `query (Linear)`, `layer.6 (BertLayer)`, `proj (Dense)`."""
+    path, separator, layer_class = layer.partition(" (")
+    parts = path.replace("/", ".").split(".")
+    tail = ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+    return _short(tail + separator + layer_class, 28) if layer else "-"
+
+
+def _layer_spans(path, layers) -> list[tuple[int, int, object]]:
+    """(first index, end index, layer) of each layer row along the per-node path, when they line up."""
+    if not layers or sum(layer.nodes for layer in layers) != len(path):
+        return []
+    spans, start = [], 0
+    for layer in layers:
+        spans.append((start, start + layer.nodes, layer))
+        start += layer.nodes
+    return spans
 
 
 def _png(figure) -> str:
@@ -222,13 +342,64 @@ def _settings(settings: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
 
 
-def _th(text: str) -> str:
-    css = (
-        " class='text'"
-        if text in ("output", "value", "node", "op", "source layer", "verdict", "dims", "")
-        else ""
+def _table(rows: list[str]) -> str:
+    """A table in its own horizontally scrolling box, so a wide one never widens the page."""
+    return "<div class='scroll'><table>" + "".join(rows) + "</table></div>"
+
+
+def _header(names) -> str:
+    return (
+        "<tr>"
+        + "".join(
+            f"<th class='text'>{_e(n)}</th>" if n in _TEXT_HEADERS else f"<th>{_e(n)}</th>" for n in names
+        )
+        + "</tr>"
     )
-    return f"<th{css}>{_e(text)}</th>"
+
+
+_TEXT_HEADERS = {
+    "",
+    "candidate",
+    "output",
+    "runs",
+    "run",
+    "value",
+    "node",
+    "nodes",
+    "op",
+    "source layer",
+    "verdict",
+    "within tolerance",
+}
+
+
+def _row(cells: list[str]) -> str:
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def _cell(text) -> str:
+    return f"<td>{_e(text)}</td>"
+
+
+def _text(text, css: str = "") -> str:
+    classes = f"text {css}" if css else "text"
+    return f"<td class='{classes}'>{_e(text)}</td>"
+
+
+def _name(text) -> str:
+    """A name cell: wraps where it must, shortened in the middle when long, the full name as its title."""
+    text = str(text)
+    shown = _short(text, NAME_LIMIT)
+    title = f" title='{_e(text)}'" if shown != text else ""
+    return f"<td class='text name'{title}>{_e(shown)}</td>"
+
+
+def _short(text: str, limit: int) -> str:
+    """`encoder.layer.6.atte…self.query (Linear)`: both ends kept, the middle elided."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
 
 
 def _e(text) -> str:

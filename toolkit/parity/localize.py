@@ -9,7 +9,6 @@ on each node (`pkg.torch.onnx.name_scopes`). The ONNX graph gives the topologica
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,12 +19,16 @@ import onnx
 
 from toolkit.io import first_line
 from toolkit.parity.compare import compare_output
+from toolkit.source_layers import layer_chain, source_layer, torch_module_scope, wrapper_prefix
 from toolkit.sources import Source
 
 # Localisation runs by default on a failure only below this many nodes (it exposes every value).
 AUTO_NODE_LIMIT = 5000
-# The divergence path lists at most this many nodes, the first and the last ones kept.
-PATH_LIMIT = 40
+# The per-node divergence path lists at most this many nodes, the first and the last ones kept
+# (the per-layer view is computed from the whole path first).
+PATH_LIMIT = 400
+# The per-layer path groups nodes at the deepest level of enclosing layers that fits in this many rows.
+LAYER_ROWS = 8
 
 
 @dataclass
@@ -49,6 +52,20 @@ class PathStep:
     source_layer: str
     max_abs: float
     relative_l2: float
+    enclosing_layers: list[str] = field(default_factory=list)  # outermost first, the source layer last
+
+
+@dataclass
+class LayerStep:
+    """Consecutive path nodes of one source layer, collapsed: the error where the layer hands on."""
+
+    source_layer: str
+    nodes: int
+    first_node: str
+    last_node: str
+    max_abs: float  # of the layer's last node on the path
+    relative_l2: float
+    growth: float  # relative_l2 / the previous layer's (the first layer: / its first node's)
 
 
 @dataclass
@@ -63,6 +80,7 @@ class Divergence:
     output_errors: list[ValueDifference] = field(default_factory=list)
     input_errors: list[ValueDifference] = field(default_factory=list)
     path: list[PathStep] = field(default_factory=list)
+    layers: list[LayerStep] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
 
@@ -226,10 +244,15 @@ def keras_layer_values(keras_model: Any, model: onnx.ModelProto, inputs: Sequenc
         layer = _tf_layer_of(node.name, layer_names)
         if layer:
             last_node[layer] = node
-    layers = [layer for layer in keras_model.layers if layer.name in last_node]
+    # A layer called more than once (shared weights) has no single output to compare.
+    layers = [
+        layer
+        for layer in keras_model.layers
+        if layer.name in last_node and len(getattr(layer, "_inbound_nodes", [None])) == 1
+    ]
     if not layers:
         return {}
-    probe = keras.Model(keras_model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(keras_model.inputs, [_called_output(layer) for layer in layers])
     outputs = probe(list(inputs), training=False)  # Keras matches the structure of `model.inputs`, a list
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {
@@ -239,38 +262,21 @@ def keras_layer_values(keras_model: Any, model: onnx.ModelProto, inputs: Sequenc
     }
 
 
+def _called_output(layer):
+    """The layer's output where the model calls it: a nested model's own `.output` is its inner graph's."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if nodes and getattr(nodes[0], "outputs", None):
+        return nodes[0].outputs[0]
+    return layer.output
+
+
 # --------------------------------------------------------------------------- naming
 
 
 def module_path(node: onnx.NodeProto) -> str | None:
     """The torch module path torch.onnx (dynamo) recorded for a node ("layers.0.conv1"), else None."""
-    for entry in node.metadata_props:
-        if entry.key == "pkg.torch.onnx.name_scopes":
-            try:
-                scopes = ast.literal_eval(entry.value)
-            except (ValueError, SyntaxError):
-                return None
-            return ".".join(scope for scope in scopes[1:-1] if scope)
-    return None
-
-
-def source_layer(node: onnx.NodeProto) -> str:
-    """The source framework's layer name for a node: torch module path and class, or the TF op scope."""
-    path = module_path(node)
-    if path is not None:
-        classes = _metadata(node, "pkg.torch.onnx.class_hierarchy")
-        try:
-            hierarchy = ast.literal_eval(classes) if classes else []
-        except (ValueError, SyntaxError):
-            hierarchy = []
-        layer_class = hierarchy[-2].rsplit(".", 1)[-1] if len(hierarchy) >= 2 else ""
-        return f"{path or '(root)'} ({layer_class})" if layer_class else (path or "(root)")
-    namespace = _metadata(node, "namespace")
-    if namespace:
-        return namespace
-    if "/" in node.name:  # tf2onnx keeps TensorFlow op names: model/dense_1/MatMul
-        return node.name.rsplit("/", 1)[0]
-    return ""
+    scope = torch_module_scope(node)
+    return scope[0] if scope is not None else None
 
 
 def _tf_layer_of(node_name: str, layer_names: set[str]) -> str | None:
@@ -300,10 +306,6 @@ def _align_layouts(onnx_values: dict, other_values: dict) -> dict:
     return aligned
 
 
-def _metadata(node: onnx.NodeProto, key: str) -> str:
-    return next((entry.value for entry in node.metadata_props if entry.key == key), "")
-
-
 # --------------------------------------------------------------------------- comparing
 
 
@@ -327,6 +329,7 @@ def first_divergence(
         return errors[name]
 
     nodes = topological_nodes(model.graph)
+    prefix = wrapper_prefix(nodes)
     compared = 0
     result = Divergence(method=method, compared_nodes=0)
     for index, node in enumerate(nodes):
@@ -339,10 +342,14 @@ def first_divergence(
             continue
         result.node = node.name or f"{node.op_type}_{index}"
         result.op_type = node.op_type
-        result.source_layer = source_layer(node)
+        result.source_layer = source_layer(node, prefix)
         result.output_errors = outputs
         result.input_errors = [e for e in (error_of(name) for name in node.input if name) if e is not None]
-        result.path = _growth_path(model.graph, nodes, index, error_of)
+        path = _growth_path(model.graph, nodes, index, error_of, prefix)
+        result.layers = layer_steps(path)
+        if len(path) > PATH_LIMIT:
+            path = path[: PATH_LIMIT // 2] + path[-PATH_LIMIT // 2 :]
+        result.path = path
         break
     result.compared_nodes = compared if not result.found else _count_compared(nodes, error_of)
     if compared == 0:
@@ -392,7 +399,7 @@ def topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     return _topological(graph)
 
 
-def _growth_path(graph, nodes, start: int, error_of: Callable) -> list[PathStep]:
+def _growth_path(graph, nodes, start: int, error_of: Callable, prefix: str = "") -> list[PathStep]:
     """From the diverging node to the worst graph output, each step the consumer with the largest error."""
     producer = {name: i for i, node in enumerate(nodes) for name in node.output if name}
     consumers: dict[str, list[int]] = {}
@@ -430,13 +437,57 @@ def _growth_path(graph, nodes, start: int, error_of: Callable) -> list[PathStep]
             continue
         steps.append(
             PathStep(
-                node.name or node.op_type, node.op_type, source_layer(node), worst.max_abs, worst.relative_l2
+                node.name or node.op_type,
+                node.op_type,
+                source_layer(node, prefix),
+                worst.max_abs,
+                worst.relative_l2,
+                layer_chain(node, prefix),
             )
         )
-    if len(steps) > PATH_LIMIT:
-        half = PATH_LIMIT // 2
-        steps = steps[:half] + steps[-half:]
     return steps
+
+
+def layer_steps(path: Sequence[PathStep], rows: int = LAYER_ROWS) -> list[LayerStep]:
+    """The path with consecutive nodes of one layer collapsed into one row.
+
+    The first row is the diverging node's own layer; after it, nodes are grouped at the deepest
+    level of their enclosing layers (`encoder.layer.7`, then `encoder.layer.7.attention`, ...) that
+    keeps the table within `rows` rows, so a person sees where the error travels, block by block.
+    """
+    if not path:
+        return []
+    depth = max(len(step.enclosing_layers) for step in path)
+    while depth > 1 and len(_grouped(path, depth - 1)) > rows:
+        depth -= 1
+    layers = _grouped(path, depth - 1)
+    before = _number(path[0].relative_l2)
+    for layer in layers:
+        after = _number(layer.relative_l2)
+        layer.growth = after / before if before > 0 else float("nan")
+        before = after
+    return layers
+
+
+def _grouped(path: Sequence[PathStep], level: int) -> list[LayerStep]:
+    first = path[0].source_layer
+    in_first = True  # the diverging layer keeps its own row, at its own depth
+    layers: list[LayerStep] = []
+    for step in path:
+        in_first = in_first and step.source_layer == first
+        chain = step.enclosing_layers or [step.source_layer]
+        key = first if in_first else chain[min(level, len(chain) - 1)]
+        if layers and key and layers[-1].source_layer == key:  # nodes of no layer keep a row each
+            current = layers[-1]
+            current.nodes += 1
+            current.last_node, current.max_abs, current.relative_l2 = (
+                step.node,
+                step.max_abs,
+                step.relative_l2,
+            )
+            continue
+        layers.append(LayerStep(key, 1, step.node, step.node, step.max_abs, step.relative_l2, 1.0))
+    return layers
 
 
 def _downstream(nodes, start: int, consumers) -> set[int]:

@@ -12,6 +12,18 @@ from toolkit.parity.compare import OutputComparison
 
 # Bump on any change a consumer could notice; docs/parity-json-schema.md documents each version.
 SCHEMA_VERSION = 2
+RUN_COLUMNS = (
+    "candidate",
+    "output",
+    "run",
+    "max abs",
+    "max rel",
+    "cosine",
+    "outside",
+    "rtol/atol",
+    "verdict",
+)
+TEXT_COLUMNS = ("candidate", "output", "run", "verdict")
 
 
 @dataclass
@@ -22,6 +34,12 @@ class RunComparison:
     seed: int
     outputs: list[OutputComparison]
     dims: dict[str, int] = field(default_factory=dict)  # sizes of other dynamic axes, by symbol
+    user_inputs: bool = False  # the inputs were the user's (--inputs), not generated from `seed`
+
+    @property
+    def label(self) -> str:
+        """The run in words: `seed 1, batch 8`, `seed 0, batch 2, sequence=6`, or `user inputs`."""
+        return run_label(self, self.user_inputs)
 
     @property
     def passed(self) -> bool:
@@ -55,9 +73,7 @@ class CandidateResult:
         failures = [(run, o) for run in self.runs for o in run.outputs if not o.passed]
         kinds = sorted({o.kind for _, o in failures})
         run, worst = max(failures, key=lambda item: _number(item[1].max_abs, float("inf")))
-        where = f"batch {run.batch_size}" if run.batch_size is not None else "user inputs"
-        if run.dims:
-            where += ", " + ", ".join(f"{k}={v}" for k, v in run.dims.items())
+        where = run.label
         failed_runs = len({id(r) for r, _ in failures})
         detail = worst.problem or (
             f"max abs {worst.max_abs:.3g}, {100 * _number(worst.outside_share):.2f}% outside "
@@ -115,6 +131,7 @@ class ParityReport:
                     "divergence": c.divergence.to_dict() if c.divergence is not None else None,
                     "runs": [
                         {
+                            "label": run.label,
                             "batch_size": run.batch_size,
                             "dims": run.dims,
                             "seed": run.seed,
@@ -143,12 +160,15 @@ class ParityReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def renderables(self) -> list:
-        """What the terminal shows: the table, each failing candidate's verdict and divergence path."""
-        from rich.table import Table
+    def renderables(self, verbose: bool = False) -> list:
+        """What the terminal shows: the table, each failing candidate's verdict and divergence path.
+
+        The path is one row per source layer; `verbose` adds the per-node path and a row per run
+        of every output (failing outputs always show their runs).
+        """
         from rich.text import Text
 
-        shown: list = [self.rich_table()]
+        shown: list = [self.rich_table(verbose)]
         for candidate in self.candidates:
             for line in candidate.layout:
                 shown.append(Text(f"{candidate.label}: {line}", style="cyan"))
@@ -161,43 +181,26 @@ class ParityReport:
             if not divergence.found:
                 shown.append(Text(f"  localisation: {divergence.summary()}", style="yellow"))
                 continue
-            path = Table(
-                title=f"Divergence path of {candidate.label} ({divergence.method})", title_justify="left"
-            )
-            for column in ("node", "op", "source layer", "max abs", "rel L2"):
-                path.add_column(column, justify="right" if column in ("max abs", "rel L2") else "left")
-            for step in divergence.path:
-                path.add_row(
-                    step.node,
-                    step.op_type,
-                    step.source_layer,
-                    _format(_number(step.max_abs)),
-                    _format(_number(step.relative_l2)),
+            shown.append(_layer_table(candidate.label, divergence))
+            if verbose:
+                shown.append(_node_table(candidate.label, divergence))
+            elif len(divergence.path) > len(divergence.layers):
+                shown.append(
+                    Text(f"  {len(divergence.path)} nodes on the path; --verbose lists them", style="dim")
                 )
-            shown.append(path)
         style = "bold green" if self else "bold red"
         shown.append(Text(self.verdict, style=style))
         return shown
 
-    def rich_table(self):
+    def rich_table(self, verbose: bool = False):
+        """One compact row per candidate and output, then one row per run where it matters."""
         from rich.table import Table
 
         verdict = "[bold green]PASS[/]" if self else "[bold red]FAIL[/]"
         table = Table(title=f"Parity against {self.reference_label} ({self.reference_framework}): {verdict}")
-        for column in (
-            "candidate",
-            "output",
-            "batch",
-            "max abs",
-            "max rel",
-            "cosine",
-            "outside",
-            "rtol/atol",
-            "verdict",
-        ):
-            table.add_column(
-                column, justify="right" if column not in ("candidate", "output", "verdict") else "left"
-            )
+        for column in RUN_COLUMNS:
+            table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
+        user_inputs = bool(self.settings.get("user_inputs"))
         for candidate in self.candidates:
             if candidate.error:
                 table.add_row(
@@ -205,31 +208,27 @@ class ParityReport:
                 )
                 continue
             for output_index, name in enumerate(_output_names(candidate)):
-                rows = [
-                    run.outputs[output_index] for run in candidate.runs if output_index < len(run.outputs)
-                ]
-                batches = ",".join(
-                    str(run.batch_size) for run in candidate.runs if run.batch_size is not None
-                )
-                worst = max(rows, key=lambda o: (not o.passed, _number(o.max_abs)))
+                runs = [run for run in candidate.runs if output_index < len(run.outputs)]
+                rows = [run.outputs[output_index] for run in runs]
                 ok = all(o.passed for o in rows)
-                notes = sorted({o.problem for o in rows if o.problem})
-                verdict_cell = (
-                    "[green]pass[/]" + "".join(f" [yellow]({note})[/]" for note in notes)
-                    if ok
-                    else f"[red]FAIL[/] {worst.problem}".rstrip()
-                )
                 table.add_row(
                     candidate.label,
                     name,
-                    batches or "-",
-                    _format(max(_number(o.max_abs) for o in rows)),
-                    _format(max(_number(o.max_rel) for o in rows)),
-                    f"{min(_number(o.cosine, 1.0) for o in rows):.6f}",
-                    f"{100 * max(_number(o.outside_share) for o in rows):.2f}%",
-                    f"{worst.rtol:g}/{worst.atol:g}",
-                    verdict_cell,
+                    runs_summary(runs, user_inputs),
+                    *_figures(rows),
+                    _verdict_cell(rows),
+                    end_section=False,
                 )
+                if len(runs) > 1 and (verbose or not ok):
+                    for run, output in zip(runs, rows, strict=True):
+                        table.add_row(
+                            "",
+                            "",
+                            run_label(run, user_inputs),
+                            *_figures([output]),
+                            _verdict_cell([output]),
+                            style="dim" if output.passed else None,
+                        )
         return table
 
     def __str__(self) -> str:
@@ -239,9 +238,109 @@ class ParityReport:
 
         buffer = io.StringIO()
         console = Console(file=buffer, width=PIPE_WIDTH, force_terminal=False)
-        for renderable in self.renderables():
+        for renderable in self.renderables():  # the default view, as the command prints it
             console.print(renderable)
         return buffer.getvalue()
+
+
+def run_label(run: RunComparison, user_inputs: bool = False) -> str:
+    """One run in words: `seed 1, batch 8`, `seed 0, batch 2, sequence=6`, or `user inputs`."""
+    if user_inputs or run.user_inputs:
+        return "user inputs"
+    parts = [f"seed {run.seed}"]
+    if run.batch_size is not None:
+        parts.append(f"batch {run.batch_size}")
+    parts += [f"{symbol}={size}" for symbol, size in run.dims.items()]
+    return ", ".join(parts)
+
+
+def runs_summary(runs: list[RunComparison], user_inputs: bool = False) -> str:
+    """All runs of one output in a few words: `4 runs: batch 1, 8 × seeds 0-1`."""
+    if user_inputs or any(run.user_inputs for run in runs):
+        return "user inputs"
+    if not runs:
+        return "-"
+    batches = sorted({run.batch_size for run in runs if run.batch_size is not None})
+    seeds = sorted({run.seed for run in runs})
+    dims = sorted({f"{k}={v}" for run in runs for k, v in run.dims.items()})
+    parts = []
+    if batches:
+        parts.append("batch " + ", ".join(map(str, batches)))
+    if dims:
+        parts.append(", ".join(dims))
+    seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    described = " × ".join([*parts, seeds_text]) if parts else seeds_text
+    return f"{len(runs)} runs: {described}" if len(runs) > 1 else described
+
+
+def _figures(rows) -> list[str]:
+    """max abs, max rel, cosine, outside, rtol/atol over some output comparisons (the worst of each)."""
+    worst = max(rows, key=lambda o: (not o.passed, _number(o.max_abs)))
+    return [
+        _format(max(_number(o.max_abs) for o in rows)),
+        _format(max(_number(o.max_rel) for o in rows)),
+        f"{min(_number(o.cosine, 1.0) for o in rows):.6f}",
+        f"{100 * max(_number(o.outside_share) for o in rows):.2f}%",
+        f"{worst.rtol:g}/{worst.atol:g}",
+    ]
+
+
+def _verdict_cell(rows) -> str:
+    if all(o.passed for o in rows):
+        notes = sorted({o.problem for o in rows if o.problem})
+        return "[green]pass[/]" + "".join(f" [yellow]({note})[/]" for note in notes)
+    failing = sum(1 for o in rows if not o.passed)
+    worst = max(rows, key=lambda o: (not o.passed, _number(o.max_abs)))
+    count = f" {failing}/{len(rows)}" if len(rows) > 1 else ""
+    return f"[red]FAIL[/]{count} {worst.problem}".rstrip()
+
+
+def _layer_table(label: str, divergence):
+    """The divergence path, one row per source layer: nodes collapsed, the error it hands on, its growth."""
+    from rich.table import Table
+
+    table = Table(title=f"Divergence path of {label} by layer ({divergence.method})", title_justify="left")
+    for column in ("#", "source layer", "nodes", "max abs", "rel L2", "growth"):
+        table.add_column(column, justify="left" if column in ("source layer", "nodes") else "right")
+    for index, layer in enumerate(divergence.layers):
+        table.add_row(
+            str(index),
+            layer.source_layer or "-",
+            nodes_cell(layer),
+            _format(_number(layer.max_abs)),
+            _format(_number(layer.relative_l2)),
+            growth_text(layer.growth),
+        )
+    return table
+
+
+def _node_table(label: str, divergence):
+    from rich.table import Table
+
+    table = Table(title=f"Divergence path of {label}, per node", title_justify="left")
+    for column in ("#", "node", "op", "source layer", "max abs", "rel L2"):
+        table.add_column(column, justify="right" if column in ("#", "max abs", "rel L2") else "left")
+    for index, step in enumerate(divergence.path):
+        table.add_row(
+            str(index),
+            step.node,
+            step.op_type,
+            step.source_layer,
+            _format(_number(step.max_abs)),
+            _format(_number(step.relative_l2)),
+        )
+    return table
+
+
+def nodes_cell(layer) -> str:
+    """`node_linear_36` for one node, `node_MatMul_436 … node_add_731 (14)` for several."""
+    if layer.nodes == 1:
+        return layer.first_node
+    return f"{layer.first_node} … {layer.last_node} ({layer.nodes})"
+
+
+def growth_text(growth: float) -> str:
+    return "-" if growth is None or math.isnan(growth) else f"×{growth:.3g}"
 
 
 def _output_names(candidate: CandidateResult) -> list[str]:

@@ -149,7 +149,11 @@ def verify(
                 note = f"the candidate has {len(actual)} outputs, the reference {len(run.expected)}"
                 if note not in result.notes:
                     result.notes.append(note)
-            result.runs.append(RunComparison(run.batch_size, run.seed, comparisons, dims=run.dims))
+            result.runs.append(
+                RunComparison(
+                    run.batch_size, run.seed, comparisons, dims=run.dims, user_inputs=user_inputs is not None
+                )
+            )
         result.layout.extend(sorted(output_notes))
         result.plots = {name: (ref, cand) for name, (_, ref, cand) in worst_run.items()}
         if not result.passed and not result.error and localize and reference_source and candidate_sources:
