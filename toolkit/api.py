@@ -13,7 +13,7 @@ from toolkit.errors import InputError, UsageError
 from toolkit.io import save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
 
-TARGETS = ("onnx", "torch", "tensorflow")
+TARGETS = ("onnx", "torch", "tensorflow", "tflite")
 TARGET_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
 
 
@@ -25,15 +25,21 @@ def convert(
     opset: int | None = None,
     output: str | Path | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    **target_options: Any,
 ):
     """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
 
     Returns an `onnx.ModelProto` for `to="onnx"`, a `torch.nn.Module` for `to="torch"` and a
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
+    `to="tflite"` returns a `toolkit.tflite.convert.Conversion` (the flatbuffer and its interface);
+    `target_options` are its `precision` (fp32, fp16, int8, int8-full), `calibration` (.npz),
+    `io_layout` (nchw, nhwc) and `static_batch` (used where TFLite needs static shapes).
     """
     target = TARGET_ALIASES.get(to, to)
     if target not in TARGETS:
         raise UsageError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    if target_options and target != "tflite":
+        raise UsageError(f"{', '.join(target_options)}: options of to='tflite' only")
     source = load_source(model_or_path, example_inputs)
     onnx_model = to_onnx(source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes)
     if target == "onnx":
@@ -47,6 +53,10 @@ def convert(
         if output is not None:
             torch_importer.save(module, output)
         return module
+    if target == "tflite":
+        from toolkit.tflite import convert_onnx
+
+        return convert_onnx(onnx_model, output, label=source.label, **target_options)
     from toolkit.importers import tensorflow as tensorflow_importer
 
     module = tensorflow_importer.import_onnx(onnx_model)
