@@ -86,6 +86,7 @@ class _ConversionFailed(Exception):
         self.message = message
         self.stage = stage
         self.brief = f"{stage} failed ({_first_error(message)})"
+        self.op_scopes: list[tuple[str, str]] = []
 
 
 def _convert(module, precision, io_layout, samples, batch, label) -> tuple[bytes, Interface]:
@@ -146,7 +147,10 @@ def _convert(module, precision, io_layout, samples, batch, label) -> tuple[bytes
             warnings.simplefilter("ignore")
             flatbuffer = converter.convert()
     except Exception as error:
-        raise _ConversionFailed(str(error), "conversion") from error
+        failure = _ConversionFailed(str(error), "conversion")
+        # Op names of the traced graph carry the importer's scope: the ONNX node each op came from.
+        failure.op_scopes = [(op.type, op.name) for op in concrete.graph.get_operations()]
+        raise failure from error
     interface = Interface(
         inputs=list(module.input_names),
         input_keys=[spec.name for spec in specs],
@@ -225,7 +229,7 @@ def _explain(failure: _ConversionFailed, model: onnx.ModelProto, label: str) -> 
     missing = _NOT_LOWERED.findall(message)
     if missing:
         ops = sorted(set(missing))
-        nodes = _onnx_nodes_at(message, model, {op.removeprefix("tf.") for op in ops})
+        nodes = _onnx_nodes_at(failure, model, {op.removeprefix("tf.") for op in ops})
         where = ", ".join(f'node "{n.name}" ({n.op_type})' for n in nodes) or "a node"
         return InputError(
             f"{label}: {where} becomes TensorFlow op(s) {', '.join(o.removeprefix('tf.') for o in ops)}, "
@@ -234,7 +238,7 @@ def _explain(failure: _ConversionFailed, model: onnx.ModelProto, label: str) -> 
             "(the runtime must then link the Flex delegate), or re-export without that operator"
         )
     if "tensor list" in message.lower() or "TensorList" in message:
-        nodes = _onnx_nodes_at(message, model, {"TensorListReserve", "TensorListSetItem"})
+        nodes = _onnx_nodes_at(failure, model, {"TensorListReserve", "TensorListSetItem"})
         where = ", ".join(f'node "{n.name}" ({n.op_type})' for n in nodes) or "a loop"
         return InputError(
             f"{label}: {where}: TFLite cannot lower its TensorList loop even with static shapes; "
@@ -245,11 +249,12 @@ def _explain(failure: _ConversionFailed, model: onnx.ModelProto, label: str) -> 
     return InputError(f"{label}: TFLite conversion failed: {_first_error(message)}")
 
 
-def _onnx_nodes_at(message: str, model: onnx.ModelProto, tf_ops: set[str]) -> list[onnx.NodeProto]:
-    """ONNX nodes whose importer name scope appears at the failing ops' locations."""
+def _onnx_nodes_at(failure, model: onnx.ModelProto, tf_ops: set[str]) -> list[onnx.NodeProto]:
+    """ONNX nodes whose importer name scope holds the failing TF ops (traced graph, else error locations)."""
     from toolkit.importers.core import python_name
 
-    scopes = {scope.split("/")[0] for op, scope in _LOCATION.findall(message) if op in tf_ops}
+    located = [*failure.op_scopes, *_LOCATION.findall(failure.message)]
+    scopes = {scope.split("/")[0] for op, scope in located if op in tf_ops}
     found = []
     for node in model.graph.node:
         token = python_name(node.name or node.op_type)
