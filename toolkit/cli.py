@@ -140,7 +140,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--static-batch",
     type=click.IntRange(min=1),
     default=None,
-    help="--to tflite: the batch when TFLite needs static shapes (default 1).",
+    help="--to tflite: fix the batch (default: dynamic, or 1 where TFLite needs static shapes).",
 )
 def convert(
     source, target, output, opset, input_shapes, dynamic, precision, calibration, io_layout, static_batch

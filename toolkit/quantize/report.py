@@ -122,6 +122,9 @@ def channel_error(reference: np.ndarray, candidate: np.ndarray) -> float:
     axis = 1 if reference.ndim >= 4 else reference.ndim - 1  # NCHW channels, else features last
     reference = np.moveaxis(reference.astype(np.float64), axis, 0).reshape(reference.shape[axis], -1)
     candidate = np.moveaxis(candidate.astype(np.float64), axis, 0).reshape(reference.shape[0], -1)
+    # Masks carry -inf (attention); a value that is not finite on both sides says nothing about precision.
+    finite = np.isfinite(reference) & np.isfinite(candidate)
+    reference, candidate = np.where(finite, reference, 0.0), np.where(finite, candidate, 0.0)
     norms = np.linalg.norm(reference, axis=1)
     differences = np.linalg.norm(reference - candidate, axis=1)
     scale = np.where(norms > 0, norms, 1.0)

@@ -44,10 +44,14 @@ def convert_onnx(
     precision: str = "fp32",
     calibration: str | Path | None = None,
     io_layout: str = "nchw",
-    static_batch: int = STATIC_BATCH,
+    static_batch: int | None = None,
     label: str = "model",
 ) -> Conversion:
-    """Convert an ONNX model to TFLite; write it atomically to `output` when given."""
+    """Convert an ONNX model to TFLite; write it atomically to `output` when given.
+
+    The batch stays dynamic unless TFLite or LiteRT cannot take it so (then it is STATIC_BATCH);
+    `static_batch` fixes it from the start.
+    """
     if precision not in PRECISIONS:
         raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
     if io_layout not in IO_LAYOUTS:
@@ -64,15 +68,15 @@ def convert_onnx(
     module = toolkit.convert(model, to="tensorflow")
     notes: list[str] = []
     try:
-        flatbuffer, interface = _convert(module, precision, io_layout, samples, batch=None, label=label)
-    except _ConversionFailed as dynamic_failure:
+        flatbuffer, interface = _convert(module, precision, io_layout, samples, static_batch, label)
+    except _ConversionFailed as first_failure:
+        if static_batch is not None:
+            raise _explain(first_failure, model, label) from None
         try:
-            flatbuffer, interface = _convert(
-                module, precision, io_layout, samples, batch=static_batch, label=label
-            )
+            flatbuffer, interface = _convert(module, precision, io_layout, samples, STATIC_BATCH, label)
         except _ConversionFailed as static_failure:
             raise _explain(static_failure, model, label) from None
-        notes.append(f"static batch {static_batch}: with a dynamic batch {dynamic_failure.brief}")
+        notes.append(f"static batch {STATIC_BATCH}: with a dynamic batch {first_failure.brief}")
     conversion = Conversion(flatbuffer, interface, time.perf_counter() - started, notes)
     if output is not None:
         with atomic_output(output) as temporary:
