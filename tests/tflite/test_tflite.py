@@ -125,6 +125,11 @@ def test_int8_full_top1_agreement_on_a_trained_classifier(tmp_path):
     int8_top1 = np.concatenate([runner.run([held_out[i : i + 1]])[0] for i in range(len(held_out))]).argmax(1)
     assert np.mean(int8_top1 == float_top1) >= 0.95
     assert (tmp_path / "q.tflite").stat().st_size < 0.4 * onnx_path.stat().st_size
+    # Dynamic-range int8 (weights only) on the same model: a batch at once, the batch stays dynamic.
+    conversion = toolkit.convert(str(onnx_path), to="tflite", output=tmp_path / "w.tflite", precision="int8")
+    assert conversion.interface.static_batch is None
+    weights_top1 = TFLiteRunnable(tmp_path / "w.tflite").run([held_out])[0].argmax(1)
+    assert np.mean(weights_top1 == float_top1) >= 0.95
 
 
 def _cli(*arguments, cwd):
