@@ -120,7 +120,12 @@ def bench_model(name: str, directory: Path, rounds: int, calls: int) -> dict:
     if theirs["seconds"]:
         row["conversion_speedup"] = float(np.median(theirs["seconds"]) / np.median(ours))
     if theirs.get("tflite") and not theirs.get("error"):
-        call_ours, call_theirs = litert_runner(str(ours_path)), litert_runner(theirs["tflite"])
+        call_ours = litert_runner(str(ours_path))
+        try:
+            call_theirs = litert_runner(theirs["tflite"])
+        except RuntimeError as error:  # e.g. onnx2tf emitted Select TF ops, which LiteRT does not link
+            row["onnx2tf_error"] = f"LiteRT cannot run its .tflite: {str(error).splitlines()[0][:80]}"
+            return row
         ratios = []
         for _ in range(rounds):
             mine, other = median_call_ms(call_ours, calls), median_call_ms(call_theirs, calls)
