@@ -33,7 +33,7 @@ def convert(
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
     `to="tflite"` returns a `toolkit.tflite.convert.Conversion` (the flatbuffer and its interface);
     `target_options` are its `precision` (fp32, fp16, int8, int8-full), `calibration` (.npz),
-    `io_layout` (nchw, nhwc) and `static_batch` (used where TFLite needs static shapes).
+    `io_layout` (nchw, nhwc) and `static_batch` (fixes the batch; default dynamic, 1 where TFLite needs it).
     """
     target = TARGET_ALIASES.get(to, to)
     if target not in TARGETS:
