@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out
 PIP_VERSION := 26.3
 
-.PHONY: run test lint format clean browser
+.PHONY: run test lint format clean browser .venv-onnx2tf bench-tflite
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,8 +63,21 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format toolkit tests models scripts
 	$(VENV)/bin/ruff check --fix toolkit tests models scripts
 
+# onnx2tf for scripts/bench_tflite.py only (not make test): it pins TF 2.19 and numpy 1.26.
+ONNX2TF_VENV := .venv-onnx2tf
+$(ONNX2TF_VENV)/.installed: scripts/onnx2tf-requirements.txt
+	test -x $(ONNX2TF_VENV)/bin/python || $(PYTHON) -m venv $(ONNX2TF_VENV)
+	$(ONNX2TF_VENV)/bin/python -m pip install -q -r scripts/onnx2tf-requirements.txt
+	$(ONNX2TF_VENV)/bin/python -m pip install -q --no-deps onnx2tf==1.29.24
+	touch $@
+
+.venv-onnx2tf: $(ONNX2TF_VENV)/.installed
+
+bench-tflite: $(STAMP) $(ONNX2TF_VENV)/.installed
+	$(PY) scripts/bench_tflite.py
+
 clean:
-	rm -rf $(VENV) $(OUT) $(TRITON_VENV) $(KSERVE_VENV)
+	rm -rf $(VENV) $(OUT) $(TRITON_VENV) $(KSERVE_VENV) $(ONNX2TF_VENV)
 
 # The fuzzer beyond make test's one-minute slice: FUZZ_COUNT malformed models through inspect and both importers.
 FUZZ_SEED ?= 16

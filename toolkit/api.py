@@ -14,7 +14,7 @@ from toolkit.errors import InputError, UsageError
 from toolkit.io import check_output, replacing_foreign_directories, save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
 
-TARGETS = ("onnx", "torch", "tensorflow")
+TARGETS = ("onnx", "torch", "tensorflow", "tflite")
 MIN_OPSET = 7
 TARGET_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
 
@@ -28,6 +28,7 @@ def convert(
     output: str | Path | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
     force: bool = False,
+    **target_options: Any,
 ):
     """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
 
@@ -35,18 +36,25 @@ def convert(
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
     The output is checked before any work (README, "What toolkit writes"); `force` lets a
     SavedModel that toolkit did not write be replaced.
+    `to="tflite"` returns a `toolkit.tflite.convert.Conversion` (the flatbuffer and its interface);
+    `target_options` are its `precision` (fp32, fp16, int8, int8-full), `calibration` (.npz),
+    `io_layout` (nchw, nhwc) and `static_batch` (fixes the batch; default dynamic, 1 where TFLite needs it).
     """
     target = TARGET_ALIASES.get(to, to)
     if target not in TARGETS:
         raise UsageError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    if target_options and target != "tflite":
+        raise UsageError(f"{', '.join(target_options)}: options of to='tflite' only")
     check_opset(opset)
     with replacing_foreign_directories(force):
         if output is not None:
             check_output(output, target, inputs=paths_read_by(model_or_path))
-        return _convert(model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes)
+        return _convert(
+            model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, target_options
+        )
 
 
-def _convert(model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes):
+def _convert(model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, target_options):
     source = load_source(model_or_path, example_inputs)
     onnx_model = to_onnx(source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes)
     if target == "onnx":
@@ -60,6 +68,10 @@ def _convert(model_or_path, target, example_inputs, input_spec, opset, output, d
         if output is not None:
             torch_importer.save(module, output)
         return module
+    if target == "tflite":
+        from toolkit.tflite import convert_onnx
+
+        return convert_onnx(onnx_model, output, label=source.label, **target_options)
     from toolkit.importers import tensorflow as tensorflow_importer
 
     module = tensorflow_importer.import_onnx(onnx_model)

@@ -40,6 +40,7 @@ LAZY_COMMANDS = {
     "serve": "toolkit.serve.commands:serve_command",
     "bench": "toolkit.serve.commands:bench_command",
     "deploy": "toolkit.deploy.commands:deploy_command",
+    "quantize": "toolkit.quantize.command:quantize_command",
 }
 
 
@@ -117,7 +118,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("source")
 @click.option(
-    "--to", "target", type=click.Choice(["onnx", "torch", "tensorflow"]), default="onnx", show_default=True
+    "--to",
+    "target",
+    type=click.Choice(["onnx", "torch", "tensorflow", "tflite"]),
+    default="onnx",
+    show_default=True,
 )
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=True), help="Where to write the result."
@@ -139,21 +144,67 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--force", is_flag=True, help="Replace an existing SavedModel directory that toolkit did not write."
 )
-def convert(source, target, output, opset, input_shapes, dynamic, force):
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8", "int8-full"]),
+    default=None,
+    help="--to tflite: fp32, fp16 weights, int8 weights (dynamic range) or int8-full (calibrated).",
+)
+@click.option(
+    "--calibration", type=click.Path(), default=None, help="--to tflite int8-full: .npz by input name."
+)
+@click.option(
+    "--io-layout",
+    type=click.Choice(["nchw", "nhwc"]),
+    default=None,
+    help="--to tflite: device tensor layout.",
+)
+@click.option(
+    "--static-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--to tflite: fix the batch (default: dynamic, or 1 where TFLite needs static shapes).",
+)
+def convert(
+    source,
+    target,
+    output,
+    opset,
+    input_shapes,
+    dynamic,
+    force,
+    precision,
+    calibration,
+    io_layout,
+    static_batch,
+):
     """Convert SOURCE (file.py:factory, module:factory, .pt2, TorchScript, .keras/.h5, SavedModel, .onnx).
 
     \b
     --to onnx        -o model.onnx   a checked ONNX model
     --to torch       -o model.pt2    a torch.export program (or -o model.py: generated Python + .safetensors)
     --to tensorflow  -o saved_model  a SavedModel with a serving_default signature
+    --to tflite      -o model.tflite a LiteRT flatbuffer keeping the ONNX input/output names and order
     """
     from toolkit import api
+
+    tflite_options = {
+        "precision": precision,
+        "calibration": calibration,
+        "io_layout": io_layout,
+        "static_batch": static_batch,
+    }
+    if target != "tflite" and any(v is not None for v in tflite_options.values()):
+        raise UsageError(
+            "--precision, --calibration, --io-layout and --static-batch apply to --to tflite only"
+        )
+    tflite_options = {k: v for k, v in tflite_options.items() if v is not None}
 
     shapes = dict(parse_shape(text) for text in input_shapes)
     axes = parse_dynamic(dynamic)
     api.check_opset(opset)
     started = time.perf_counter()
-    with _status(f"converting {source} to {target}"):
+    with _status(f"converting {source} to {target}"), warnings_as_lines():
         result = api.convert(
             source,
             to=target,
@@ -162,6 +213,7 @@ def convert(source, target, output, opset, input_shapes, dynamic, force):
             output=output,
             dynamic_axes=axes,
             force=force,
+            **tflite_options,
         )
     seconds = time.perf_counter() - started
     if target == "onnx":
@@ -170,6 +222,17 @@ def convert(source, target, output, opset, input_shapes, dynamic, force):
         click.echo(
             f"wrote {output} ({exporter}; opset {opsets}; {len(result.graph.node)} nodes; "
             f"{_size(Path(output))}) in {seconds:.1f} s"
+        )
+    elif target == "tflite":
+        batch = (
+            "dynamic batch"
+            if result.interface.static_batch is None
+            else f"batch {result.interface.static_batch}"
+        )
+        notes = "".join(f"; {note}" for note in result.notes)
+        click.echo(
+            f"wrote {output} (tflite {result.interface.precision}; {result.interface.io_layout}; {batch}; "
+            f"{_size(Path(output))}{notes}) in {seconds:.1f} s"
         )
     else:
         click.echo(f"wrote {output} ({target}) in {seconds:.1f} s")
@@ -338,6 +401,21 @@ def _status(message: str):
 
     with progress.shown(), progress.activity(message):
         yield
+
+
+@contextlib.contextmanager
+def warnings_as_lines():
+    """The toolkit's own warnings (random calibration data) as one line each on stderr."""
+    import warnings
+
+    from toolkit.calibration import CalibrationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CalibrationWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, CalibrationWarning):
+            click.echo(f"toolkit: warning: {warning.message}", err=True)
 
 
 def _size(path: Path) -> str:

@@ -172,4 +172,8 @@ def runnable(source: Source, provider: str = "auto") -> Runnable:
         return KerasRunnable(source.model, source.label)
     if source.kind == "tensorflow":
         return TensorflowRunnable(source.model, source.label)
+    if source.kind == "tflite":
+        from toolkit.tflite.runner import TFLiteRunnable
+
+        return TFLiteRunnable(source.path, source.label)
     raise InputError(f"{source.label}: cannot run a model of kind {source.kind!r}")

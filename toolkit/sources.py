@@ -54,6 +54,8 @@ def load_source(spec: Any, example_inputs: Any = None) -> Source:
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return Source("onnx", load_onnx(path), str(path), path=path)
+    if suffix == ".tflite":  # run by LiteRT (toolkit/tflite/runner.py); the file is the model
+        return Source("tflite", str(path), str(path), path=path)
     if suffix == ".pt2":
         return _from_exported_program(path)
     if suffix in KERAS_SUFFIXES:
@@ -63,7 +65,7 @@ def load_source(spec: Any, example_inputs: Any = None) -> Source:
     if suffix == ".py":
         return _from_generated_python(path)
     raise InputError(
-        f"{path}: unknown model format {suffix or '(no suffix)'}; expected .onnx, .pt2, TorchScript "
+        f"{path}: unknown model format {suffix or '(no suffix)'}; expected .onnx, .tflite, .pt2, TorchScript "
         f"({', '.join(TORCHSCRIPT_SUFFIXES)}), .keras/.h5, a SavedModel directory or file.py:factory"
     )
 
