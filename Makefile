@@ -32,10 +32,10 @@ TRITON_STAMP := $(TRITON_VENV)/.installed
 TRITON_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 TRITON_DIST = $(TRITON_VENV)/lib/python$(TRITON_PYTHON)/site-packages/pytriton/tritonserver
 
-$(TRITON_STAMP): Makefile
+$(TRITON_STAMP): Makefile constraints-triton.txt
 	rm -f $(TRITON_VENV)/.unavailable
 	( test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV) ) && \
-	$(TRITON_VENV)/bin/python -m pip install -q nvidia-pytriton==0.7.0 'numpy<2' onnxruntime==1.32.0 && \
+	$(TRITON_VENV)/bin/python -m pip install -q -c constraints-triton.txt nvidia-pytriton==0.7.0 'numpy<2' onnxruntime==1.32.0 && \
 	cp $(TRITON_DIST)/python_backend_stubs/$(TRITON_PYTHON)/triton_python_backend_stub $(TRITON_DIST)/backends/python/ \
 	|| { mkdir -p $(TRITON_VENV); echo "nvidia-pytriton could not be installed for Python $(TRITON_PYTHON)" > $(TRITON_VENV)/.unavailable; }
 	touch $(TRITON_STAMP)
@@ -45,10 +45,10 @@ $(TRITON_STAMP): Makefile
 KSERVE_VENV := .venv-kserve
 KSERVE_STAMP := $(KSERVE_VENV)/.installed
 
-$(KSERVE_STAMP): Makefile
+$(KSERVE_STAMP): Makefile constraints-kserve.txt
 	rm -f $(KSERVE_VENV)/.unavailable
 	( test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV) ) && \
-	$(KSERVE_VENV)/bin/python -m pip install -q kserve==0.21.0 onnxruntime==1.32.0 \
+	$(KSERVE_VENV)/bin/python -m pip install -q -c constraints-kserve.txt kserve==0.21.0 onnxruntime==1.32.0 \
 	|| { mkdir -p $(KSERVE_VENV); echo "kserve==0.21.0 could not be installed" > $(KSERVE_VENV)/.unavailable; }
 	touch $(KSERVE_STAMP)
 
