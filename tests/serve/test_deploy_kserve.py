@@ -6,8 +6,8 @@ Each negative case is a manifest a person could plausibly write, and the SDK's c
 
 from __future__ import annotations
 
-import os
 import copy
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
