@@ -25,8 +25,12 @@ def convert(
     opset: int | None = None,
     output: str | Path | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    trainable: bool = False,
 ):
     """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
+
+    `trainable=True` exports for training: every source parameter stays an initializer (named
+    after it), BatchNormalization and Dropout stay nodes that follow the import's train/eval mode.
 
     Returns an `onnx.ModelProto` for `to="onnx"`, a `torch.nn.Module` for `to="torch"` and a
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
@@ -35,7 +39,9 @@ def convert(
     if target not in TARGETS:
         raise UsageError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
     source = load_source(model_or_path, example_inputs)
-    onnx_model = to_onnx(source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes)
+    onnx_model = to_onnx(
+        source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes, trainable=trainable
+    )
     if target == "onnx":
         if output is not None:
             save_onnx(onnx_model, output)
@@ -60,6 +66,7 @@ def to_onnx(
     input_spec: Mapping[str, Sequence[int]] | None = None,
     opset: int | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    trainable: bool = False,
 ) -> onnx.ModelProto:
     """The checked ONNX form of any source, tagged with the exporter that wrote it."""
     if source.kind == "onnx":
@@ -69,7 +76,7 @@ def to_onnx(
         # A SavedModel's serving signature already says what it takes.
         from toolkit.export import export_tensorflow
 
-        result = export_tensorflow(source.model, opset=opset)
+        result = export_tensorflow(source.model, opset=opset, trainable=trainable)
         return _tagged(result, source)
     example_inputs = require_example_inputs(source, shapes)
     _check_runs(source, example_inputs, given_shapes=bool(shapes))
@@ -78,12 +85,19 @@ def to_onnx(
 
         axes = {name: list(a) for name, a in dynamic_axes.items()} if dynamic_axes is not None else None
         result = export_torch(
-            source.model, example_inputs, opset=opset, input_names=source.input_names, dynamic_axes=axes
+            source.model,
+            example_inputs,
+            opset=opset,
+            input_names=source.input_names,
+            dynamic_axes=axes,
+            trainable=trainable,
         )
     else:
         from toolkit.export import export_tensorflow
 
-        result = export_tensorflow(source.model, example_inputs=example_inputs, opset=opset)
+        result = export_tensorflow(
+            source.model, example_inputs=example_inputs, opset=opset, trainable=trainable
+        )
     return _tagged(result, source)
 
 

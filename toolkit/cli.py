@@ -116,7 +116,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     multiple=True,
     help="NAME:AXIS[,AXIS] dynamic axes (default: axis 0 of every input); 'none' for static.",
 )
-def convert(source, target, output, opset, input_shapes, dynamic):
+@click.option(
+    "--trainable",
+    is_flag=True,
+    help="Export for training: every parameter kept, BatchNorm/Dropout follow train/eval.",
+)
+def convert(source, target, output, opset, input_shapes, dynamic, trainable):
     """Convert SOURCE (file.py:factory, module:factory, .pt2, TorchScript, .keras/.h5, SavedModel, .onnx).
 
     \b
@@ -133,7 +138,13 @@ def convert(source, target, output, opset, input_shapes, dynamic):
     started = time.perf_counter()
     with _status(f"converting {source} to {target}"):
         result = api.convert(
-            source, to=target, input_spec=shapes or None, opset=opset, output=output, dynamic_axes=axes
+            source,
+            to=target,
+            input_spec=shapes or None,
+            opset=opset,
+            output=output,
+            dynamic_axes=axes,
+            trainable=trainable,
         )
     seconds = time.perf_counter() - started
     if target == "onnx":
