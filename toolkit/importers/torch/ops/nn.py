@@ -397,11 +397,16 @@ def dropout_7(data, *, ratio=0.5, context):
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
     from toolkit.importers.torch.ops.support import known
 
+    if training_mode is not None:
+        # ONNX: training_mode given says when to drop, whatever the module's mode (a trainable
+        # export leaves it out, so that its Dropout nodes follow train()/eval()).
+        mode = known(training_mode)
+        if mode is None or bool(mode):
+            raise NeedsValues("training-mode dropout")
+        return data, torch.ones_like(data, dtype=torch.bool)
     ratio_value = 0.5 if ratio is None else known(ratio)
-    mode_value = False if training_mode is None else known(training_mode)
-    if ratio_value is None or mode_value is None:
-        raise NeedsValues("Dropout's ratio or training_mode computed by the graph")
-    # A constant training_mode (torch.onnx TRAINING export) marks a training-aware node: the module's mode decides.
+    if ratio_value is None:
+        raise NeedsValues("Dropout's ratio computed by the graph")
     return _dropout(data, float(ratio_value), context)
 
 
