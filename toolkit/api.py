@@ -168,8 +168,12 @@ def verify_parity(
     input_perm: Mapping[str, Sequence[int]] | None = None,
     output_perm: Mapping[str, Sequence[int]] | None = None,
     localize: bool | str = "auto",
+    train: bool = False,
 ):
     """Run the reference and each candidate on the same inputs; returns a truthy-on-pass ParityReport.
+
+    `train=True`: training parity instead (toolkit/parity/train_report.py): per-parameter gradients,
+    one SGD and one Adam step, BatchNorm running statistics and a 20-step fine-tune; a TrainingReport.
 
     `candidate` is one model or a list; each is an object or a path (ONNX runs in onnxruntime with
     `provider`). `inputs` is user data (arrays, a dict, or an .npz/.npy path); without it, seeded
@@ -181,6 +185,15 @@ def verify_parity(
     """
     from toolkit.parity.run import Layout, verify
     from toolkit.runners import runnable
+
+    if train:
+        from toolkit.parity.train_report import verify_training_sources
+
+        if isinstance(candidate, (list, tuple)):
+            if len(candidate) != 1:
+                raise UsageError("--train compares one candidate with the reference")
+            candidate = candidate[0]
+        return verify_training_sources(reference, candidate, example_inputs)
 
     if localize not in (True, False, "auto"):
         raise UsageError(f"localize={localize!r}: expected True, False or 'auto'")

@@ -222,6 +222,11 @@ def convert(source, target, output, opset, input_shapes, dynamic, trainable):
     default=None,
     help="Write a self-contained HTML report with plots.",
 )
+@click.option(
+    "--train",
+    is_flag=True,
+    help="Training parity: gradients, SGD and Adam steps, BatchNorm, a 20-step fine-tune.",
+)
 @click.pass_context
 def verify_parity(
     ctx,
@@ -241,6 +246,7 @@ def verify_parity(
     localize,
     json_path,
     html_path,
+    train,
 ):
     """Run REFERENCE and each CANDIDATE on the same inputs and compare every output.
 
@@ -250,6 +256,10 @@ def verify_parity(
     from toolkit.io import atomic_output
     from toolkit.terminal import console
 
+    if train:
+        from toolkit.parity.train_report import run_from_cli
+
+        ctx.exit(run_from_cli(reference, candidates, json_path, html_path, _status))
     with _status(f"verifying {len(candidates)} candidate(s) against {reference}"):
         report = api.verify_parity(
             reference,

@@ -8,7 +8,7 @@ first output against a fixed target, so both sides differentiate the same functi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ class Trainee:
     state: dict[str, Any]  # source name -> buffer / non-trainable variable (running statistics)
     forward: Callable[..., Any]  # forward(inputs, training) -> first output
     to_source: Callable[[str, np.ndarray], np.ndarray]  # framework layout -> source layout
+    from_source: Callable[[str, np.ndarray], np.ndarray] = field(default=lambda name, array: array)
 
     def values(self, which: str = "parameters") -> dict[str, np.ndarray]:
         items = self.parameters if which == "parameters" else self.state
@@ -57,13 +58,16 @@ def imported(module) -> Trainee:
     def to_source(name, array):
         return mapping[name].to_source(array)
 
+    def from_source(name, array):
+        return mapping[name].to_imported(array)
+
     if hasattr(module, "onnx_initializer_attributes"):
-        return Trainee("torch", parameters, state, _torch_forward(module), to_source)
+        return Trainee("torch", parameters, state, _torch_forward(module), to_source, from_source)
 
     def forward(inputs, training):
         return _first(module(*inputs, training=training))
 
-    return Trainee("tensorflow", parameters, state, forward, to_source)
+    return Trainee("tensorflow", parameters, state, forward, to_source, from_source)
 
 
 def step(trainee: Trainee, inputs: Sequence[np.ndarray], target: np.ndarray, optimizer: str, lr: float):

@@ -59,7 +59,8 @@ class MappedParameter:
             with torch.no_grad():
                 self.value.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(self.value.dtype))
         else:
-            self.value.assign(array.astype(self.value.dtype.as_numpy_dtype))
+            dtype = self.value.dtype  # tf.DType, or a string for Keras variables
+            self.value.assign(array.astype(np.dtype(getattr(dtype, "as_numpy_dtype", dtype))))
 
 
 def parameter_map(imported) -> dict[str, MappedParameter]:
