@@ -25,6 +25,7 @@ from toolkit.options import (
 LAZY_COMMANDS = {
     "serve": "toolkit.serve.commands:serve_command",
     "bench": "toolkit.serve.commands:bench_command",
+    "transfer-weights": "toolkit.training.transfer_command:transfer_weights_command",
 }
 
 

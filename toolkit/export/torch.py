@@ -209,6 +209,8 @@ def _export_torchscript(
     import torch
 
     was_training = getattr(module, "training", False)
+    # A TRAINING export runs forward in training mode, which moves BatchNorm's running statistics.
+    saved_state = {n: b.detach().clone() for n, b in module.named_buffers()} if training else {}
 
     buffer = io.BytesIO()
     axis_names = {
@@ -230,6 +232,10 @@ def _export_torchscript(
         )
     if isinstance(module, torch.nn.Module):
         module.train(was_training)
+        with torch.no_grad():
+            for name, state in module.named_buffers():
+                if name in saved_state:
+                    state.copy_(saved_state[name])
     for caught in chatter.warnings:
         if issubclass(caught.category, torch.jit.TracerWarning):
             # Tracing records one path through Python control flow; the user must know which inputs it fits.
