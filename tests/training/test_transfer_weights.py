@@ -23,6 +23,8 @@ TWINS = "tests.training.twins"
         ("keras_cnn", "torch_cnn", ".pt"),
         ("keras_block", "torch_block", ".pt"),
         ("torch_block", "keras_block", ".weights.h5"),
+        ("torch_bilstm", "keras_bilstm", ".weights.h5"),
+        ("keras_bilstm", "torch_bilstm", ".pt"),
     ],
 )
 def test_twins_get_the_weights_and_agree(tmp_path, source, destination, suffix):

@@ -102,3 +102,35 @@ def keras_block():
     up = keras.layers.Dense(32, activation="relu")(x)
     y = keras.layers.LayerNormalization(epsilon=1e-3)(x + keras.layers.Dense(16)(up))
     return keras.Model(tokens, y), _tokens()
+
+
+def _sequences():
+    return (np.random.default_rng(SEED).standard_normal((3, 6, 5)).astype(np.float32),)
+
+
+def torch_bilstm():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(SEED)
+
+    class Net(nn.Module):
+        def __init__(self, hidden=8):
+            super().__init__()
+            self.lstm = nn.LSTM(5, hidden, batch_first=True, bidirectional=True)
+            self.dense = nn.Linear(2 * hidden, 3)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)  # final states, forward then backward: Keras's concat merge
+            return self.dense(torch.cat([h[0], h[1]], dim=-1))
+
+    return Net().eval(), _sequences()
+
+
+def keras_bilstm():
+    import keras
+
+    keras.utils.set_random_seed(SEED + 1)
+    sequence = keras.Input((6, 5), name="sequence")
+    x = keras.layers.Bidirectional(keras.layers.LSTM(8))(sequence)
+    return keras.Model(sequence, keras.layers.Dense(3)(x)), _sequences()

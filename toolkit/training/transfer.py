@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from toolkit.errors import InputError
+from toolkit.training import recurrent
 
 LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten"})
 # ONNX ops that compute the same thing under different names: the role's kind.
@@ -220,6 +221,7 @@ class TransferResult:
     matches: list[Match]
     max_abs_difference: float  # between SRC and DST outputs on SRC's example inputs
     output: str
+    recurrent_parameters: int = 0  # destination LSTM parameters set cell by cell (recurrent.py)
 
 
 def transfer_weights(source_spec, destination_spec, output, rtol: float = 1e-4, atol: float = 1e-5):
@@ -252,13 +254,19 @@ def transfer_weights(source_spec, destination_spec, output, rtol: float = 1e-4, 
         trainee = train.torch_source(side.model) if side.kind == "torch" else train.keras_source(side.model)
         exported = api.convert(side.model, to="onnx", example_inputs=tuple(inputs), trainable=True)
         names = [*trainee.parameters, *trainee.state]
-        unused = [n for n in names if n not in {i.name for i in exported.graph.initializer}]
-        sides.append((trainee, roles(exported, names), unused))
-    (source_trainee, source_roles, _), (destination_trainee, destination_roles, _) = sides
+        cells = recurrent.cells(names)
+        in_cells = {name for cell in cells for name in cell.values()}
+        names = [name for name in names if name not in in_cells]
+        sides.append((trainee, roles(exported, names), cells))
+    (
+        (source_trainee, source_roles, source_cells),
+        (destination_trainee, destination_roles, destination_cells),
+    ) = sides
     matches = match(source_roles, destination_roles)
     values = {**source_trainee.values(), **source_trainee.values("state")}
     targets = {**destination_trainee.parameters, **destination_trainee.state}
     converted = {m.destination.name: m.convert(values[m.source.name]) for m in matches}
+    converted.update(recurrent.transfer(source_cells, destination_cells, values, targets))
     for name, array in converted.items():
         if tuple(array.shape) != tuple(targets[name].shape):
             raise InputError(
@@ -277,7 +285,7 @@ def transfer_weights(source_spec, destination_spec, output, rtol: float = 1e-4, 
             "nothing written: are the architectures really the same?"
         )
     _write(destination, output)
-    return TransferResult(matches, difference, str(output))
+    return TransferResult(matches, difference, str(output), sum(len(c) for c in destination_cells))
 
 
 def _inputs_for(destination, source_inputs):

@@ -32,4 +32,8 @@ def transfer_weights_command(source, destination, output):
             pair.source.name, pair.destination.name, pair.source.kind, str(pair.source.canonical_shape)
         )
     console().print(table)
+    if result.recurrent_parameters:
+        click.echo(
+            f"and {result.recurrent_parameters} LSTM parameters, cell by cell (gates i, f, c, o; torch's two biases summed)"
+        )
     click.echo(f"wrote {output}; outputs agree (max abs difference {result.max_abs_difference:.2e})")
