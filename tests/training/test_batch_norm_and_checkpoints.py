@@ -173,3 +173,25 @@ def test_a_model_without_float_parameters_is_an_input_error():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(InputError, match="no float parameters"):
         train.imported(toolkit.convert(model, to="torch"))
+
+
+def test_trainable_export_keeps_the_running_statistics_and_the_saved_program_trains(tmp_path):
+    import torch
+    from onnx import numpy_helper
+
+    from toolkit.importers.torch import save
+
+    module = _torch_bn_cnn().eval()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    batch = torch.randn(4, 3, 8, 8)
+    onnx_model = toolkit.convert(module, to="onnx", example_inputs=(batch,), trainable=True)
+    for name, value in module.state_dict().items():  # the training-mode trace moved nothing
+        assert torch.equal(value, before[name]), name
+    initializers = {i.name: numpy_helper.to_array(i) for i in onnx_model.graph.initializer}
+    np.testing.assert_array_equal(initializers["1.running_var"], before["1.running_var"].numpy())
+    imported = toolkit.convert(onnx_model, to="torch")
+    save(imported, tmp_path / "bn.pt2", example_inputs=(batch,))
+    program = torch.export.load(tmp_path / "bn.pt2").module()
+    np.testing.assert_allclose(
+        program(batch).detach().numpy(), module(batch).detach().numpy(), rtol=1e-5, atol=1e-6
+    )

@@ -241,7 +241,14 @@ def _export_torchscript(
             # Tracing records one path through Python control flow; the user must know which inputs it fits.
             notes.append(f"TorchScript tracing froze a Python value: {first_line(caught.message)}")
             break
-    return onnx.load_from_string(buffer.getvalue())
+    model = onnx.load_from_string(buffer.getvalue())
+    if saved_state:
+        # The exporter reads the buffers after its training-mode trace moved them: the values before.
+        for initializer in model.graph.initializer:
+            if initializer.name in saved_state:
+                value = saved_state[initializer.name].cpu().numpy()
+                initializer.CopyFrom(onnx.numpy_helper.from_array(value, initializer.name))
+    return model
 
 
 def keep_training_nodes_for_inference(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -250,9 +250,12 @@ def batch_norm_in_mode(x, running_mean, running_var, weight, bias, training, mom
     Training: batch statistics, running statistics updated in place. torch's F.batch_norm updates
     the running variance with the unbiased batch variance; ONNX and Keras use the population one.
     """
+    # Spelled torch.nn.functional: the .py export copies this function into the generated file.
     if not training or unbiased:
-        return F.batch_norm(x, running_mean, running_var, weight, bias, bool(training), momentum, epsilon)
-    y = F.batch_norm(x, None, None, weight, bias, True, 0.0, epsilon)
+        return torch.nn.functional.batch_norm(
+            x, running_mean, running_var, weight, bias, bool(training), momentum, epsilon
+        )
+    y = torch.nn.functional.batch_norm(x, None, None, weight, bias, True, 0.0, epsilon)
     with torch.no_grad():
         batch_var, batch_mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], unbiased=False)
         running_mean.lerp_(batch_mean, momentum)
