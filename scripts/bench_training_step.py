@@ -1,7 +1,7 @@
 """Training-step time of an import against its native source, same process, interleaved.
 
-torch_cnn (reference) natively vs its torch import, and keras_cnn natively (tf.GradientTape)
-vs its TensorFlow import; each side runs one SGD step per round, rounds interleaved; prints the
+torch_cnn (reference) natively vs its torch import, and keras_cnn natively vs its TensorFlow
+import (both as one tf.function step); each side runs one SGD step per round, rounds interleaved; prints the
 median, the spread (p10-p90) and the ratio import / native (goal: at most 1.10).
 Run: PYTHONPATH=. python scripts/bench_training_step.py [--rounds 30]
 """
@@ -28,14 +28,36 @@ def _bench(name: str, target: str, rounds: int) -> tuple[str, list[float], list[
     source = train.torch_source(model) if name.startswith("torch_") else train.keras_source(model)
     target_values = np.zeros(np.shape(train.evaluate(source, batch)), np.float32)
     native, other = [], []
-    for side in (source, imported):  # warm-up (tracing, allocator)
-        train.step(side, batch, target_values, "sgd", 1e-3)
+    steps = [_compiled_step(side, batch, target_values) for side in (source, imported)]
+    for run in steps:  # warm-up (tracing, allocator)
+        run()
     for _ in range(rounds):
-        for side, times in ((source, native), (imported, other)):
+        for run, times in zip(steps, (native, other), strict=True):
             started = time.perf_counter()
-            train.step(side, batch, target_values, "sgd", 1e-3)
+            run()
             times.append(time.perf_counter() - started)
     return f"{name} -> {target}", native, other
+
+
+def _compiled_step(trainee, batch, target):
+    """One SGD step; in TensorFlow both sides run it as one tf.function, as Keras's fit() does."""
+    if trainee.framework == "torch":
+        return lambda: train.step(trainee, batch, target, "sgd", 1e-3)
+    import keras
+    import tensorflow as tf
+
+    variables = list(trainee.parameters.values())
+    optimizer = keras.optimizers.SGD(1e-3)
+    inputs = [tf.constant(x) for x in batch]
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((trainee.forward(inputs, True) - target) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    return step
 
 
 def main() -> None:
