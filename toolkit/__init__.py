@@ -6,7 +6,7 @@ The public API is imported lazily so that `import toolkit` loads neither torch n
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["convert", "verify_parity", "load", "ToolkitError"]
+__all__ = ["convert", "verify_parity", "load", "parameter_map", "load_weights", "ToolkitError"]
 
 from toolkit.errors import ToolkitError
 
@@ -27,6 +27,20 @@ def load(*args, **kwargs):
     from toolkit.api import load as _load
 
     return _load(*args, **kwargs)
+
+
+def parameter_map(imported):
+    """{source parameter name: MappedParameter} of an imported module; see toolkit.training."""
+    from toolkit.training import parameter_map as _parameter_map
+
+    return _parameter_map(imported)
+
+
+def load_weights(imported, checkpoint):
+    """Load a torch state_dict (.pt) or Keras .weights.h5 into an imported module; see toolkit.training."""
+    from toolkit.training import load_weights as _load_weights
+
+    return _load_weights(imported, checkpoint)
 
 
 convert.__doc__ = "Convert a model to ONNX, torch or TensorFlow; see toolkit.api.convert."

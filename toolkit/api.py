@@ -28,9 +28,13 @@ def convert(
     output: str | Path | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
     force: bool = False,
+    trainable: bool = False,
     **target_options: Any,
 ):
     """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
+
+    `trainable=True` exports for training: every source parameter stays an initializer (named
+    after it), BatchNormalization and Dropout stay nodes that follow the import's train/eval mode.
 
     Returns an `onnx.ModelProto` for `to="onnx"`, a `torch.nn.Module` for `to="torch"` and a
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
@@ -50,13 +54,25 @@ def convert(
         if output is not None:
             check_output(output, target, inputs=paths_read_by(model_or_path))
         return _convert(
-            model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, target_options
+            model_or_path,
+            target,
+            example_inputs,
+            input_spec,
+            opset,
+            output,
+            dynamic_axes,
+            trainable,
+            target_options,
         )
 
 
-def _convert(model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, target_options):
+def _convert(
+    model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, trainable, target_options
+):
     source = load_source(model_or_path, example_inputs)
-    onnx_model = to_onnx(source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes)
+    onnx_model = to_onnx(
+        source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes, trainable=trainable
+    )
     if target == "onnx":
         if output is not None:
             save_onnx(onnx_model, output)
@@ -85,6 +101,7 @@ def to_onnx(
     input_spec: Mapping[str, Sequence[int]] | None = None,
     opset: int | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    trainable: bool = False,
 ) -> onnx.ModelProto:
     """The checked ONNX form of any source, tagged with the exporter that wrote it."""
     if source.kind == "onnx":
@@ -95,7 +112,7 @@ def to_onnx(
         # A SavedModel's serving signature already says what it takes.
         from toolkit.export import export_tensorflow
 
-        result = export_tensorflow(source.model, opset=opset)
+        result = export_tensorflow(source.model, opset=opset, trainable=trainable)
         return _tagged(result, source)
     example_inputs = require_example_inputs(source, shapes)
     if dynamic_axes:
@@ -111,12 +128,19 @@ def to_onnx(
             else None
         )
         result = export_torch(
-            source.model, example_inputs, opset=opset, input_names=source.input_names, dynamic_axes=axes
+            source.model,
+            example_inputs,
+            opset=opset,
+            input_names=source.input_names,
+            dynamic_axes=axes,
+            trainable=trainable,
         )
     else:
         from toolkit.export import export_tensorflow
 
-        result = export_tensorflow(source.model, example_inputs=example_inputs, opset=opset)
+        result = export_tensorflow(
+            source.model, example_inputs=example_inputs, opset=opset, trainable=trainable
+        )
     if opset is not None and result.opset != opset:
         raise UsageError(
             f"--opset {opset}: {result.exporter} wrote opset {result.opset} instead; it cannot produce "
@@ -234,8 +258,12 @@ def verify_parity(
     input_perm: Mapping[str, Sequence[int]] | None = None,
     output_perm: Mapping[str, Sequence[int]] | None = None,
     localize: bool | str = "auto",
+    train: bool = False,
 ):
     """Run the reference and each candidate on the same inputs; returns a truthy-on-pass ParityReport.
+
+    `train=True`: training parity instead (toolkit/parity/train_report.py): per-parameter gradients,
+    one SGD and one Adam step, BatchNorm running statistics and a 20-step fine-tune; a TrainingReport.
 
     `candidate` is one model or a list; each is an object or a path (ONNX runs in onnxruntime with
     `provider`). `inputs` is user data (arrays, a dict, or an .npz/.npy path); without it, seeded
@@ -248,6 +276,15 @@ def verify_parity(
     from toolkit.options import check_batch_sizes, check_samples, check_tolerance
     from toolkit.parity.run import Layout, verify
     from toolkit.runners import runnable
+
+    if train:
+        from toolkit.parity.train_report import verify_training_sources
+
+        if isinstance(candidate, (list, tuple)):
+            if len(candidate) != 1:
+                raise UsageError("--train compares one candidate with the reference")
+            candidate = candidate[0]
+        return verify_training_sources(reference, candidate, example_inputs)
 
     if localize not in (True, False, "auto"):
         raise UsageError(f"localize={localize!r}: expected True, False or 'auto'")

@@ -41,6 +41,7 @@ LAZY_COMMANDS = {
     "bench": "toolkit.serve.commands:bench_command",
     "deploy": "toolkit.deploy.commands:deploy_command",
     "quantize": "toolkit.quantize.command:quantize_command",
+    "transfer-weights": "toolkit.training.transfer_command:transfer_weights_command",
 }
 
 
@@ -142,6 +143,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "input, named batch); 'none' for static.",
 )
 @click.option(
+    "--trainable",
+    is_flag=True,
+    help="Export for training: every parameter kept, BatchNorm/Dropout follow train/eval.",
+)
+@click.option(
     "--force", is_flag=True, help="Replace an existing SavedModel directory that toolkit did not write."
 )
 @click.option(
@@ -172,6 +178,7 @@ def convert(
     opset,
     input_shapes,
     dynamic,
+    trainable,
     force,
     precision,
     calibration,
@@ -213,6 +220,7 @@ def convert(
             output=output,
             dynamic_axes=axes,
             force=force,
+            trainable=trainable,
             **tflite_options,
         )
     seconds = time.perf_counter() - started
@@ -303,6 +311,11 @@ def convert(
     help="Write a self-contained HTML report with plots.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list every run and the per-node divergence path.")
+@click.option(
+    "--train",
+    is_flag=True,
+    help="Training parity: gradients, SGD and Adam steps, BatchNorm, a 20-step fine-tune.",
+)
 @click.pass_context
 def verify_parity(
     ctx,
@@ -323,6 +336,7 @@ def verify_parity(
     json_path,
     html_path,
     verbose,
+    train,
 ):
     """Run REFERENCE and each CANDIDATE on the same inputs and compare every output.
 
@@ -350,6 +364,10 @@ def verify_parity(
     for option, path in (("--json", json_path), ("--html", html_path)):
         if path:
             check_output(path, "report", inputs=read, option=option)
+    if train:
+        from toolkit.parity.train_report import run_from_cli
+
+        ctx.exit(run_from_cli(reference, candidates, json_path, html_path, _status))
     with _status(f"verifying {len(candidates)} candidate(s) against {reference}"):
         report = api.verify_parity(
             reference,

@@ -45,6 +45,8 @@ class _Source:
     output_names: list[str] | None  # None: name them output_0..n
     # The object owning the variables: a function keeps only weak references to them.
     owner: Any = None
+    # A trainable export: these trailing inputs are the model's variables, made initializers after.
+    weights: list[tuple[str, np.ndarray]] | None = None
 
 
 def export_tensorflow(
@@ -54,12 +56,14 @@ def export_tensorflow(
     example_inputs: Sequence[np.ndarray] | None = None,
     opset: int | None = None,
     dynamic_batch: bool = True,
+    trainable: bool = False,
 ) -> ExportResult:
     """Export a Keras model, tf.Module / SavedModel (object or directory) or tf.function to ONNX.
 
     The input signature comes from `input_signature`, else the Keras inputs, a SavedModel
     signature or the function's own signature, else `example_inputs`; axis 0 stays dynamic
-    unless `dynamic_batch` is False.
+    unless `dynamic_batch` is False. `trainable` (Keras models): every variable stays an
+    initializer named after its path and BatchNormalization stays one node (keras_trainable.py).
     """
     import tensorflow as tf
 
@@ -68,7 +72,7 @@ def export_tensorflow(
         raise UsageError(f"tf2onnx exports up to opset {NEWEST_OPSET}; opset {opset} was asked for")
     examples = [np.asarray(value) for value in example_inputs] if example_inputs is not None else None
     with quiet_exporter(_CHATTY_LOGGERS):
-        source = _concrete_source(model, input_signature, examples, dynamic_batch)
+        source = _concrete_source(model, input_signature, examples, dynamic_batch, trainable)
         onnx_model = _convert(source, opset, tf)
     if _is_keras_model(model):  # tf2onnx's op scopes carry tracing suffixes, not layer names
         annotate_keras_layers(onnx_model, model)
@@ -77,20 +81,24 @@ def export_tensorflow(
     return ExportResult(model=onnx_model, exporter=EXPORTER, opset=default_opset(onnx_model), notes=[])
 
 
-def _concrete_source(model, input_signature, examples, dynamic_batch) -> _Source:
+def _concrete_source(model, input_signature, examples, dynamic_batch, trainable=False) -> _Source:
     """Whatever was given, as one concrete function with names for its inputs and outputs."""
     if isinstance(model, (str, os.PathLike)):
         model = _load_saved_model(Path(model))
-    source = _dispatch(model, input_signature, examples, dynamic_batch)
+    if trainable and not _is_keras_model(model):
+        raise UsageError(
+            "a trainable TensorFlow export needs a Keras model (its variables name the parameters)"
+        )
+    source = _dispatch(model, input_signature, examples, dynamic_batch, trainable)
     source.owner = model
     return source
 
 
-def _dispatch(model, input_signature, examples, dynamic_batch) -> _Source:
+def _dispatch(model, input_signature, examples, dynamic_batch, trainable=False) -> _Source:
     import tensorflow as tf
 
     if _is_keras_model(model):
-        return _keras_source(model, input_signature, examples, dynamic_batch)
+        return _keras_source(model, input_signature, examples, dynamic_batch, trainable)
     if isinstance(model, tf.types.experimental.ConcreteFunction):
         return _function_source(model)
     if isinstance(model, tf.types.experimental.PolymorphicFunction):
@@ -128,7 +136,7 @@ def _is_keras_model(model) -> bool:
     return isinstance(model, keras.Model)
 
 
-def _keras_source(keras_model, input_signature, examples, dynamic_batch) -> _Source:
+def _keras_source(keras_model, input_signature, examples, dynamic_batch, trainable=False) -> _Source:
     import tensorflow as tf
 
     if input_signature is not None:
@@ -148,13 +156,35 @@ def _keras_source(keras_model, input_signature, examples, dynamic_batch) -> _Sou
     def call(*inputs):
         return keras_model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
 
+    weights = None
+    if trainable:
+        from toolkit.export import keras_trainable
+
+        weight_specs = keras_trainable.weight_specs(keras_model)
+        count = len(specs)
+        weights = list(
+            zip(
+                keras_trainable.variable_paths(keras_model),
+                keras_trainable.variable_values(keras_model),
+                strict=True,
+            )
+        )
+
+        def call(*inputs):  # noqa: F811  (the same model, its variables as arguments)
+            return keras_trainable.stateless_call(keras_model, inputs[:count], inputs[count:])
+
+        specs = [*specs, *weight_specs]
     concrete_function = tf.function(call, input_signature=specs).get_concrete_function()
     output_names = list(getattr(keras_model, "output_names", None) or [])
     count = len(tf.nest.flatten(concrete_function.structured_outputs))
+    input_names = [spec.name or f"input_{index}" for index, spec in enumerate(specs)]
+    if weights:
+        input_names[len(input_names) - len(weights) :] = [name for name, _ in weights]
     return _Source(
         concrete_function,
-        [spec.name or f"input_{index}" for index, spec in enumerate(specs)],
+        input_names,
         output_names if len(output_names) == count and len(set(output_names)) == count else None,
+        weights=weights,
     )
 
 
@@ -249,6 +279,11 @@ def _convert(source: _Source, opset: int, tf) -> onnx.ModelProto:
             )
     except Exception as error:
         raise ExportError(f"tf2onnx cannot convert the model: {first_line(error)}") from error
+    if source.weights:
+        from toolkit.export import keras_trainable
+
+        names, values = zip(*source.weights, strict=True)
+        onnx_model = keras_trainable.weights_to_initializers(onnx_model, names, values, source.owner)
     return onnx_model
 
 

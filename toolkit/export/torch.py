@@ -40,10 +40,14 @@ def export_torch(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    trainable: bool = False,
 ) -> ExportResult:
     """Export an nn.Module, ExportedProgram or ScriptModule to a checked, self-contained ONNX model.
 
     Axis 0 of every input is dynamic unless `dynamic_axes` says otherwise (`{}`: fully static).
+    `trainable`: torch.onnx's TorchScript exporter in TrainingMode.TRAINING without constant
+    folding, so Dropout and BatchNormalization stay training-aware nodes and no parameter is
+    folded away (the dynamo exporter's optimizer fuses BatchNormalization into Conv).
     """
     import torch
 
@@ -54,7 +58,24 @@ def export_torch(
     axes = _resolve_dynamic_axes(names, tensors, dynamic_axes)
     tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
 
-    if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+    if trainable:
+        if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule):
+            raise UsageError(
+                "a trainable torch export needs an nn.Module (its parameters name the initializers)"
+            )
+        try:
+            model = _export_torchscript(module, tensors, names, axes, opset, notes, training=True)
+        except Exception as error:
+            raise ExportError(
+                f"torch.onnx cannot export the module for training: {_reason(error)}"
+            ) from error
+        model = keep_training_nodes_for_inference(model)
+        from toolkit.export.trainable import only_source_initializers
+
+        source_names = [*dict(module.named_parameters()), *dict(module.named_buffers())]
+        model = only_source_initializers(model, source_names)
+        exporter = TORCHSCRIPT
+    elif isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         model = _export_torchscript(module, tensors, names, axes, opset, notes)
         exporter = TORCHSCRIPT
     else:
@@ -188,8 +209,14 @@ def _export_dynamo(module, tensors, names, axes, opset) -> onnx.ModelProto:
     return program.model_proto
 
 
-def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -> onnx.ModelProto:
+def _export_torchscript(
+    module, tensors, names, axes, opset, notes: list[str], training=False
+) -> onnx.ModelProto:
     import torch
+
+    was_training = getattr(module, "training", False)
+    # A TRAINING export runs forward in training mode, which moves BatchNorm's running statistics.
+    saved_state = {n: b.detach().clone() for n, b in module.named_buffers()} if training else {}
 
     buffer = io.BytesIO()
     axis_names = {
@@ -206,14 +233,57 @@ def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -
             input_names=list(names),
             opset_version=opset or TORCHSCRIPT_DEFAULT_OPSET,
             dynamic_axes=axis_names,
-            do_constant_folding=True,
+            do_constant_folding=not training,
+            training=torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL,
         )
+    if isinstance(module, torch.nn.Module):
+        module.train(was_training)
+        with torch.no_grad():
+            for name, state in module.named_buffers():
+                if name in saved_state:
+                    state.copy_(saved_state[name])
     for caught in chatter.warnings:
         if issubclass(caught.category, torch.jit.TracerWarning):
             # Tracing records one path through Python control flow; the user must know which inputs it fits.
             notes.append(f"TorchScript tracing froze a Python value: {first_line(caught.message)}")
             break
-    return onnx.load_from_string(buffer.getvalue())
+    model = onnx.load_from_string(buffer.getvalue())
+    if saved_state:
+        # The exporter reads the buffers after its training-mode trace moved them: the values before.
+        for initializer in model.graph.initializer:
+            if initializer.name in saved_state:
+                value = saved_state[initializer.name].cpu().numpy()
+                initializer.CopyFrom(onnx.numpy_helper.from_array(value, initializer.name))
+    return model
+
+
+def keep_training_nodes_for_inference(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A TRAINING export's BatchNormalization and Dropout nodes, set to inference.
+
+    onnxruntime then computes what the eval-mode source computes, while the nodes (and the
+    running statistics as initializers) stay for the importers, which follow the module's mode.
+    """
+    for node in model.graph.node:
+        if node.op_type == "BatchNormalization":
+            del node.output[1:]
+            for attribute in node.attribute:
+                if attribute.name == "training_mode":
+                    attribute.i = 0
+        elif node.op_type == "Dropout":
+            del node.input[2:]
+            if len(node.output) > 1 and not _read(model, node.output[1]):
+                del node.output[1:]
+    used = {name for node in model.graph.node for name in node.input}
+    unused = [node for node in model.graph.node if node.op_type == "Constant" and node.output[0] not in used]
+    for node in unused:
+        model.graph.node.remove(node)
+    return model
+
+
+def _read(model: onnx.ModelProto, name: str) -> bool:
+    return any(name in node.input for node in model.graph.node) or any(
+        o.name == name for o in model.graph.output
+    )
 
 
 def _specialised_axes(model: onnx.ModelProto, axes: Mapping[str, Sequence[int]]) -> list[str]:

@@ -21,6 +21,7 @@ from onnx import helper, numpy_helper
 
 from toolkit import progress
 from toolkit.errors import InputError, UnsupportedOperatorError
+from toolkit.importers import training
 from toolkit.importers.common import sparse_to_dense
 from toolkit.io import first_line, load_onnx
 
@@ -211,6 +212,7 @@ class PreparedGraph:
     trainable: set[str]  # float initializers: parameters in the imported model
     value_info: dict[str, ValueInfo]
     subgraphs: dict[tuple[int, str], PreparedGraph] = field(default_factory=dict)  # (step index, attribute)
+    state: set[str] = field(default_factory=set)  # running statistics: buffers, updated in training mode
 
 
 @dataclass
@@ -357,7 +359,8 @@ def _prepare_graph(
     for sparse in graph.sparse_initializer:
         constants[sparse.values.name] = sparse_to_dense(sparse)
         initializer_names.add(sparse.values.name)
-    trainable = {name for name, array in constants.items() if np.issubdtype(array.dtype, np.floating)}
+    state = training.state_inputs(graph) & set(constants)
+    trainable = {name for name, array in constants.items() if np.issubdtype(array.dtype, np.floating)} - state
     visible_constants = {**outer_constants, **constants}
     steps: list[Step] = []
     subgraphs: dict[tuple[int, str], PreparedGraph] = {}
@@ -414,7 +417,7 @@ def _prepare_graph(
             if reason:
                 problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
         step = Step(node, handler, attributes, context, frozenset(static_positions))
-        if _foldable(node, domain, graph_attributes, visible_constants, trainable):
+        if _foldable(node, domain, graph_attributes, visible_constants, trainable | state):
             folded = _fold(node, opset, visible_constants)
             if folded is not None:
                 for output_name, array in zip(node.output, folded, strict=False):
@@ -433,6 +436,7 @@ def _prepare_graph(
         trainable=trainable,
         value_info=value_info,
         subgraphs=subgraphs,
+        state=state,
     )
 
 

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import onnx
 import tensorflow as tf
+from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
 from toolkit.importers import core
+from toolkit.importers import training as training_mode
 from toolkit.importers.tensorflow import layout
 from toolkit.importers.tensorflow.ops import tf_dtype
 
@@ -24,9 +26,13 @@ class TensorFlowBackend:
     cached per array so subgraph bodies traced several times reuse the same variables.
     """
 
-    def __init__(self, plan: dict[str, tuple[int, ...]]):
+    def __init__(self, plan: dict[str, tuple[int, ...]], state: set[str] = frozenset()):
         self.plan = plan
+        self.state = state  # running statistics: non-trainable variables, assigned in training mode
         self.variables: list[tf.Variable] = []
+        self.named: dict[
+            str, tuple[tf.Variable, tuple[int, ...] | None]
+        ] = {}  # ONNX name -> (variable, perm)
         self._bound: dict[int, Any] = {}
         self._taken: set[str] = set()
 
@@ -39,6 +45,11 @@ class TensorFlowBackend:
         if trainable:
             value = tf.Variable(stored, name=core.python_name(name, self._taken), trainable=True)
             self.variables.append(value)
+        elif name in self.state:
+            value = tf.Variable(stored, name=core.python_name(name, self._taken), trainable=False)
+            self.variables.append(value)
+        if trainable or name in self.state:
+            self.named.setdefault(name, (value, tuple(perm) if perm else None))
         else:
             value = tf.constant(stored)
         if perm:
@@ -82,7 +93,7 @@ class ImportedModule(tf.Module):
         super().__init__(name=name)
         graph = prepared.graph
         plan = layout.plan_constants(graph.graph, graph.constants)
-        backend = TensorFlowBackend(plan)
+        backend = TensorFlowBackend(plan, _all_state(graph))
         with tf.name_scope(self.name or "imported"):
             constants = _bind_everything(graph, backend)
         # Held outside tf.Module's attribute tracking: only `parameters` is state to save.
@@ -94,8 +105,9 @@ class ImportedModule(tf.Module):
         self.input_names = list(graph.input_names)
         self.output_names = list(graph.output_names)
 
-    def call_eager(self, *inputs: Any) -> Any:
-        outputs = self._run(inputs)
+    def call_eager(self, *inputs: Any, training: bool = False) -> Any:
+        with training_mode.building(bool(training), self._state.prepared.model):
+            outputs = self._run(inputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def _run(self, inputs) -> list[Any]:
@@ -108,6 +120,28 @@ class ImportedModule(tf.Module):
         state = self._state
         outputs = core.run_graph(graph, feeds, state.backend, constants=state.constants, scope=_name_scope)
         return [_as_output(value) for value in outputs]
+
+
+def _all_state(graph: core.PreparedGraph) -> set[str]:
+    return set(graph.state).union(*(_all_state(g) for g in graph.subgraphs.values()))
+
+
+class _ModeFunction(Function):
+    """The inference tf.function (signature, concrete functions, SavedModel) that also takes
+    `training=True`, like a Keras model: then a second tf.function, traced in training mode, runs."""
+
+    training_function = None
+
+    def __get__(self, instance, owner):
+        bound = super().__get__(instance, owner)
+        if instance is not None and self.training_function is not None:
+            bound.training_function = self.training_function.__get__(instance, owner)
+        return bound
+
+    def __call__(self, *args, training=False, **kwargs):
+        if training:
+            return self.training_function(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
 
 
 class _Untracked:
@@ -136,8 +170,13 @@ def build_module(prepared: core.PreparedModel) -> ImportedModule:
     def call(self, *inputs):
         return self.call_eager(*inputs)
 
+    def call_training(self, *inputs):
+        return self.call_eager(*inputs, training=True)
+
     # autograph off: control flow is already explicit (tf.cond / tf.while_loop in the handlers).
-    function = tf.function(call, input_signature=signature, reduce_retracing=True, autograph=False)
+    options = {"input_signature": signature, "reduce_retracing": True, "autograph": False}
+    function = _ModeFunction(call, "call", **options)
+    function.training_function = tf.function(call_training, **options)
     cls = type("ImportedModel", (ImportedModule,), {"__call__": function})
     graph_name = core.python_name(prepared.model.graph.name or "imported")
     return cls(prepared, name=graph_name)

@@ -3,7 +3,8 @@
 The prepared graph is walked once by `core.run_graph` with `torch.fx.Proxy` values, so each
 handler's torch calls are recorded as fx nodes; those nodes are renamed after the ONNX node that
 made them (and carry `meta["onnx_node"]`). Float initializers become `nn.Parameter`s, every other
-constant a buffer, both named after their initializer. A handler that needs concrete values (a
+constant a buffer (BatchNormalization's running statistics included), both named after their
+initializer. The module starts in eval mode; BatchNormalization and Dropout follow `train()`. A handler that needs concrete values (a
 shape known only at run time, a loop) is recorded instead as one submodule, `OnnxNode`, that runs
 the handler on real tensors; its subgraph constants are registered on it, so it stays trainable.
 """
@@ -17,7 +18,7 @@ import onnx
 import torch
 import torch.fx
 
-from toolkit.importers import core
+from toolkit.importers import core, training
 from toolkit.importers.torch.ops import support
 
 
@@ -46,10 +47,12 @@ class FxBackend:
 
     def __init__(self, tracer: _Tracer):
         self.tracer = tracer
+        self.attributes: dict[str, str] = {}  # ONNX initializer name -> attribute on the module
 
     def constant(self, array: np.ndarray, name: str, trainable: bool):
         tensor = support.to_torch(array)
         attribute = core.python_name(name, self.tracer.taken)
+        self.attributes.setdefault(name, attribute)
         if trainable:
             self.tracer.root.register_parameter(attribute, torch.nn.Parameter(tensor))
         else:
@@ -166,9 +169,12 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
         )
         for index, step in enumerate(top.steps)
     ]
-    outputs = core.run_graph(
-        dataclasses.replace(top, steps=steps), inputs, backend, constants=constants, observe=observe
-    )
+    # BatchNormalization and Dropout read the module's own `training` flag when they run.
+    training_flag = tracer.create_proxy("get_attr", "training", (), {}, name="training")
+    with training.building(training_flag, prepared.model):
+        outputs = core.run_graph(
+            dataclasses.replace(top, steps=steps), inputs, backend, constants=constants, observe=observe
+        )
     result = outputs[0] if len(outputs) == 1 else tuple(outputs)
     graph.output(tracer.create_arg(result))
     graph.eliminate_dead_code(
@@ -178,7 +184,12 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     module = torch.fx.GraphModule(root, graph, class_name=class_name)
     module.onnx_input_names = list(top.input_names)
     module.onnx_output_names = list(top.output_names)
-    return module
+    kept = {*dict(module.named_parameters()), *dict(module.named_buffers())}
+    # For toolkit.parameter_map: which parameter or buffer holds each ONNX initializer.
+    module.onnx_initializer_attributes = {n: a for n, a in backend.attributes.items() if a in kept}
+    module.onnx_metadata = {entry.key: entry.value for entry in prepared.model.metadata_props}
+    # Like a loaded checkpoint: inference until the user calls train().
+    return module.eval()
 
 
 def _recording(

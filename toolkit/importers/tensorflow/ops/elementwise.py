@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from toolkit.importers.tensorflow.ops import register, tf_dtype
+from toolkit.importers.tensorflow.ops import known, register, tf_dtype
 
 
 def _elementwise(op_type: str, since: int = 1):
@@ -267,21 +267,26 @@ def cast_like(x, target_type, *, saturate=1, round_mode="up"):
     return _cast(x, numpy_to_onnx_dtype(np.dtype(target_type.dtype.as_numpy_dtype)))
 
 
-def _dropout(data, context):
-    # Inference: Dropout is the identity; the mask (output 1) is all true.
+def _dropout(data, context, ratio=0.5):
+    # Dropout applies only when the module is called with training=True; else the identity.
+    from toolkit.importers import training
+
     if context.output_used(1):
         return data, tf.ones_like(data, tf.bool)
+    if training.current().flag and ratio:
+        return tf.nn.dropout(data, rate=float(ratio))
     return data
 
 
 @_elementwise("Dropout", since=7)
 def dropout_7(data, *, ratio=0.5, context):
-    return _dropout(data, context)
+    return _dropout(data, context, ratio)
 
 
 @_elementwise("Dropout", since=12)
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
-    return _dropout(data, context)
+    value = 0.5 if ratio is None else known(ratio)
+    return _dropout(data, context, 0.5 if value is None else float(value))
 
 
 def _cast_check(attributes, context):

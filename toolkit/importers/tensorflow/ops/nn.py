@@ -7,7 +7,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from toolkit.importers import common
+from toolkit.importers import common, training
 from toolkit.importers.tensorflow import layout
 from toolkit.importers.tensorflow.ops import known, register
 
@@ -431,17 +431,42 @@ def _batch_norm(x, scale, bias, mean, var, epsilon):
     return layout.Transposed(y, x.perm) if isinstance(x, layout.Transposed) else y
 
 
+def _batch_norm_in_mode(x, scale, b, mean, var, epsilon, momentum):
+    """The module's mode (`training=`) decides: batch statistics and assigned running ones, or these."""
+    mode = training.current()
+    values = [layout.to_onnx(v) for v in (scale, b, mean, var)]
+    if not mode.flag:
+        return _batch_norm(x, *values, epsilon)
+    if layout.is_channels_last(x):
+        stored, axes = x.stored, list(range(x.rank - 1))
+    else:
+        x = stored = layout.to_onnx(x)
+        axes = [0, *range(2, x.shape.rank)]
+    batch_mean, batch_var = tf.nn.moments(stored, axes)  # population variance
+    scale_, bias_ = values[0], values[1]
+    inverse = tf.math.rsqrt(batch_var + tf.cast(epsilon, batch_var.dtype)) * scale_
+    y = stored * _per_channel(x, inverse) + _per_channel(x, bias_ - batch_mean * inverse)
+    if isinstance(mean, tf.Variable) and isinstance(var, tf.Variable):
+        update = batch_var
+        if mode.unbiased_running_variance:  # a torch source: the running variance is unbiased
+            count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(stored), axes)), batch_var.dtype)
+            update = batch_var * count / tf.maximum(count - 1, 1)
+        mean.assign(mean * momentum + tf.stop_gradient(batch_mean) * (1 - momentum))
+        var.assign(var * momentum + tf.stop_gradient(update) * (1 - momentum))
+    return layout.Transposed(y, x.perm) if isinstance(x, layout.Transposed) else y
+
+
 @register("BatchNormalization", since=7, layout_mode="any", check=_training_check)
 def batch_normalization_7(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, spatial=1):
-    return _batch_norm(x, *[layout.to_onnx(v) for v in (scale, b, mean, var)], epsilon)
+    return _batch_norm_in_mode(x, scale, b, mean, var, epsilon, momentum)
 
 
 @register("BatchNormalization", since=9, layout_mode="any", check=_training_check)
-def batch_normalization(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0):
-    if training_mode:
+def batch_normalization(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0, context):
+    if training.updates_running_statistics({"training_mode": training_mode}, context):
         values = [layout.to_onnx(v) for v in (scale, b, mean, var)]
         return _batch_norm_training(x, *values, epsilon, momentum)
-    return _batch_norm(x, *[layout.to_onnx(v) for v in (scale, b, mean, var)], epsilon)
+    return _batch_norm_in_mode(x, scale, b, mean, var, epsilon, momentum)
 
 
 @register("InstanceNormalization", since=6)

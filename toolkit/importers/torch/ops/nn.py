@@ -8,10 +8,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from toolkit.importers import training
 from toolkit.importers.common import auto_pads, conv_transpose_pads, split_pads
 from toolkit.importers.torch.ops.support import (
     NeedsValues,
     dims,
+    is_proxy,
     known_ints,
     rank,
     register,
@@ -242,21 +244,55 @@ def global_lp_pool(x, *, p=2):
     return torch.linalg.vector_norm(x, ord=p, dim=tuple(range(2, rank(x))), keepdim=True)
 
 
+def batch_norm_in_mode(x, running_mean, running_var, weight, bias, training, momentum, epsilon, unbiased):
+    """BatchNormalization in the module's mode at run time; `momentum` is torch's (1 - ONNX's).
+
+    Training: batch statistics, running statistics updated in place. torch's F.batch_norm updates
+    the running variance with the unbiased batch variance; ONNX and Keras use the population one.
+    """
+    # Spelled torch.nn.functional: the .py export copies this function into the generated file.
+    if not training or unbiased:
+        return torch.nn.functional.batch_norm(
+            x, running_mean, running_var, weight, bias, bool(training), momentum, epsilon
+        )
+    y = torch.nn.functional.batch_norm(x, None, None, weight, bias, True, 0.0, epsilon)
+    with torch.no_grad():
+        batch_var, batch_mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], unbiased=False)
+        running_mean.lerp_(batch_mean, momentum)
+        running_var.lerp_(batch_var, momentum)
+    return y
+
+
+def _batch_norm(x, scale, b, mean, var, epsilon, momentum):
+    mode = training.current()
+    if not mode.maybe_training:
+        return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+    arguments = (x, mean, var, scale, b, mode.flag, 1.0 - momentum, epsilon, mode.unbiased_running_variance)
+    if is_proxy(x) or is_proxy(mode.flag):
+        # One fx node that reads `self.training` when it runs, so train()/eval() take effect.
+        return x.tracer.create_proxy("call_function", batch_norm_in_mode, arguments, {})
+    return batch_norm_in_mode(*arguments)
+
+
 @register("BatchNormalization", since=7)
 def batch_normalization_7(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, spatial=1):
-    return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+    return _batch_norm(x, scale, b, mean, var, epsilon, momentum)
 
 
 @register("BatchNormalization", since=9)
 def batch_normalization_9(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9):
-    return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+    return _batch_norm(x, scale, b, mean, var, epsilon, momentum)
 
 
 @register("BatchNormalization", since=14)
-def batch_normalization(input_mean_var, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0):
+def batch_normalization(
+    input_mean_var, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, training_mode=0, context
+):
     x = input_mean_var
-    if not training_mode:
-        return F.batch_norm(x, mean, var, scale, b, False, 0.0, epsilon)
+    attributes = {"training_mode": training_mode}
+    if not training.updates_running_statistics(attributes, context):
+        # Inference graphs, and trainable exports (torch.onnx TRAINING): the module's mode decides.
+        return _batch_norm(x, scale, b, mean, var, epsilon, momentum)
     axes = [0] + list(range(2, rank(x)))
     current_mean = torch.mean(x, dim=axes)
     current_var = torch.var(x, dim=axes, unbiased=False)
@@ -341,21 +377,40 @@ def mean_variance_normalization(x, *, axes=(0, 2, 3)):
     return (x - mean) / (torch.sqrt(variance) + 1e-9)
 
 
+def _dropout(data, ratio: float, context):
+    """Dropout where the graph has it, applied only when the module trains (inverted scaling)."""
+    mode = training.current()
+    if context.output_used(1):
+        if mode.maybe_training:
+            raise NeedsValues("Dropout's mask output in a trainable module")
+        return data, torch.ones_like(data, dtype=torch.bool)
+    if not mode.maybe_training or ratio == 0:
+        return data
+    if is_proxy(data) or is_proxy(mode.flag):
+        return data.tracer.create_proxy("call_function", F.dropout, (data, ratio, mode.flag), {})
+    return F.dropout(data, ratio, bool(mode.flag))
+
+
 @register("Dropout", since=7)
 def dropout_7(data, *, ratio=0.5, context):
-    return data, torch.ones_like(data, dtype=torch.bool)
+    return _dropout(data, ratio, context)
 
 
 @register("Dropout", since=12)
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
-    # Inference: identity with an all-true mask. Training mode is honoured only with ratio 0.
-    if training_mode is not None:
-        from toolkit.importers.torch.ops.support import known
+    from toolkit.importers.torch.ops.support import known
 
+    if training_mode is not None:
+        # ONNX: training_mode given says when to drop, whatever the module's mode (a trainable
+        # export leaves it out, so that its Dropout nodes follow train()/eval()).
         mode = known(training_mode)
         if mode is None or bool(mode):
             raise NeedsValues("training-mode dropout")
-    return data, torch.ones_like(data, dtype=torch.bool)
+        return data, torch.ones_like(data, dtype=torch.bool)
+    ratio_value = 0.5 if ratio is None else known(ratio)
+    if ratio_value is None:
+        raise NeedsValues("Dropout's ratio computed by the graph")
+    return _dropout(data, float(ratio_value), context)
 
 
 @register("MaxUnpool", since=9)

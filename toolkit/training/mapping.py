@@ -1,0 +1,104 @@
+"""Source parameter name ↔ imported parameter, with the layout transform between them.
+
+A trainable export (`convert(..., trainable=True)`) names every initializer after the source
+parameter: a torch state_dict key ("conv.weight") or a Keras variable path ("conv2d/kernel").
+The torch import holds each initializer as is; the TensorFlow import may hold one permuted
+(convolution weights OIHW → HWIO), and `perm` says how: imported = transpose(source, perm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import InputError
+
+
+@dataclass
+class MappedParameter:
+    source_name: str  # the ONNX initializer, named after the source parameter
+    imported_name: str  # attribute of the torch module, or tf.Variable name
+    value: Any  # the torch Parameter/buffer or tf.Variable itself
+    perm: tuple[int, ...] | None  # imported = np.transpose(source, perm); None: same layout
+    trainable: bool  # False: running statistics (buffers, non-trainable variables)
+
+    def to_imported(self, array: np.ndarray) -> np.ndarray:
+        """A source-layout array in the imported parameter's layout."""
+        array = np.asarray(array)
+        return np.ascontiguousarray(np.transpose(array, self.perm)) if self.perm else array
+
+    def to_source(self, array: np.ndarray) -> np.ndarray:
+        array = np.asarray(array)
+        if not self.perm:
+            return array
+        return np.ascontiguousarray(np.transpose(array, np.argsort(self.perm)))
+
+    def read(self) -> np.ndarray:
+        """The current value, in the source layout."""
+        value = self.value
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        else:
+            value = value.numpy()
+        return self.to_source(value)
+
+    def assign(self, source_array: np.ndarray) -> None:
+        """Set the imported parameter from a source-layout array (shape checked)."""
+        array = self.to_imported(source_array)
+        shape = tuple(self.value.shape)
+        if tuple(array.shape) != shape:
+            raise InputError(
+                f"parameter {self.source_name!r}: checkpoint shape {tuple(np.shape(source_array))} does not "
+                f"fit the imported shape {shape} (source layout)"
+            )
+        if hasattr(self.value, "detach"):
+            import torch
+
+            with torch.no_grad():
+                self.value.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(self.value.dtype))
+        else:
+            dtype = self.value.dtype  # tf.DType, or a string for Keras variables
+            self.value.assign(array.astype(np.dtype(getattr(dtype, "as_numpy_dtype", dtype))))
+
+
+def parameter_map(imported) -> dict[str, MappedParameter]:
+    """{source name: MappedParameter} for a module from `toolkit.convert(..., to="torch"/"tensorflow")`."""
+    attributes = getattr(imported, "onnx_initializer_attributes", None)
+    if attributes is not None:
+        return _torch_map(imported, attributes)
+    state = getattr(imported, "_state", None)
+    backend = getattr(state, "backend", None)
+    if backend is not None and hasattr(backend, "named"):
+        return {
+            name: MappedParameter(name, variable.name, variable, perm, bool(variable.trainable))
+            for name, (variable, perm) in backend.named.items()
+        }
+    raise InputError(
+        f"{type(imported).__name__} is not a module the toolkit imported: convert an ONNX model with "
+        "toolkit.convert(..., to='torch' or 'tensorflow') first"
+    )
+
+
+def _torch_map(module, attributes: dict[str, str]) -> dict[str, MappedParameter]:
+    parameters = dict(module.named_parameters())
+    buffers = dict(module.named_buffers())
+    mapped = {}
+    for name, attribute in attributes.items():
+        if attribute in parameters:
+            mapped[name] = MappedParameter(name, attribute, parameters[attribute], None, True)
+        elif attribute in buffers and buffers[attribute].is_floating_point():
+            mapped[name] = MappedParameter(name, attribute, buffers[attribute], None, False)
+    return mapped
+
+
+def metadata(imported) -> dict[str, str]:
+    """The ONNX model's metadata_props, as the import kept them."""
+    found = getattr(imported, "onnx_metadata", None)
+    if found is not None:
+        return dict(found)
+    prepared = getattr(getattr(imported, "_state", None), "prepared", None)
+    if prepared is None:
+        return {}
+    return {entry.key: entry.value for entry in prepared.model.metadata_props}
