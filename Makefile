@@ -38,3 +38,9 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT)
+
+# LLaMA-style decoder at ~100M, ~400M and ~1.2B parameters: export, onnxruntime, torch/.pt2, TF/SavedModel,
+# seconds and peak RSS per step (each step in its own process); a size runs only when the memory is free.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(PY) scripts/bench_scale.py --work-dir $(OUT)/scale --json $(OUT)/bench_scale.json

@@ -105,5 +105,14 @@ TWINS = {
 }
 
 
+def llama_parameters(size: str) -> int:
+    """The parameter count of `llama(size)`, from its shape alone (nothing is built)."""
+    shape = LLAMA_SIZES[size]
+    hidden, layers = shape["hidden_size"], shape["num_hidden_layers"]
+    vocab = VOCAB if size == "tiny" else 32000
+    per_layer = 4 * hidden * hidden + 3 * hidden * shape["intermediate_size"] + 2 * hidden
+    return 2 * vocab * hidden + layers * per_layer + hidden
+
+
 def parameter_count(module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -15,9 +15,13 @@ import torch.fx
 
 from toolkit.importers.torch.ops.support import SYMBOLIC
 
+# Build-time numpy copies of initializers larger than this are dropped once the module is built.
+KEPT_CONSTANT_BYTES = 64 * 1024
+
 
 def optimize(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` with every eager node a pass can express in plain torch rewritten (in place)."""
+    release_constant_copies(module)
     changed = False
     for node in list(module.graph.nodes):
         if node.op != "call_module":
@@ -31,6 +35,16 @@ def optimize(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         module.delete_all_unused_submodules()
         module.recompile()
     return module
+
+
+def release_constant_copies(module: torch.fx.GraphModule) -> None:
+    """Drop the numpy copy of each large initializer that the builder keeps in its get_attr node's
+    meta["onnx_constant"] for handlers that read values while building: once built, it is a second
+    copy of every weight (1x the model's size, for the module's lifetime)."""
+    for node in module.graph.find_nodes(op="get_attr"):
+        array = node.meta.get("onnx_constant")
+        if array is not None and getattr(array, "nbytes", 0) > KEPT_CONSTANT_BYTES:
+            del node.meta["onnx_constant"]
 
 
 def _replace(node: torch.fx.Node, function, args: tuple, kwargs: dict | None = None) -> None:
