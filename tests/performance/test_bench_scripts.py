@@ -42,41 +42,25 @@ def test_bench_importers_reports_median_ratio_spread_and_verdict(repository, tmp
         assert (pair["verdict"] == "within noise") == straddles
 
 
-def _available_gib():
-    with open("/proc/meminfo") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    return 0.0
-
-
-# The 100M decoder needs about 1.5 GiB per step above the frameworks' own footprint.
-SCALE_TEST_GIB = 4
-
-
+# The tiny decoder runs every step the 100M to 1.2B sizes run, in about 30 s. The 100M size itself
+# takes over 6 minutes on 2 cores (its export alone 2.5 minutes): `make bench-scale` measures it.
 @pytest.mark.slow
-def test_bench_scale_100m_converts_everywhere_at_parity(repository, tmp_path):
-    if _available_gib() < SCALE_TEST_GIB:
-        pytest.skip(f"the 100M decoder needs {SCALE_TEST_GIB} GiB available")
+def test_bench_scale_converts_everywhere_at_parity_and_cleans_up(repository, tmp_path):
     output = tmp_path / "scale.json"
+    work = tmp_path / "work"
     completed = _run(
-        repository,
-        "bench_scale.py",
-        "--sizes",
-        "100M",
-        "--work-dir",
-        str(tmp_path / "work"),
-        "--json",
-        str(output),
+        repository, "bench_scale.py", "--sizes", "tiny", "--work-dir", str(work), "--json", str(output)
     )
     assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    entry = json.loads(output.read_text())["sizes"]["100M"]
-    assert 90e6 < entry["parameters"] < 120e6
+    entry = json.loads(output.read_text())["sizes"]["tiny"]
+    assert entry["parameters"] > 0 and entry["weight_bytes"] == 4 * entry["parameters"]
     steps = {result["step"]: result for result in entry["steps"]}
     assert list(steps) == ["export", "onnxruntime", "torch", "pt2-load", "tensorflow", "savedmodel-load"]
     for name, result in steps.items():
-        assert result.get("passed", True), f"{name}: max |diff| {result.get('max_abs_diff')}"
-        assert all(
-            record["seconds"] >= 0 and record["peak_above_baseline"] >= 0 for record in result["phases"]
+        if name != "export":  # every other step compares its logits with the native model's
+            assert result["passed"], f"{name}: max |diff| {result['max_abs_diff']}"
+        assert result["phases"] and all(
+            r["seconds"] >= 0 and r["peak_above_baseline"] >= 0 for r in result["phases"]
         )
-    assert list((tmp_path / "work").iterdir()) == [], "each size's artifacts are removed after it ran"
+    assert "peak/weights" in completed.stdout
+    assert list(work.iterdir()) == [], "each size's artifacts are removed after it ran"
