@@ -31,7 +31,10 @@ def optimize(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         if rewrite is not None and rewrite(module, node, eager):
             changed = True
     if changed:
-        module.graph.eliminate_dead_code()
+        # As the builder does: graph inputs and shape assertions stay even when nothing reads them.
+        module.graph.eliminate_dead_code(
+            is_impure_node=lambda node: node.op in ("placeholder", "output") or node.target is torch._assert
+        )
         module.delete_all_unused_submodules()
         module.recompile()
     return module
@@ -58,8 +61,8 @@ def _replace(node: torch.fx.Node, function, args: tuple, kwargs: dict | None = N
     replacement._rename(name)
 
 
-def _constant_scalar(module: torch.fx.GraphModule, node) -> int | float | None:
-    """The Python number held by a 0-d or one-element buffer read through get_attr."""
+def _buffer(module: torch.fx.GraphModule, node) -> torch.Tensor | None:
+    """The one-element buffer (not a parameter: it must not be trained) a get_attr node reads."""
     if not isinstance(node, torch.fx.Node) or node.op != "get_attr":
         return None
     value = module
@@ -67,7 +70,7 @@ def _constant_scalar(module: torch.fx.GraphModule, node) -> int | float | None:
         value = getattr(value, part)
     if not isinstance(value, torch.Tensor) or isinstance(value, torch.nn.Parameter) or value.numel() != 1:
         return None
-    return value.reshape(()).item()
+    return value
 
 
 def _symbolic_scalar(node) -> torch.fx.Node | None:
@@ -87,12 +90,12 @@ def _range(module: torch.fx.GraphModule, node: torch.fx.Node, eager) -> bool:
     if eager.static_values or len(node.args) != 3:
         return False
     start_node, limit_node, delta_node = node.args
-    start, delta = _constant_scalar(module, start_node), _constant_scalar(module, delta_node)
+    start, delta = _buffer(module, start_node), _buffer(module, delta_node)
     limit = _symbolic_scalar(limit_node) if isinstance(limit_node, torch.fx.Node) else None
-    if not isinstance(start, int) or not isinstance(delta, int) or delta == 0 or limit is None:
+    if start is None or delta is None or limit is None or start.is_floating_point() or not delta.item():
         return False
-    dtype = getattr(module, start_node.target).dtype
-    _replace(node, torch.arange, (start, limit, delta), {"dtype": dtype})
+    arguments = (start.reshape(()).item(), limit, delta.reshape(()).item())
+    _replace(node, torch.arange, arguments, {"dtype": start.dtype})
     return True
 
 
