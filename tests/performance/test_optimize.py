@@ -61,6 +61,8 @@ def test_optimised_llama_saves_a_dynamic_batch_pt2(llama_onnx, tmp_path):
     onnx.save(onnx_model, tmp_path / "llama.onnx")
     command = [sys.executable, "-m", "toolkit.cli", "convert", str(tmp_path / "llama.onnx"), "--to", "torch"]
     subprocess.run([*command, "-o", str(tmp_path / "llama.pt2")], check=True, capture_output=True)
+    # With no eager node left, the readable .py form exists too (it refuses eager nodes).
+    subprocess.run([*command, "-o", str(tmp_path / "llama.py")], check=True, capture_output=True)
     batch = np.concatenate([ids, ids[:1]])  # 3 rows: not the example's batch
     np.save(tmp_path / "ids.npy", batch)
     script = (
@@ -69,6 +71,10 @@ def test_optimised_llama_saves_a_dynamic_batch_pt2(llama_onnx, tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, capture_output=True)
     expected = native(torch.from_numpy(batch)).detach().numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, rtol=1e-4, atol=1e-5)
+    script = script.replace("program = torch.export.load('llama.pt2'); ", "from llama import OnnxModule; ")
+    script = script.replace("program.module()", "OnnxModule()")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, capture_output=True)
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, rtol=1e-4, atol=1e-5)
 
 
