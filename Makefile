@@ -86,3 +86,9 @@ FUZZ_COUNT ?= 400
 fuzz: $(STAMP)
 	mkdir -p $(OUT)
 	PYTHONPATH=$(CURDIR) $(PY) scripts/fuzz.py --seed $(FUZZ_SEED) --count $(FUZZ_COUNT) --json $(OUT)/fuzz.json
+
+# LLaMA-style decoder at ~100M, ~400M and ~1.2B parameters: export, onnxruntime, torch/.pt2, TF/SavedModel,
+# seconds and peak RSS per step (each step in its own process); a size runs only when the memory is free.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(PY) scripts/bench_scale.py --work-dir $(OUT)/scale --json $(OUT)/bench_scale.json

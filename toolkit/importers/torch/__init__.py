@@ -18,8 +18,9 @@ def import_onnx(model_or_path: onnx.ModelProto | str | os.PathLike) -> torch.fx.
     """An ONNX model as a native torch module (float initializers are nn.Parameters)."""
     from toolkit.importers.torch.builder import build
     from toolkit.importers.torch.ops import table
+    from toolkit.importers.torch.optimize import optimize
 
-    return build(core.prepare(model_or_path, table))
+    return optimize(build(core.prepare(model_or_path, table)))
 
 
 def save(module: torch.nn.Module, path: str | os.PathLike, example_inputs=None) -> None:
