@@ -155,7 +155,11 @@ class NodeContext:
 
 
 class Backend(Protocol):
-    """How a framework represents constants; the rest of a value's life is the handlers' business."""
+    """How a framework represents constants; the rest of a value's life is the handlers' business.
+
+    A backend may also define `refine(value, info) -> value`: called on every step's outputs with
+    what ONNX shape inference knows of them (a tracer that lost a rank or a size gets it back).
+    """
 
     def constant(self, array: np.ndarray, name: str, trainable: bool) -> Any: ...
 
@@ -644,6 +648,7 @@ def run_graph(
 
 
 def _walk(graph, environment, backend, observe, scope, advance) -> None:
+    refine = getattr(backend, "refine", None)
     for index, step in enumerate(graph.steps):
         arguments = []
         for position, name in enumerate(step.node.input):
@@ -670,6 +675,12 @@ def _walk(graph, environment, backend, observe, scope, advance) -> None:
                 f"{type(error).__name__}: {first_line(error)}"
             ) from error
         outputs = result if isinstance(result, (tuple, list)) else (result,)
+        if refine is not None:
+            infos = step.context.outputs
+            outputs = tuple(
+                refine(value, infos[position]) if position < len(infos) and infos[position] else value
+                for position, value in enumerate(outputs)
+            )
         for name, value in zip(step.node.output, outputs, strict=False):
             if name:
                 environment[name] = value

@@ -58,22 +58,43 @@ def loop(trip_count, cond, *initial, body, context):
         results = _outputs(body, i, going, *values)
         going = tf.reshape(tf.cast(results[0], tf.bool), [])
         values = results[1 : 1 + carried_count]
+        element_shapes[:] = [value.shape for value in results[1 + carried_count :]]
         arrays = [
             array.write(tf.cast(i, tf.int32), value)
             for array, value in zip(arrays, results[1 + carried_count :], strict=True)
         ]
         return (i + 1, going, *values, *arrays)
 
+    element_shapes: list[tf.TensorShape] = []  # what the traced body writes, for the stacked outputs
+
     invariants = [tf.TensorShape([]), tf.TensorShape([])]
-    invariants += [tf.TensorShape(None)] * carried_count + [tf.TensorShape(None)] * scan_count
+    invariants += [_invariant(value, context.outputs[k]) for k, value in enumerate(initial)]
+    invariants += [tf.TensorShape(None)] * scan_count
     final = tf.while_loop(
         condition,
         step,
         (tf.constant(0, tf.int64), keep_going, *initial, *arrays),
-        shape_invariants=invariants,
+        shape_invariants=tuple(invariants),  # the same nest type as loop_vars
     )
     values, arrays = final[2 : 2 + carried_count], final[2 + carried_count :]
-    return (*values, *[array.stack() for array in arrays])
+    return (*values, *[_stack(array, shape) for array, shape in zip(arrays, element_shapes, strict=True)])
+
+
+def _stack(array: tf.TensorArray, element_shape: tf.TensorShape):
+    """A TensorArray stacked, with the body's static element shape (infer_shape=False drops it)."""
+    stacked = array.stack()
+    stacked.set_shape(tf.TensorShape([None]).concatenate(element_shape))
+    return stacked
+
+
+def _invariant(initial, info) -> tf.TensorShape:
+    """A loop state's shape across iterations: what ONNX shape inference says of the final value
+    (unknown sizes free), when the initial value fits it; otherwise anything."""
+    if info is not None and info.shape is not None:
+        shape = tf.TensorShape([d if isinstance(d, int) else None for d in info.shape])
+        if layout.to_onnx(initial).shape.is_compatible_with(shape):
+            return shape
+    return tf.TensorShape(None)
 
 
 def _output_dtype(context, index):
@@ -139,21 +160,29 @@ def scan(
     def step(i, *state):
         values, arrays = list(state[:state_count]), list(state[state_count:])
         results = _outputs(body, *values, *[s[i] for s in sequences])
+        element_shapes[:] = [value.shape for value in results[state_count:]]
         arrays = [array.write(i, value) for array, value in zip(arrays, results[state_count:], strict=True)]
         return (i + 1, *results[:state_count], *arrays)
 
+    element_shapes: list[tf.TensorShape] = []  # what the traced body writes, for the stacked outputs
     final = tf.while_loop(
         lambda i, *state: i < length,
         step,
         (tf.constant(0), *states, *arrays),
-        shape_invariants=[tf.TensorShape([])] + [tf.TensorShape(None)] * (state_count + scan_count),
+        shape_invariants=(
+            tf.TensorShape([]),
+            *[_invariant(value, context.outputs[k]) for k, value in enumerate(states)],
+            *[tf.TensorShape(None)] * scan_count,
+        ),
     )
     states, arrays = final[1 : 1 + state_count], final[1 + state_count :]
     output_axes = scan_output_axes or [0] * scan_count
     output_directions = scan_output_directions or [0] * scan_count
     outputs = []
-    for array, axis, direction in zip(arrays, output_axes, output_directions, strict=True):
-        stacked = array.stack()
+    for array, shape, axis, direction in zip(
+        arrays, element_shapes, output_axes, output_directions, strict=True
+    ):
+        stacked = _stack(array, shape)
         if direction:
             stacked = tf.reverse(stacked, [0])
         axis = common.normalize_axis(axis, stacked.shape.rank if stacked.shape.rank is not None else 1)
