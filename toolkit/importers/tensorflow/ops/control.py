@@ -7,11 +7,12 @@ Sequences are Python lists of tensors; an empty optional is None.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import register, tf_dtype
+from toolkit.importers.tensorflow.ops import maybe_known, register, tf_dtype
 
 
 def _outputs(branch, *inputs):
@@ -19,17 +20,45 @@ def _outputs(branch, *inputs):
 
 
 def _static_int(value) -> int:
-    known = tf.get_static_value(value)
+    known = maybe_known(value)
     if known is None:
         raise ValueError("a sequence position must be known when the graph is built")
     return int(known)
 
 
+def _position(position, length: int):
+    """A sequence position as a Python int when known while building, else a non-negative int64 tensor."""
+    known = maybe_known(position)
+    if known is not None:
+        index = int(np.reshape(known, []))
+        return index + length if index < 0 else index
+    index = tf.reshape(tf.cast(position, tf.int64), [])
+    return tf.where(index < 0, index + length, index)
+
+
+def _pick(index, choices: list):
+    """choices[index] for a run-time index: one branch per element (their shapes may differ)."""
+    if len(choices) == 1:
+        return choices[0]
+    return tf.switch_case(tf.cast(index, tf.int32), [lambda value=value: value for value in choices])
+
+
 @register("If", since=1)
-def if_(cond, *, then_branch, else_branch):
+def if_(cond, *, then_branch, else_branch, context):
     condition = tf.reshape(tf.cast(cond, tf.bool), [])
-    if tf.executing_eagerly():
-        return tuple(_outputs(then_branch if bool(condition) else else_branch))
+    known = maybe_known(condition)
+    tracked = context.inputs[0].elements if context.inputs[0] is not None else None
+    if (
+        known is None
+        and tracked is not None
+        and tracked.size == 1
+        and isinstance(tracked.item(), (bool, int))
+    ):
+        known = tracked.item()  # the core's shape tracking decided it (Size(x) == 4, ...)
+    if known is not None:
+        # Decided while building (a rank or shape test): only that branch is built, as ONNX runs
+        # only that one; the other may not even be valid for these shapes.
+        return tuple(_outputs(then_branch if bool(known) else else_branch))
     return tuple(tf.cond(condition, lambda: _outputs(then_branch), lambda: _outputs(else_branch)))
 
 
@@ -206,24 +235,33 @@ def sequence_construct(*inputs):
 @register("SequenceInsert", since=11)
 def sequence_insert(sequence, tensor, position=None):
     result = list(sequence)
-    if position is None:
-        result.append(tensor)
-    else:
-        index = _static_int(tf.reshape(position, []))
-        result.insert(index if index >= 0 else index + len(result), tensor)
-    return result
+    index = len(result) if position is None else _position(position, len(result))
+    if isinstance(index, int):
+        result.insert(index, tensor)
+        return result
+    # A run-time position: slot i holds the old element i before it, the new one at it, i - 1 after.
+    slots = []
+    for i in range(len(result) + 1):
+        before = result[i] if i < len(result) else tensor
+        after = result[i - 1] if i > 0 else tensor
+        slots.append(_pick(tf.sign(i - index) + 1, [before, tensor, after]))
+    return slots
 
 
 @register("SequenceAt", since=11)
 def sequence_at(sequence, position):
-    return sequence[_static_int(tf.reshape(position, []))]
+    index = _position(position, len(sequence))
+    return sequence[index] if isinstance(index, int) else _pick(index, list(sequence))
 
 
 @register("SequenceErase", since=11)
 def sequence_erase(sequence, position=None):
     result = list(sequence)
-    del result[-1 if position is None else _static_int(tf.reshape(position, []))]
-    return result
+    index = len(result) - 1 if position is None else _position(position, len(result))
+    if isinstance(index, int):
+        del result[index]
+        return result
+    return [_pick(tf.cast(i >= index, tf.int32), [result[i], result[i + 1]]) for i in range(len(result) - 1)]
 
 
 @register("SequenceLength", since=11)

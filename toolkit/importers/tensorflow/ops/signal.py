@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
-from toolkit.importers.tensorflow.ops import register, tf_dtype
+from toolkit.importers.tensorflow.ops import maybe_known, register, tf_dtype
 
 
 def _to_complex(x):
@@ -47,8 +48,12 @@ def _dft(x, dft_length, axis, inverse, onesided):
     positions = tf.range(rank - 1)
     perm = tf.concat([tf.boolean_mask(positions, tf.not_equal(positions, axis)), [axis, rank - 1]], axis=0)
     signal = _to_complex(tf.transpose(x, perm))
-    size = tf.shape(signal)[-1]
-    if dft_length is not None:
+    # Static sizes where known: tf.signal.irfft with a computed fft_length gives other values when traced.
+    size = signal.shape[-1] if signal.shape[-1] is not None else tf.shape(signal)[-1]
+    static_length = maybe_known(dft_length) if dft_length is not None else None
+    if static_length is not None:
+        length = int(np.reshape(static_length, []))
+    elif dft_length is not None:
         length = _scalar(dft_length)
     elif inverse and onesided:
         length = 2 * (size - 1)  # ONNX DFT: an inverse one-sided transform defaults to an even length

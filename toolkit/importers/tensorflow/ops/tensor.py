@@ -163,6 +163,8 @@ def expand(x, shape):
 
 @register("Range", since=11)
 def range_(start, limit, delta):
+    # The reference (np.arange) also takes one-element tensors where the spec says scalars.
+    start, limit, delta = (tf.reshape(v, []) for v in (start, limit, delta))
     return tf.range(start, limit, delta, dtype=start.dtype)
 
 
@@ -303,7 +305,10 @@ def split(data, split=None, *, axis=0, num_outputs=None, context):
 
 
 def _split(data, axis, sizes, count):
-    axis = common.normalize_axis(axis, _rank(data))
+    if data.shape.rank is not None:
+        axis = common.normalize_axis(axis, data.shape.rank)
+    elif axis < 0:  # rank known only when run (a Squeeze without axes under tracing)
+        axis = tf.rank(data) + axis
     if sizes is not None:
         return tuple(tf.split(data, tf.cast(sizes, tf.int64), axis=axis, num=count))
     dim = tf.shape(data, out_type=tf.int64)[axis]
