@@ -67,6 +67,16 @@ def loop(trip_count, cond, *initial, body, context):
     carried_count = len(initial)
     if tf.executing_eagerly():
         return _loop_eager(trip_count, cond, initial, body, context)
+    if any(isinstance(value, list) for value in initial):
+        # A sequence (a Python list) cannot be tf.while_loop state; with the trip count known while
+        # building (SequenceMap's expansion loops over a sequence's length) the loop unrolls.
+        count = maybe_known(trip_count) if trip_count is not None else None
+        if count is None or int(np.reshape(count, [])) > UNROLL_LIMIT:
+            raise ValueError(
+                "a Loop carrying a sequence needs a trip count known while building (at most "
+                f"{UNROLL_LIMIT}) when traced; call_eager runs it with any trip count"
+            )
+        return _loop_eager(trip_count, cond, initial, body, context)
     maximum = (
         tf.constant(2**62, tf.int64) if trip_count is None else tf.reshape(tf.cast(trip_count, tf.int64), [])
     )
@@ -126,6 +136,17 @@ def _invariant(initial, info) -> tf.TensorShape:
     return tf.TensorShape(None)
 
 
+# Past this many iterations a traced Loop carrying a sequence is not unrolled.
+UNROLL_LIMIT = 1024
+
+
+def _known_loop_value(value):
+    known = maybe_known(value)
+    if known is None:
+        raise ValueError("a Loop carrying a sequence needs its trip count and condition known while building")
+    return known
+
+
 def _output_dtype(context, index):
     info = context.outputs[index]
     if info is None or not info.element_type:
@@ -134,15 +155,16 @@ def _output_dtype(context, index):
 
 
 def _loop_eager(trip_count, cond, initial, body, context):
+    """The loop as a Python loop: eagerly, or unrolled while tracing when every decision is known."""
     carried_count = len(initial)
-    maximum = None if trip_count is None else int(tf.reshape(trip_count, []))
-    going = True if cond is None else bool(tf.reshape(cond, []))
+    maximum = None if trip_count is None else int(np.reshape(_known_loop_value(trip_count), []))
+    going = True if cond is None else bool(np.reshape(_known_loop_value(cond), []))
     values = list(initial)
     scans: list[list] = [[] for _ in range(context.num_outputs - carried_count)]
     i = 0
     while (maximum is None or i < maximum) and going:
         results = _outputs(body, tf.constant(i, tf.int64), tf.constant(going), *values)
-        going = bool(tf.reshape(results[0], []))
+        going = bool(np.reshape(_known_loop_value(results[0]), []))
         values = results[1 : 1 + carried_count]
         for collected, value in zip(scans, results[1 + carried_count :], strict=True):
             collected.append(value)
