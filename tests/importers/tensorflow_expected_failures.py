@@ -150,7 +150,6 @@ EXPECTED_FAILURES.update(
 # list while building, so a sequence whose length a run-time value decides cannot be one
 EXPECTED_FAILURES.update(
     {
-        "test_dft_irfft": "traced: not investigated: irfft along a run-time axis differs when traced",
         "test_if_opt": "traced: one branch gives a sequence, the other an empty optional (None): tf.cond needs one structure",
         "test_loop13_seq": "traced: a sequence carried through a Loop whose trip count is a graph input (tf.while_loop takes no Python list; unrolled only for a known count)",
         "test_loop16_seq_none": "traced: a sequence carried through a Loop whose trip count is a graph input (tf.while_loop takes no Python list; unrolled only for a known count)",
