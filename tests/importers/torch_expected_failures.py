@@ -194,3 +194,27 @@ EXPECTED_FAILURES.update(
         "test_training_dropout_zero_ratio_mask": "training-mode Dropout is random: NeedsValues: training-mode dropout",
     }
 )
+
+
+# --- the .pt2 leg (test_saved_pt2_reloaded_on_a_seeded_sample): cases of the seeded sample that the
+# GraphModule passes but torch.export cannot save, because the importer reads a value while building
+PT2_EXPECTED_FAILURES: dict[str, str] = {}
+PT2_EXPECTED_FAILURES.update(
+    {
+        name: "torch.export: a value that decides a shape is known only at run time under export"
+        for name in (
+            "test_attention_3d_attn_mask_expanded",
+            "test_attention_4d_attn_mask_expanded",
+            "test_center_crop_pad_crop_axes_chw_expanded",
+            "test_hannwindow",
+            "test_rotary_embedding_3d_input",
+            "test_slice",
+        )
+    }
+)
+PT2_EXPECTED_FAILURES.update(
+    {
+        "test_depthtospace_crd_mode_example_expanded": "torch.export: a Reshape size from a data-dependent value (u0)",
+        "test_reduce_log_sum_exp_default_axes_keepdims_example_expanded": "torch.export: the axes input is read while building",
+    }
+)

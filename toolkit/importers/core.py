@@ -123,6 +123,16 @@ class ValueInfo:
     name: str
     element_type: int = 0
     shape: tuple[int | str | None, ...] | None = None
+    # For a small integer tensor computed from shapes (Shape → Slice/Gather → Concat ...): each
+    # element as an int or a dimension's symbol (see `dims`); None when nothing is known.
+    elements: np.ndarray | None = None
+
+    def dims(self) -> tuple[int | str, ...] | None:
+        """Each dimension as its size, its dim_param, or a symbol naming this value's axis:
+        two dimensions with the same symbol are equal, whatever the batch turns out to be."""
+        if self.shape is None:
+            return None
+        return tuple(d if d is not None else f"{self.name}[{axis}]" for axis, d in enumerate(self.shape))
 
     @property
     def numpy_dtype(self) -> np.dtype | None:
@@ -156,7 +166,11 @@ class NodeContext:
 
 
 class Backend(Protocol):
-    """How a framework represents constants; the rest of a value's life is the handlers' business."""
+    """How a framework represents constants; the rest of a value's life is the handlers' business.
+
+    A backend may also define `refine(value, info) -> value`: called on every step's outputs with
+    what ONNX shape inference knows of them (a tracer that lost a rank or a size gets it back).
+    """
 
     def constant(self, array: np.ndarray, name: str, trainable: bool) -> Any: ...
 
@@ -380,6 +394,7 @@ def _prepare_graph(
         except _Unsupported as reason:
             problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
             continue
+        _track_elements(node, opset, value_info, visible_constants)
         context = NodeContext(
             name=name,
             op_type=node.op_type,
@@ -442,6 +457,123 @@ def _prepare_graph(
 
 class _Unsupported(Exception):
     pass
+
+
+# Past this many elements a tensor is data, not a shape being computed.
+SHAPE_ELEMENT_LIMIT = 64
+
+
+def _track_elements(
+    node: onnx.NodeProto, opset: int, value_info: dict[str, ValueInfo], constants: Mapping[str, np.ndarray]
+) -> None:
+    """Follow partly-known shapes through Shape/Slice/Gather/Concat/Unsqueeze/Squeeze/Cast chains:
+    a Resize to `x.shape[:2] + (16, 16)` with a dynamic batch then knows its sizes are (batch, C, 16, 16).
+
+    onnx's own data propagation does this internally but keeps the values to itself; the outputs'
+    elements land on their ValueInfo (`elements`) for handlers that need build-time values.
+    """
+    if node.domain not in ("", "ai.onnx") or len(node.output) != 1 or not node.output[0]:
+        return
+
+    def elements(name: str) -> np.ndarray | None:
+        if name in constants:
+            array = constants[name]
+            if array.dtype.kind in "iu" and array.size <= SHAPE_ELEMENT_LIMIT:
+                return np.asarray(array.tolist(), dtype=object).reshape(array.shape)
+            return None
+        info = value_info.get(name)
+        return None if info is None else info.elements
+
+    def constant_ints(position: int, default=None):
+        if position >= len(node.input) or not node.input[position]:
+            return default
+        array = constants.get(node.input[position])
+        return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
+
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    op, inputs = node.op_type, list(node.input)
+    result = None
+    try:
+        if op == "Shape":
+            info = value_info.get(inputs[0])
+            dims = info.dims() if info is not None else None
+            if dims is not None:
+                start, end = attributes.get("start", 0), attributes.get("end", None)
+                result = np.asarray(list(dims[start:end]), dtype=object)
+        elif op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
+            source = elements(inputs[0])
+            out = value_info.get(node.output[0])
+            if source is not None and op in ("Identity", "Cast"):
+                result = source
+            elif source is not None and out is not None and out.shape is not None:
+                if all(isinstance(d, int) for d in out.shape):
+                    result = source.reshape(out.shape)
+        elif op == "Concat":
+            parts = [elements(name) for name in inputs]
+            if parts and all(p is not None for p in parts):
+                result = np.concatenate(
+                    [p.reshape(-1) if p.ndim == 0 else p for p in parts], axis=attributes["axis"]
+                )
+        elif op == "Gather":
+            data = elements(inputs[0])
+            indices = constants.get(inputs[1]) if len(inputs) > 1 else None
+            if data is not None and data.ndim == 1 and indices is not None and attributes.get("axis", 0) == 0:
+                result = np.take(data, np.asarray(indices, np.int64))
+        elif op == "Slice":
+            data = elements(inputs[0])
+            if opset < 10:
+                starts, ends = attributes.get("starts"), attributes.get("ends")
+                axes, steps = attributes.get("axes", [0]), [1]
+            else:
+                starts, ends = constant_ints(1), constant_ints(2)
+                axes, steps = constant_ints(3, [0]), constant_ints(4, [1])
+            if data is not None and data.ndim == 1 and None not in (starts, ends, axes, steps):
+                if len(starts) == 1 and axes in ([0], [-1]):
+                    result = data[slice(starts[0], ends[0], steps[0])]
+        elif op == "Size":
+            info = value_info.get(inputs[0])
+            if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
+                result = np.asarray(int(np.prod(info.shape, dtype=np.int64)), dtype=object)
+        elif op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
+            left, right = elements(inputs[0]), elements(inputs[1])
+            if left is not None and right is not None:
+                left, right = np.broadcast_arrays(left, right)
+                if all(isinstance(v, int) for v in [*left.reshape(-1), *right.reshape(-1)]):
+                    compare = {"Equal": np.equal, "Less": np.less, "Greater": np.greater}.get(op)
+                    compare = (
+                        compare or {"LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal}[op]
+                    )
+                    result = np.asarray(
+                        compare(left.astype(np.int64), right.astype(np.int64)).tolist(), dtype=object
+                    )
+        elif op in ("Add", "Sub", "Mul", "Div"):
+            left, right = elements(inputs[0]), elements(inputs[1])
+            if left is not None and right is not None:
+                pairs = np.broadcast_arrays(left, right)
+                result = np.frompyfunc(lambda a, b: _element_arithmetic(op, a, b), 2, 1)(*pairs)
+        result = None if result is None else np.asarray(result, dtype=object)  # np.take gives 0-d as a scalar
+    except Exception:  # anything unexpected: the element values are simply unknown
+        result = None
+    if result is None or result.size > SHAPE_ELEMENT_LIMIT:
+        return
+    name = node.output[0]
+    info = value_info.get(name)
+    if info is None:
+        info = value_info[name] = ValueInfo(name, onnx.TensorProto.INT64, tuple(result.shape))
+    info.elements = result
+
+
+def _element_arithmetic(op: str, a, b):
+    """One element of shape arithmetic: exact on ints, symbols through identities (x*1, x+0), else None."""
+    if isinstance(a, int) and isinstance(b, int):
+        if op == "Div":
+            return int(a / b) if b else None  # ONNX integer Div truncates toward zero
+        return {"Add": a + b, "Sub": a - b, "Mul": a * b}[op]
+    if (op in ("Mul", "Div") and b == 1) or (op in ("Add", "Sub") and b == 0):
+        return a
+    if (op == "Mul" and a == 1) or (op == "Add" and a == 0):
+        return b
+    return None
 
 
 def _parse_attributes(
@@ -648,6 +780,7 @@ def run_graph(
 
 
 def _walk(graph, environment, backend, observe, scope, advance) -> None:
+    refine = getattr(backend, "refine", None)
     for index, step in enumerate(graph.steps):
         arguments = []
         for position, name in enumerate(step.node.input):
@@ -674,6 +807,12 @@ def _walk(graph, environment, backend, observe, scope, advance) -> None:
                 f"{type(error).__name__}: {first_line(error)}"
             ) from error
         outputs = result if isinstance(result, (tuple, list)) else (result,)
+        if refine is not None:
+            infos = step.context.outputs
+            outputs = tuple(
+                refine(value, infos[position]) if position < len(infos) and infos[position] else value
+                for position, value in enumerate(outputs)
+            )
         for name, value in zip(step.node.output, outputs, strict=False):
             if name:
                 environment[name] = value

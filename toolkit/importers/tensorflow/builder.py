@@ -12,7 +12,7 @@ from tensorflow.python.eager.polymorphic_function.polymorphic_function import Fu
 
 from toolkit.importers import core
 from toolkit.importers import training as training_mode
-from toolkit.importers.tensorflow import layout
+from toolkit.importers.tensorflow import dtypes, layout
 from toolkit.importers.tensorflow.ops import tf_dtype
 
 # tf.TensorSpec names (and so SavedModel signature keys) must match this.
@@ -41,7 +41,7 @@ class TensorFlowBackend:
         if key in self._bound:
             return self._bound[key][1]
         perm = self.plan.get(name)
-        stored = np.ascontiguousarray(np.transpose(array, perm)) if perm else array
+        stored = dtypes.carry_array(np.ascontiguousarray(np.transpose(array, perm)) if perm else array)
         if trainable:
             value = tf.Variable(stored, name=core.python_name(name, self._taken), trainable=True)
             self.variables.append(value)
@@ -55,6 +55,21 @@ class TensorFlowBackend:
         if perm:
             value = layout.Transposed(value, perm)
         self._bound[key] = (array, value)  # keep the array alive so its id stays unique
+        return value
+
+    def refine(self, value: Any, info: core.ValueInfo) -> Any:
+        """Under tf.function, give a traced tensor the rank and sizes ONNX shape inference knows
+        (a tf.while_loop's state or a reshape to a computed shape loses them); never a conflicting one."""
+        if info.shape is None:
+            return value
+        target = tf.TensorShape([d if isinstance(d, int) else None for d in info.shape])
+        stored = value.stored if isinstance(value, layout.Transposed) else value
+        if tf.executing_eagerly() or not isinstance(stored, tf.Tensor) or stored.shape.is_fully_defined():
+            return value
+        if isinstance(value, layout.Transposed):
+            target = tf.TensorShape([target[p] for p in value.perm])
+        if stored.shape.is_compatible_with(target):
+            stored.set_shape(target)
         return value
 
 
@@ -152,7 +167,7 @@ class _Untracked:
 def _as_tensor(value: Any) -> Any:
     if value is None or isinstance(value, (tf.Tensor, tf.Variable, list)):
         return value
-    return tf.convert_to_tensor(value)
+    return tf.convert_to_tensor(dtypes.carry_array(value))
 
 
 def _as_output(value: Any) -> Any:

@@ -17,23 +17,9 @@ from toolkit.importers import common, core
 from toolkit.importers.tensorflow import layout
 
 table = core.OperatorTable("tensorflow")
-# Element types TensorFlow has no dtype for; reported in the up-front scan.
-table.unsupported_element_types.update(
-    getattr(onnx.TensorProto, name)
-    for name in (
-        "FLOAT8E4M3FN",
-        "FLOAT8E4M3FNUZ",
-        "FLOAT8E5M2",
-        "FLOAT8E5M2FNUZ",
-        "FLOAT8E8M0",
-        "UINT4",
-        "INT4",
-        "FLOAT4E2M1",
-        "UINT2",
-        "INT2",
-    )
-    if hasattr(onnx.TensorProto, name)
-)
+# Element types TensorFlow has no dtype for; reported in the up-front scan. (The other small
+# floats and integers are native or carried: see dtypes.py.)
+table.unsupported_element_types.add(onnx.TensorProto.FLOAT8E8M0)
 
 
 def register(
@@ -99,6 +85,12 @@ def tf_dtype(element_type: int):
         return tf.string
     if element_type == onnx.TensorProto.BFLOAT16:
         return tf.bfloat16
+    from toolkit.importers.tensorflow import dtypes
+
+    if element_type in dtypes.NATIVE_FLOAT8_DTYPES:
+        return dtypes.NATIVE_FLOAT8_DTYPES[element_type]
+    if element_type in dtypes.CARRIERS:
+        return tf.as_dtype(dtypes.CARRIERS[element_type])
     return tf.as_dtype(common.onnx_to_numpy_dtype(element_type))
 
 
@@ -127,8 +119,18 @@ def maybe_known(value):
         # A float initializer used as Resize scales and the like: its current value, read outside the trace.
         with tf.init_scope():
             return value.numpy()
-    static = tf.get_static_value(value)
+    static = tf.get_static_value(_outside_value(value))
     return None if static is None else np.asarray(static)
+
+
+def _outside_value(value):
+    """The tensor a tf.function body captured (a loop body reading an outer constant sees a placeholder)."""
+    while getattr(value, "op", None) is not None and value.op.type == "Placeholder":
+        captured = {id(inside): outside for outside, inside in getattr(value.graph, "captures", ())}
+        if id(value) not in captured:
+            break
+        value = captured[id(value)]
+    return value
 
 
 def axes_tensor(axes, rank: int):

@@ -7,11 +7,12 @@ Sequences are Python lists of tensors; an empty optional is None.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from toolkit.importers import common
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import register, tf_dtype
+from toolkit.importers.tensorflow.ops import maybe_known, register, tf_dtype
 
 
 def _outputs(branch, *inputs):
@@ -19,17 +20,45 @@ def _outputs(branch, *inputs):
 
 
 def _static_int(value) -> int:
-    known = tf.get_static_value(value)
+    known = maybe_known(value)
     if known is None:
         raise ValueError("a sequence position must be known when the graph is built")
     return int(known)
 
 
+def _position(position, length: int):
+    """A sequence position as a Python int when known while building, else a non-negative int64 tensor."""
+    known = maybe_known(position)
+    if known is not None:
+        index = int(np.reshape(known, []))
+        return index + length if index < 0 else index
+    index = tf.reshape(tf.cast(position, tf.int64), [])
+    return tf.where(index < 0, index + length, index)
+
+
+def _pick(index, choices: list):
+    """choices[index] for a run-time index: one branch per element (their shapes may differ)."""
+    if len(choices) == 1:
+        return choices[0]
+    return tf.switch_case(tf.cast(index, tf.int32), [lambda value=value: value for value in choices])
+
+
 @register("If", since=1)
-def if_(cond, *, then_branch, else_branch):
+def if_(cond, *, then_branch, else_branch, context):
     condition = tf.reshape(tf.cast(cond, tf.bool), [])
-    if tf.executing_eagerly():
-        return tuple(_outputs(then_branch if bool(condition) else else_branch))
+    known = maybe_known(condition)
+    tracked = context.inputs[0].elements if context.inputs[0] is not None else None
+    if (
+        known is None
+        and tracked is not None
+        and tracked.size == 1
+        and isinstance(tracked.item(), (bool, int))
+    ):
+        known = tracked.item()  # the core's shape tracking decided it (Size(x) == 4, ...)
+    if known is not None:
+        # Decided while building (a rank or shape test): only that branch is built, as ONNX runs
+        # only that one; the other may not even be valid for these shapes.
+        return tuple(_outputs(then_branch if bool(known) else else_branch))
     return tuple(tf.cond(condition, lambda: _outputs(then_branch), lambda: _outputs(else_branch)))
 
 
@@ -37,6 +66,16 @@ def if_(cond, *, then_branch, else_branch):
 def loop(trip_count, cond, *initial, body, context):
     carried_count = len(initial)
     if tf.executing_eagerly():
+        return _loop_eager(trip_count, cond, initial, body, context)
+    if any(isinstance(value, list) for value in initial):
+        # A sequence (a Python list) cannot be tf.while_loop state; with the trip count known while
+        # building (SequenceMap's expansion loops over a sequence's length) the loop unrolls.
+        count = maybe_known(trip_count) if trip_count is not None else None
+        if count is None or int(np.reshape(count, [])) > UNROLL_LIMIT:
+            raise ValueError(
+                "a Loop carrying a sequence needs a trip count known while building (at most "
+                f"{UNROLL_LIMIT}) when traced; call_eager runs it with any trip count"
+            )
         return _loop_eager(trip_count, cond, initial, body, context)
     maximum = (
         tf.constant(2**62, tf.int64) if trip_count is None else tf.reshape(tf.cast(trip_count, tf.int64), [])
@@ -58,22 +97,54 @@ def loop(trip_count, cond, *initial, body, context):
         results = _outputs(body, i, going, *values)
         going = tf.reshape(tf.cast(results[0], tf.bool), [])
         values = results[1 : 1 + carried_count]
+        element_shapes[:] = [value.shape for value in results[1 + carried_count :]]
         arrays = [
             array.write(tf.cast(i, tf.int32), value)
             for array, value in zip(arrays, results[1 + carried_count :], strict=True)
         ]
         return (i + 1, going, *values, *arrays)
 
+    element_shapes: list[tf.TensorShape] = []  # what the traced body writes, for the stacked outputs
+
     invariants = [tf.TensorShape([]), tf.TensorShape([])]
-    invariants += [tf.TensorShape(None)] * carried_count + [tf.TensorShape(None)] * scan_count
+    invariants += [_invariant(value, context.outputs[k]) for k, value in enumerate(initial)]
+    invariants += [tf.TensorShape(None)] * scan_count
     final = tf.while_loop(
         condition,
         step,
         (tf.constant(0, tf.int64), keep_going, *initial, *arrays),
-        shape_invariants=invariants,
+        shape_invariants=tuple(invariants),  # the same nest type as loop_vars
     )
     values, arrays = final[2 : 2 + carried_count], final[2 + carried_count :]
-    return (*values, *[array.stack() for array in arrays])
+    return (*values, *[_stack(array, shape) for array, shape in zip(arrays, element_shapes, strict=True)])
+
+
+def _stack(array: tf.TensorArray, element_shape: tf.TensorShape):
+    """A TensorArray stacked, with the body's static element shape (infer_shape=False drops it)."""
+    stacked = array.stack()
+    stacked.set_shape(tf.TensorShape([None]).concatenate(element_shape))
+    return stacked
+
+
+def _invariant(initial, info) -> tf.TensorShape:
+    """A loop state's shape across iterations: what ONNX shape inference says of the final value
+    (unknown sizes free), when the initial value fits it; otherwise anything."""
+    if info is not None and info.shape is not None:
+        shape = tf.TensorShape([d if isinstance(d, int) else None for d in info.shape])
+        if layout.to_onnx(initial).shape.is_compatible_with(shape):
+            return shape
+    return tf.TensorShape(None)
+
+
+# Past this many iterations a traced Loop carrying a sequence is not unrolled.
+UNROLL_LIMIT = 1024
+
+
+def _known_loop_value(value):
+    known = maybe_known(value)
+    if known is None:
+        raise ValueError("a Loop carrying a sequence needs its trip count and condition known while building")
+    return known
 
 
 def _output_dtype(context, index):
@@ -84,15 +155,16 @@ def _output_dtype(context, index):
 
 
 def _loop_eager(trip_count, cond, initial, body, context):
+    """The loop as a Python loop: eagerly, or unrolled while tracing when every decision is known."""
     carried_count = len(initial)
-    maximum = None if trip_count is None else int(tf.reshape(trip_count, []))
-    going = True if cond is None else bool(tf.reshape(cond, []))
+    maximum = None if trip_count is None else int(np.reshape(_known_loop_value(trip_count), []))
+    going = True if cond is None else bool(np.reshape(_known_loop_value(cond), []))
     values = list(initial)
     scans: list[list] = [[] for _ in range(context.num_outputs - carried_count)]
     i = 0
     while (maximum is None or i < maximum) and going:
         results = _outputs(body, tf.constant(i, tf.int64), tf.constant(going), *values)
-        going = bool(tf.reshape(results[0], []))
+        going = bool(np.reshape(_known_loop_value(results[0]), []))
         values = results[1 : 1 + carried_count]
         for collected, value in zip(scans, results[1 + carried_count :], strict=True):
             collected.append(value)
@@ -139,21 +211,29 @@ def scan(
     def step(i, *state):
         values, arrays = list(state[:state_count]), list(state[state_count:])
         results = _outputs(body, *values, *[s[i] for s in sequences])
+        element_shapes[:] = [value.shape for value in results[state_count:]]
         arrays = [array.write(i, value) for array, value in zip(arrays, results[state_count:], strict=True)]
         return (i + 1, *results[:state_count], *arrays)
 
+    element_shapes: list[tf.TensorShape] = []  # what the traced body writes, for the stacked outputs
     final = tf.while_loop(
         lambda i, *state: i < length,
         step,
         (tf.constant(0), *states, *arrays),
-        shape_invariants=[tf.TensorShape([])] + [tf.TensorShape(None)] * (state_count + scan_count),
+        shape_invariants=(
+            tf.TensorShape([]),
+            *[_invariant(value, context.outputs[k]) for k, value in enumerate(states)],
+            *[tf.TensorShape(None)] * scan_count,
+        ),
     )
     states, arrays = final[1 : 1 + state_count], final[1 + state_count :]
     output_axes = scan_output_axes or [0] * scan_count
     output_directions = scan_output_directions or [0] * scan_count
     outputs = []
-    for array, axis, direction in zip(arrays, output_axes, output_directions, strict=True):
-        stacked = array.stack()
+    for array, shape, axis, direction in zip(
+        arrays, element_shapes, output_axes, output_directions, strict=True
+    ):
+        stacked = _stack(array, shape)
         if direction:
             stacked = tf.reverse(stacked, [0])
         axis = common.normalize_axis(axis, stacked.shape.rank if stacked.shape.rank is not None else 1)
@@ -177,24 +257,33 @@ def sequence_construct(*inputs):
 @register("SequenceInsert", since=11)
 def sequence_insert(sequence, tensor, position=None):
     result = list(sequence)
-    if position is None:
-        result.append(tensor)
-    else:
-        index = _static_int(tf.reshape(position, []))
-        result.insert(index if index >= 0 else index + len(result), tensor)
-    return result
+    index = len(result) if position is None else _position(position, len(result))
+    if isinstance(index, int):
+        result.insert(index, tensor)
+        return result
+    # A run-time position: slot i holds the old element i before it, the new one at it, i - 1 after.
+    slots = []
+    for i in range(len(result) + 1):
+        before = result[i] if i < len(result) else tensor
+        after = result[i - 1] if i > 0 else tensor
+        slots.append(_pick(tf.sign(i - index) + 1, [before, tensor, after]))
+    return slots
 
 
 @register("SequenceAt", since=11)
 def sequence_at(sequence, position):
-    return sequence[_static_int(tf.reshape(position, []))]
+    index = _position(position, len(sequence))
+    return sequence[index] if isinstance(index, int) else _pick(index, list(sequence))
 
 
 @register("SequenceErase", since=11)
 def sequence_erase(sequence, position=None):
     result = list(sequence)
-    del result[-1 if position is None else _static_int(tf.reshape(position, []))]
-    return result
+    index = len(result) - 1 if position is None else _position(position, len(result))
+    if isinstance(index, int):
+        del result[index]
+        return result
+    return [_pick(tf.cast(i >= index, tf.int32), [result[i], result[i + 1]]) for i in range(len(result) - 1)]
 
 
 @register("SequenceLength", since=11)

@@ -233,7 +233,11 @@ def shrink(x, *, bias=0.0, lambd=0.5):
     return tf.where(x < -lambd, x + bias, tf.where(x > lambd, x - bias, tf.zeros_like(x)))
 
 
-def _cast(x, to_type):
+def _cast(x, to_type, saturate=1):
+    from toolkit.importers.tensorflow import dtypes
+
+    if to_type in dtypes.CARRIERS or to_type in dtypes.NATIVE_FLOAT8:
+        return dtypes.cast_to(x, to_type, bool(saturate))
     target = tf_dtype(to_type)
     if x.dtype == target:
         return x
@@ -255,16 +259,20 @@ def _cast(x, to_type):
 
 @register("Cast", since=6, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
 def cast(x, *, to, saturate=1, round_mode="up"):
-    return _cast(x, to)
+    return _cast(x, to, saturate)
 
 
 @register("CastLike", since=15, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
-def cast_like(x, target_type, *, saturate=1, round_mode="up"):
+def cast_like(x, target_type, *, saturate=1, round_mode="up", context):
+    # The ONNX type, not target_type.dtype: carried types (int4, float8 fnuz) share their carrier's.
+    info = context.inputs[1]
+    if info is not None and info.element_type:
+        return _cast(x, info.element_type, saturate)
     if target_type.dtype == tf.string:
         return _cast(x, 8)
     from toolkit.importers.common import numpy_to_onnx_dtype
 
-    return _cast(x, numpy_to_onnx_dtype(np.dtype(target_type.dtype.as_numpy_dtype)))
+    return _cast(x, numpy_to_onnx_dtype(np.dtype(target_type.dtype.as_numpy_dtype)), saturate)
 
 
 def _dropout(data, context, ratio=0.5):

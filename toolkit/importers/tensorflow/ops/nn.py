@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from toolkit.importers import common, training
 from toolkit.importers.tensorflow import layout
-from toolkit.importers.tensorflow.ops import known, register
+from toolkit.importers.tensorflow.ops import maybe_known, register
 
 
 def _rank_of(value) -> int:
@@ -153,9 +153,12 @@ def conv_transpose(
 
 @register("Col2Im", since=18)
 def col2im(x, image_shape, block_shape, *, dilations=None, pads=None, strides=None):
-    # The shapes decide the scatter pattern: they must be known while building (constants, or eager runs).
-    image_shape = [int(n) for n in np.reshape(known(image_shape, "Col2Im's image_shape"), [-1])]
-    block_shape = [int(k) for k in np.reshape(known(block_shape, "Col2Im's block_shape"), [-1])]
+    # The shapes decide the scatter pattern: built with numpy when known while building, else in TF ops.
+    static_image, static_block = maybe_known(image_shape), maybe_known(block_shape)
+    if static_image is None or static_block is None:
+        return _col2im_dynamic(x, image_shape, block_shape, dilations, pads, strides)
+    image_shape = [int(n) for n in np.reshape(static_image, [-1])]
+    block_shape = [int(k) for k in np.reshape(static_block, [-1])]
     spatial = len(image_shape)
     dilations = list(dilations or [1] * spatial)
     strides = list(strides or [1] * spatial)
@@ -187,6 +190,45 @@ def col2im(x, image_shape, block_shape, *, dilations=None, pads=None, strides=No
     return image[
         (slice(None), slice(None), *[slice(b, b + n) for (b, _), n in zip(pairs, image_shape, strict=True)])
     ]
+
+
+def _col2im_dynamic(x, image_shape, block_shape, dilations, pads, strides):
+    """Col2Im with image and block shapes known only at run time: the same scatter, indices in TF ops."""
+    spatial = int(image_shape.shape[0])
+    image_shape, block_shape = tf.cast(image_shape, tf.int64), tf.cast(block_shape, tf.int64)
+    dilations = list(dilations or [1] * spatial)
+    strides = list(strides or [1] * spatial)
+    pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
+    padded = [image_shape[i] + b + e for i, (b, e) in enumerate(pairs)]
+    kernels = [block_shape[i] for i in range(spatial)]
+    blocks = [
+        (p - ((k - 1) * d + 1)) // s + 1
+        for p, k, d, s in zip(padded, kernels, dilations, strides, strict=True)
+    ]
+    full = tf.stack([size for k, count in zip(kernels, blocks, strict=True) for size in (k, count)])
+    target = tf.zeros([], tf.int64)
+    stride = tf.ones([], tf.int64)
+    order = [2 * i for i in range(spatial)] + [2 * i + 1 for i in range(spatial)]
+    for axis in reversed(range(spatial)):  # row-major flat index into the padded image
+        coordinate = (
+            tf.range(kernels[axis])[:, None] * dilations[axis]
+            + tf.range(blocks[axis])[None, :] * strides[axis]
+        )
+        shape = tf.tensor_scatter_nd_update(
+            tf.ones([2 * spatial], tf.int64), [[2 * axis], [2 * axis + 1]], [kernels[axis], blocks[axis]]
+        )
+        grid = tf.broadcast_to(tf.reshape(coordinate, shape), full)
+        target = target + tf.reshape(tf.transpose(grid, order), [-1]) * stride
+        stride = stride * padded[axis]
+    batch, channels = tf.shape(x, tf.int64)[0], tf.shape(x, tf.int64)[1] // tf.reduce_prod(block_shape)
+    columns = tf.transpose(tf.reshape(x, tf.stack([batch, channels, -1])), [2, 0, 1])
+    image = tf.math.unsorted_segment_sum(columns, target, stride)
+    image = tf.reshape(
+        tf.transpose(image, [1, 2, 0]), tf.concat([tf.stack([batch, channels]), tf.stack(padded)], 0)
+    )
+    begin = tf.constant([0, 0] + [b for b, _ in pairs], tf.int64)
+    size = tf.concat([tf.constant([-1, -1], tf.int64), image_shape], 0)
+    return tf.slice(image, begin, size)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -552,5 +594,9 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):  # noqa: N80
     if alpha != 1.0:
         y = y * tf.cast(alpha, y.dtype)
     if c is not None:
+        if c.shape.rank == 2 and c.shape[0] == 1:
+            # The same broadcast as a [N] bias; grappler fuses MatMul + Add into _FusedMatMul, whose
+            # BiasAdd rejects a [1, N] bias when run ("bias must be 1-dimensional").
+            c = tf.reshape(c, [-1])
         y = y + (c if beta == 1.0 else c * tf.cast(beta, c.dtype))
     return y

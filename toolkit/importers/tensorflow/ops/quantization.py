@@ -12,6 +12,8 @@ def _broadcast_parameter(parameter, x, axis, block_size=0):
     """Per-tensor, per-axis (1-D along `axis`) or blocked quantization parameters shaped against x."""
     if parameter.shape.rank == 0 or x.shape.rank is None:
         return parameter
+    if parameter.shape.rank == 1 and parameter.shape[0] == 1 and not block_size:
+        return tf.reshape(parameter, [])  # ONNX: a one-element 1-D parameter is per-tensor
     rank = x.shape.rank
     axis = common.normalize_axis(axis, rank)
     if block_size:
@@ -25,13 +27,22 @@ def _broadcast_parameter(parameter, x, axis, block_size=0):
     return parameter
 
 
-def _quantize(x, y_scale, y_zero_point, axis, saturate, block_size, output_dtype):
+def _quantize(x, y_scale, y_zero_point, axis, saturate, block_size, output_dtype, element_type=0):
+    from toolkit.importers.tensorflow import dtypes
+
     target = y_zero_point.dtype if y_zero_point is not None else (output_dtype or tf.uint8)
     scale = _broadcast_parameter(y_scale, x, axis, block_size)
-    values = tf.round(tf.cast(x, tf.float32) / tf.cast(scale, tf.float32))  # ONNX: round half to even
+    values = tf.cast(x, tf.float32) / tf.cast(scale, tf.float32)
+    if element_type in dtypes.FLOAT_FORMATS or element_type in dtypes.NATIVE_FLOAT8:
+        # ONNX QuantizeLinear to float8/float4: x / scale + zero point, cast (saturating by default).
+        if y_zero_point is not None:
+            values = values + tf.cast(_broadcast_parameter(y_zero_point, x, axis, block_size), tf.float32)
+        return dtypes.cast_to(values, element_type, bool(saturate))
+    values = tf.round(values)  # ONNX: round half to even
     if y_zero_point is not None:
         values = values + tf.cast(_broadcast_parameter(y_zero_point, x, axis, block_size), tf.float32)
-    values = tf.clip_by_value(values, float(target.min), float(target.max))
+    low, high = dtypes.quantize_range(element_type) or (float(target.min), float(target.max))
+    values = tf.clip_by_value(values, low, high)
     return tf.cast(values, target)
 
 
@@ -42,12 +53,32 @@ def quantize_linear(x, y_scale, y_zero_point=None, *, axis=1):
 
 @register("QuantizeLinear", since=21)
 def quantize_linear_21(
-    x, y_scale, y_zero_point=None, *, axis=1, block_size=0, output_dtype=0, saturate=1, precision=0
+    x,
+    y_scale,
+    y_zero_point=None,
+    *,
+    axis=1,
+    block_size=0,
+    output_dtype=0,
+    saturate=1,
+    precision=0,
+    context,
 ):
     from toolkit.importers.tensorflow.ops import tf_dtype
 
+    output = context.outputs[0]
+    element_type = output_dtype or (output.element_type if output is not None else 0)
+    if not element_type and context.inputs[2:3] and context.inputs[2] is not None:
+        element_type = context.inputs[2].element_type
     return _quantize(
-        x, y_scale, y_zero_point, axis, saturate, block_size, tf_dtype(output_dtype) if output_dtype else None
+        x,
+        y_scale,
+        y_zero_point,
+        axis,
+        saturate,
+        block_size,
+        tf_dtype(output_dtype) if output_dtype else None,
+        element_type,
     )
 
 

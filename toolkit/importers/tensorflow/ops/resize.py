@@ -104,8 +104,17 @@ def _resize(
     antialias=0,
     axes=None,
     keep_aspect_ratio_policy="stretch",
+    context=None,
 ):
     static = [maybe_known(v) for v in (roi, scales, sizes)]
+    no_roi = static[0] is None or not np.size(static[0])
+    if static[2] is None and sizes is not None and keep_aspect_ratio_policy == "stretch" and no_roi:
+        # Sizes computed from shapes (F.interpolate(y, size=x.shape[-2:])): the axes whose size is
+        # the input's own (a dynamic batch, the channels) are left alone, the rest are static.
+        partial = _partial_sizes(context, axes)
+        if partial is not None:
+            axes, static[2] = partial
+            roi, sizes = None, static[2]
     if any(
         known is None and given is not None for known, given in zip(static, (roi, scales, sizes), strict=True)
     ):
@@ -130,6 +139,18 @@ def _resize(
     rank = len(perm) if perm else stored.shape.rank
     axes = common.normalize_axes(axes, rank) if axes is not None else list(range(rank))
     in_sizes = [stored.shape[perm.index(a)] if perm else stored.shape[a] for a in axes]
+    if not len(axes):
+        return x
+    if sizes is None or not len(sizes):
+        # Scale 1 leaves an axis alone, whatever its size: only the resized axes need static sizes.
+        cropping = coordinate_transformation_mode == "tf_crop_and_resize"
+        kept = [k for k, s in enumerate(np.asarray(scales).reshape(-1)) if float(s) != 1.0 or cropping]
+        if len(kept) < len(axes) and keep_aspect_ratio_policy == "stretch":
+            axes = [axes[k] for k in kept]
+            in_sizes = [in_sizes[k] for k in kept]
+            scales = np.asarray(scales).reshape(-1)[kept]
+            if not axes:
+                return x
     if any(s is None for s in in_sizes):
         raise ValueError("Resize needs static sizes along the resized axes")
     if sizes is not None and len(sizes):
@@ -169,6 +190,29 @@ def _resize(
             mask = tf.constant(outside.reshape(shape))
             y = tf.where(mask, tf.cast(extrapolation_value, y.dtype), y)
     return layout.Transposed(y, perm) if perm else y
+
+
+def _partial_sizes(context, axes):
+    """(axes, sizes) of the axes really resized, when the core's shape tracking knows every size
+    either as a number or as the input's own dimension; None otherwise."""
+    if context is None or len(context.inputs) < 4 or context.inputs[3] is None or context.inputs[0] is None:
+        return None
+    elements, dims = context.inputs[3].elements, context.inputs[0].dims()
+    if elements is None or dims is None:
+        return None
+    axes = common.normalize_axes(axes, len(dims)) if axes is not None else list(range(len(dims)))
+    elements = list(elements.reshape(-1))
+    if len(elements) != len(axes):
+        return None
+    resized, sizes = [], []
+    for axis, size in zip(axes, elements, strict=True):
+        if size == dims[axis]:
+            continue
+        if not isinstance(size, int):
+            return None
+        resized.append(axis)
+        sizes.append(size)
+    return resized, np.asarray(sizes, np.int64)
 
 
 # --------------------------------------------------------------------------- run-time scales and sizes
@@ -316,6 +360,7 @@ def resize_11(
     extrapolation_value=0.0,
     mode="nearest",
     nearest_mode="round_prefer_floor",
+    context,
 ):
     return _resize(
         x,
@@ -328,6 +373,7 @@ def resize_11(
         cubic_coeff_a=cubic_coeff_a,
         exclude_outside=exclude_outside,
         extrapolation_value=extrapolation_value,
+        context=context,
     )
 
 
@@ -347,6 +393,7 @@ def resize(
     keep_aspect_ratio_policy="stretch",
     mode="nearest",
     nearest_mode="round_prefer_floor",
+    context,
 ):
     return _resize(
         x,
@@ -362,6 +409,7 @@ def resize(
         antialias=antialias,
         axes=axes,
         keep_aspect_ratio_policy=keep_aspect_ratio_policy,
+        context=context,
     )
 
 

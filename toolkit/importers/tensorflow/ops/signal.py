@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
-from toolkit.importers.tensorflow.ops import register, tf_dtype
+from toolkit.importers.tensorflow.ops import maybe_known, register, tf_dtype
 
 
-def _to_complex(x):
+def _to_complex(x, pairs=None):
     """[..., 1 or 2] real representation → complex128 tensor [...].
 
     Double precision whatever the input: the reference's numpy FFT rounds only once, at the end.
+    `pairs` says whether the last axis holds (real, imaginary), when x's static shape no longer does.
     """
     x = tf.cast(x, tf.float64)
-    imaginary = x[..., 1] if x.shape[-1] == 2 else tf.zeros_like(x[..., 0])
+    pairs = x.shape[-1] == 2 if pairs is None else pairs
+    imaginary = x[..., 1] if pairs else tf.zeros_like(x[..., 0])
     return tf.complex(x[..., 0], imaginary)
 
 
@@ -46,9 +49,14 @@ def _dft(x, dft_length, axis, inverse, onesided):
     axis = tf.math.floormod(_scalar(axis), rank)
     positions = tf.range(rank - 1)
     perm = tf.concat([tf.boolean_mask(positions, tf.not_equal(positions, axis)), [axis, rank - 1]], axis=0)
-    signal = _to_complex(tf.transpose(x, perm))
-    size = tf.shape(signal)[-1]
-    if dft_length is not None:
+    # A run-time axis makes the transpose's static shape unknown: read the pair axis before it.
+    signal = _to_complex(tf.transpose(x, perm), pairs=x.shape[-1] == 2)
+    # Static sizes where known: tf.signal.irfft with a computed fft_length gives other values when traced.
+    size = signal.shape[-1] if signal.shape[-1] is not None else tf.shape(signal)[-1]
+    static_length = maybe_known(dft_length) if dft_length is not None else None
+    if static_length is not None:
+        length = int(np.reshape(static_length, []))
+    elif dft_length is not None:
         length = _scalar(dft_length)
     elif inverse and onesided:
         length = 2 * (size - 1)  # ONNX DFT: an inverse one-sided transform defaults to an even length

@@ -88,12 +88,17 @@ def concat(*inputs, axis):
         axis = perm.index(common.normalize_axis(axis, len(perm)))
         return layout.Transposed(tf.concat([value.stored for value in inputs], axis), perm)
     inputs = [layout.to_onnx(value) for value in inputs]
-    return tf.concat(inputs, common.normalize_axis(axis, _rank(inputs[0])))
+    rank = next((value.shape.rank for value in inputs if value.shape.rank is not None), None)
+    if rank is None and axis >= 0:  # every rank known only when run (a Squeeze without axes, traced)
+        return tf.concat(inputs, axis)
+    return tf.concat(inputs, common.normalize_axis(axis, rank if rank is not None else _rank(inputs[0])))
 
 
 @register("Transpose", since=1, layout_mode="any")
 def transpose(data, *, perm=None):
     stored, stored_perm = (data.stored, data.perm) if isinstance(data, layout.Transposed) else (data, None)
+    if stored_perm is None and data.shape.rank is None and perm is not None:
+        return tf.transpose(data, list(perm))  # the rank is len(perm), whatever the tracer knows
     rank = len(stored_perm) if stored_perm else _rank(data)
     perm = list(perm) if perm is not None else list(reversed(range(rank)))
     if stored_perm is not None:
@@ -107,8 +112,11 @@ def transpose(data, *, perm=None):
 
 
 def _unsqueeze(data, axes):
-    rank = _rank(data) + len(axes)
-    for axis in sorted(common.normalize_axes(axes, rank)):
+    if data.shape.rank is None and all(int(a) >= 0 for a in axes):
+        positions = sorted(int(a) for a in axes)  # ascending: each insert leaves the later ones right
+    else:
+        positions = sorted(common.normalize_axes(axes, _rank(data) + len(axes)))
+    for axis in positions:
         data = tf.expand_dims(data, axis)
     return data
 
@@ -163,6 +171,8 @@ def expand(x, shape):
 
 @register("Range", since=11)
 def range_(start, limit, delta):
+    # The reference (np.arange) also takes one-element tensors where the spec says scalars.
+    start, limit, delta = (tf.reshape(v, []) for v in (start, limit, delta))
     return tf.range(start, limit, delta, dtype=start.dtype)
 
 
@@ -303,7 +313,10 @@ def split(data, split=None, *, axis=0, num_outputs=None, context):
 
 
 def _split(data, axis, sizes, count):
-    axis = common.normalize_axis(axis, _rank(data))
+    if data.shape.rank is not None:
+        axis = common.normalize_axis(axis, data.shape.rank)
+    elif axis < 0:  # rank known only when run (a Squeeze without axes under tracing)
+        axis = tf.rank(data) + axis
     if sizes is not None:
         return tuple(tf.split(data, tf.cast(sizes, tf.int64), axis=axis, num=count))
     dim = tf.shape(data, out_type=tf.int64)[axis]

@@ -1,0 +1,135 @@
+"""ONNX element types that TensorFlow holds but cannot compute on, and how the importer carries them.
+
+TF 2.21 has float8_e4m3fn and float8_e5m2 with working casts: they stay native. Its
+float8_e4m3fnuz, float8_e5m2fnuz, float4_e2m1fn, int4, uint4, int2 and uint2 dtypes have no
+cast (or no arithmetic) kernels, so values of those ONNX types travel in a carrier dtype that holds
+every value exactly (float32 for the small floats, int8/uint8 for the small integers). Casts to
+them round (or wrap) to the format here, in TF ops, the way onnx's reference (ml_dtypes) does.
+Feed such inputs as carrier arrays (`carry_array`); their outputs come back in the carrier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import tensorflow as tf
+
+T = onnx.TensorProto
+
+
+@dataclass(frozen=True)
+class FloatFormat:
+    """A small float: `mantissa` bits, smallest normal exponent, largest finite value."""
+
+    mantissa: int
+    min_exponent: int
+    maximum: float
+    has_nan: bool  # float4_e2m1fn has none: overflow and NaN saturate
+
+
+@dataclass(frozen=True)
+class IntegerFormat:
+    bits: int
+    signed: bool
+
+    @property
+    def minimum(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def maximum(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+FLOAT_FORMATS = {
+    T.FLOAT8E4M3FNUZ: FloatFormat(3, -7, 240.0, True),
+    T.FLOAT8E5M2FNUZ: FloatFormat(2, -15, 57344.0, True),
+    T.FLOAT4E2M1: FloatFormat(1, 0, 6.0, False),
+}
+INTEGER_FORMATS = {
+    T.INT4: IntegerFormat(4, True),
+    T.UINT4: IntegerFormat(4, False),
+    T.INT2: IntegerFormat(2, True),
+    T.UINT2: IntegerFormat(2, False),
+}
+# float8 types TF casts natively; ONNX's saturate=1 clips to their largest finite value first.
+NATIVE_FLOAT8 = {T.FLOAT8E4M3FN: 448.0, T.FLOAT8E5M2: 57344.0}
+NATIVE_FLOAT8_DTYPES = {
+    T.FLOAT8E4M3FN: tf.dtypes.experimental.float8_e4m3fn,
+    T.FLOAT8E5M2: tf.dtypes.experimental.float8_e5m2,
+}
+CARRIERS = {
+    **{t: np.dtype(np.float32) for t in FLOAT_FORMATS},
+    **{t: np.dtype(np.int8 if f.signed else np.uint8) for t, f in INTEGER_FORMATS.items()},
+}
+_ML_DTYPES = {np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t)): carrier for t, carrier in CARRIERS.items()}
+
+
+def carrier(element_type: int):
+    """The numpy dtype a carried ONNX type travels in, or None when TF holds it natively."""
+    return CARRIERS.get(element_type)
+
+
+def carry_array(array):
+    """A numpy array of a carried type (ml_dtypes int4, float8_e4m3fnuz, ...) in its carrier; others as given."""
+    if isinstance(array, np.ndarray) and array.dtype in _ML_DTYPES:
+        with np.errstate(invalid="ignore"):
+            return array.astype(_ML_DTYPES[array.dtype])
+    return array
+
+
+def as_onnx_array(array: np.ndarray, element_type: int) -> np.ndarray:
+    """A carrier array back as numpy's (ml_dtypes') array of the ONNX type; exact, the values fit."""
+    if element_type not in CARRIERS:
+        return array
+    return np.asarray(array).astype(onnx.helper.tensor_dtype_to_np_dtype(element_type))
+
+
+def cast_to(x, element_type: int, saturate: bool):
+    """ONNX Cast of a TF tensor to a carried or native float8 type, as onnx's reference rounds it."""
+    if element_type in FLOAT_FORMATS:
+        return _round_to_float(x, FLOAT_FORMATS[element_type], saturate)
+    if element_type in INTEGER_FORMATS:
+        return _wrap_to_integer(x, INTEGER_FORMATS[element_type])
+    if element_type in NATIVE_FLOAT8 and saturate and x.dtype.is_floating:
+        maximum = tf.cast(NATIVE_FLOAT8[element_type], x.dtype)
+        x = tf.where(tf.math.is_nan(x), x, tf.clip_by_value(x, -maximum, maximum))
+    return tf.cast(x, NATIVE_FLOAT8_DTYPES[element_type])
+
+
+def _round_to_float(x, fmt: FloatFormat, saturate: bool):
+    """Round half to even onto the format's grid: the step is 2^(exponent - mantissa bits),
+    the exponent taken from float32's bits and held at the smallest normal one (subnormals)."""
+    x = tf.cast(x, tf.float32)
+    magnitude = tf.abs(x)
+    exponent = tf.bitwise.right_shift(tf.bitcast(magnitude, tf.int32), 23) - 127
+    exponent = tf.clip_by_value(exponent, fmt.min_exponent, 126)
+    step = tf.bitcast(tf.bitwise.left_shift(exponent - fmt.mantissa + 127, 23), tf.float32)
+    rounded = tf.round(magnitude / step) * step  # tf.round is half to even
+    overflow = (rounded > fmt.maximum) | tf.math.is_inf(magnitude)
+    # fnuz types: overflow is NaN unless saturating; float4_e2m1fn always saturates.
+    limit = fmt.maximum if saturate or not fmt.has_nan else float("nan")
+    rounded = tf.where(overflow, tf.constant(limit, tf.float32), rounded)
+    rounded = tf.where(x < 0, -rounded, rounded)
+    nan = float("nan") if fmt.has_nan else 0.0
+    return tf.where(tf.math.is_nan(x), tf.constant(nan, tf.float32), rounded)
+
+
+def _wrap_to_integer(x, fmt: IntegerFormat):
+    """numpy's astype to ml_dtypes' small integers: truncate toward zero (NaN and inf give 0), wrap."""
+    if x.dtype.is_floating:
+        truncated = tf.where(x < 0, tf.math.ceil(x), tf.math.floor(x))
+        x = tf.cast(tf.where(tf.math.is_finite(x), truncated, tf.zeros_like(x)), tf.int64)
+    else:
+        x = tf.cast(x, tf.int64)
+    span = 1 << fmt.bits
+    wrapped = tf.math.floormod(x - fmt.minimum, span) + fmt.minimum
+    return tf.cast(wrapped, tf.int8 if fmt.signed else tf.uint8)
+
+
+def quantize_range(element_type: int) -> tuple[float, float] | None:
+    """The clip range of QuantizeLinear to a carried integer type (its own range, not the carrier's)."""
+    fmt = INTEGER_FORMATS.get(element_type)
+    return None if fmt is None else (float(fmt.minimum), float(fmt.maximum))
