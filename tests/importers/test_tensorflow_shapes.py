@@ -84,7 +84,7 @@ def test_core_tracks_shape_elements_through_shape_slice_gather_concat():
         nodes,
         "tracked",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2, 8, 8])],
         initializer=[
             helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
             helper.make_tensor("two", TensorProto.INT64, [1], [2]),

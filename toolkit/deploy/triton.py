@@ -18,7 +18,7 @@ from onnx import TensorProto
 
 from toolkit.deploy.signature import Signature, Tensor, read_signature
 from toolkit.errors import InputError, UsageError
-from toolkit.io import atomic_output
+from toolkit.io import OUTPUT_MARKER, atomic_output
 
 # Triton's model configuration: data types by ONNX element type (model_config.proto's DataType).
 ONNX_TO_TRITON_TYPE = {
@@ -40,7 +40,7 @@ ONNX_TO_TRITON_TYPE = {
 BACKENDS = ("onnxruntime", "python")
 ACCELERATORS = ("cuda", "tensorrt")
 # A file toolkit leaves in every repository it writes: the only kind --force may replace.
-MARKER = ".toolkit-triton-repository"
+MARKER = OUTPUT_MARKER  # atomic_output leaves it in every directory toolkit writes
 VERSION = "1"
 # Triton model names become directory names and URL path segments.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -229,7 +229,6 @@ def write_repository(
         check_config(text, name, signature)
         configs[name] = (text, path)
     with atomic_output(output, directory=True) as temporary:
-        (temporary / MARKER).write_text("written by toolkit deploy --target triton\n")
         for name, (text, path) in configs.items():
             version = temporary / name / VERSION
             version.mkdir(parents=True)

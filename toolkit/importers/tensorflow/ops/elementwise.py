@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from toolkit.importers.tensorflow.ops import known, register, tf_dtype
+from toolkit.importers.tensorflow.ops import maybe_known, register, tf_dtype
 
 
 def _elementwise(op_type: str, since: int = 1):
@@ -276,14 +276,19 @@ def cast_like(x, target_type, *, saturate=1, round_mode="up", context):
 
 
 def _dropout(data, context, ratio=0.5):
-    # Dropout applies only when the module is called with training=True; else the identity.
+    """Dropout applies only when the module is called with training=True; else the identity.
+
+    `ratio` is a number, or a tensor when it is a graph input (its value is only known at run time).
+    """
     from toolkit.importers import training
 
     if context.output_used(1):
         return data, tf.ones_like(data, tf.bool)
-    if training.current().flag and ratio:
-        return tf.nn.dropout(data, rate=float(ratio))
-    return data
+    if not training.current().flag:
+        return data
+    if tf.is_tensor(ratio):
+        return tf.nn.dropout(data, rate=tf.cast(tf.reshape(ratio, []), data.dtype))
+    return tf.nn.dropout(data, rate=float(ratio)) if ratio else data
 
 
 @_elementwise("Dropout", since=7)
@@ -293,8 +298,10 @@ def dropout_7(data, *, ratio=0.5, context):
 
 @_elementwise("Dropout", since=12)
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
-    value = 0.5 if ratio is None else known(ratio)
-    return _dropout(data, context, 0.5 if value is None else float(value))
+    if ratio is None:
+        return _dropout(data, context, 0.5)
+    value = maybe_known(ratio)  # a graph input when traced: only training mode needs its value
+    return _dropout(data, context, ratio if value is None else float(value))
 
 
 def _cast_check(attributes, context):
