@@ -72,13 +72,19 @@ def to_onnx(
         result = export_tensorflow(source.model, opset=opset)
         return _tagged(result, source)
     example_inputs = require_example_inputs(source, shapes)
-    _check_runs(source, example_inputs, given_shapes=bool(shapes))
+    output_names = _check_runs(source, example_inputs, given_shapes=bool(shapes))
     if source.kind == "torch":
         from toolkit.export import export_torch
 
         axes = {name: list(a) for name, a in dynamic_axes.items()} if dynamic_axes is not None else None
         result = export_torch(
-            source.model, example_inputs, opset=opset, input_names=source.input_names, dynamic_axes=axes
+            source.model,
+            example_inputs,
+            opset=opset,
+            input_names=source.input_names,
+            output_names=output_names,
+            dynamic_axes=axes,
+            keyword_inputs=source.keyword_inputs,
         )
     else:
         from toolkit.export import export_tensorflow
@@ -87,15 +93,20 @@ def to_onnx(
     return _tagged(result, source)
 
 
-def _check_runs(source: Source, example_inputs, given_shapes: bool) -> None:
-    """Run the source once before exporting: wrong inputs are the user's to fix (exit 2), not an export bug."""
+def _check_runs(source: Source, example_inputs, given_shapes: bool) -> list[str] | None:
+    """Run the source once before exporting: wrong inputs are the user's to fix (exit 2), not an export bug.
+
+    Returns the names of its (nested) outputs, which the ONNX outputs will carry.
+    """
     from toolkit.runners import runnable
 
+    model = runnable(source)
     try:
-        runnable(source).run(list(example_inputs))
+        model.run(list(example_inputs))
     except InputError as error:
         hint = "; check --input-shape" if given_shapes else ""
         raise InputError(f"{error}{hint}") from error
+    return model.output_names
 
 
 def _tagged(result, source: Source) -> onnx.ModelProto:

@@ -20,6 +20,9 @@ import onnx
 from toolkit.errors import ExportError, InputError, UsageError
 from toolkit.export.common import ExportResult, check_exported, default_opset, quiet_exporter
 from toolkit.io import first_line
+from toolkit.outputs import named_leaves
+from toolkit.runners import keras_call_inputs
+from toolkit.sources import keras_input_names
 
 EXPORTER = "tf2onnx"
 DEFAULT_OPSET = 17
@@ -135,12 +138,19 @@ def _keras_source(keras_model, input_signature, examples, dynamic_batch) -> _Sou
             for tensor, name in zip(keras_model.inputs, _keras_input_names(keras_model), strict=True)
         ]
 
+    call_inputs = keras_call_inputs(keras_model)
+
     def call(*inputs):
-        return keras_model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        return keras_model(call_inputs(inputs), training=False)
 
     concrete_function = tf.function(call, input_signature=specs).get_concrete_function()
-    output_names = list(getattr(keras_model, "output_names", None) or [])
-    count = len(tf.nest.flatten(concrete_function.structured_outputs))
+    structured = concrete_function.structured_outputs
+    if isinstance(structured, dict):
+        # tf.nest flattens dicts in sorted key order; the leaves are named by their keys.
+        output_names = [name for name, _ in named_leaves(structured, sort_keys=True)]
+    else:
+        output_names = list(getattr(keras_model, "output_names", None) or [])
+    count = len(tf.nest.flatten(structured))
     return _Source(
         concrete_function,
         [spec.name or f"input_{index}" for index, spec in enumerate(specs)],
@@ -149,19 +159,8 @@ def _keras_source(keras_model, input_signature, examples, dynamic_batch) -> _Sou
 
 
 def _keras_input_names(keras_model) -> list[str] | None:
-    """The InputLayer names ("image", or "input_layer" when unnamed, not a "keras_tensor_182" counter)."""
-    import keras
-
-    inputs = getattr(keras_model, "inputs", None)
-    if not inputs:
-        return None
-    layer_names = {
-        id(layer.output): layer.name
-        for layer in keras_model.layers
-        if isinstance(layer, keras.layers.InputLayer)
-    }
-    names = [layer_names.get(id(tensor), _strip(tensor.name)) for tensor in inputs]
-    return names if len(set(names)) == len(names) else [_strip(tensor.name) for tensor in inputs]
+    """Dict keys, or the InputLayer names ("image", or "input_layer" when unnamed, not "keras_tensor_182")."""
+    return keras_input_names(keras_model)
 
 
 def _specs_from_examples(examples, names, dynamic_batch) -> list:

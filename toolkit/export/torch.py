@@ -34,10 +34,13 @@ def export_torch(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
+    keyword_inputs: bool = False,
 ) -> ExportResult:
     """Export an nn.Module, ExportedProgram or ScriptModule to a checked, self-contained ONNX model.
 
-    Axis 0 of every input is dynamic unless `dynamic_axes` says otherwise (`{}`: fully static).
+    Axis 0 of every input is dynamic, and axis 1 of token inputs (integer or boolean, rank 2: ids
+    and masks), unless `dynamic_axes` says otherwise (`{}`: fully static). `keyword_inputs` calls
+    the module as `module(**dict(zip(input_names, example_inputs)))`, as a dict of examples asks.
     """
     import torch
 
@@ -55,7 +58,7 @@ def export_torch(
         if isinstance(module, torch.nn.Module):
             module = module.eval()
         try:
-            model = _export_dynamo(module, tensors, names, axes, opset)
+            model = _export_dynamo(module, tensors, names, axes, opset, keyword_inputs)
             exporter = DYNAMO
         except Exception as dynamo_error:
             if isinstance(module, torch.export.ExportedProgram):
@@ -64,7 +67,8 @@ def export_torch(
                 ) from dynamo_error
             notes.append(f"dynamo export failed ({_reason(dynamo_error)}); used the TorchScript exporter")
             try:
-                model = _export_torchscript(module, tensors, names, axes, opset, notes)
+                positional = _keyword_call(module, names) if keyword_inputs else module
+                model = _export_torchscript(positional, tensors, names, axes, opset, notes)
             except Exception as torchscript_error:
                 raise ExportError(
                     f"torch.onnx cannot export the module: dynamo: {_reason(dynamo_error)}; "
@@ -72,6 +76,12 @@ def export_torch(
                 ) from torchscript_error
             exporter = TORCHSCRIPT
 
+    if output_names is not None and len(output_names) != len(model.graph.output):
+        notes.append(
+            f"the module returns {len(output_names)} tensors, the exported graph {len(model.graph.output)}: "
+            "outputs named by position"
+        )
+        output_names = None
     model = name_outputs(model, output_names)
     notes.extend(_specialised_axes(model, axes))
     check_exported(model, exporter)
@@ -126,9 +136,13 @@ def _as_tensor(value: Any):
 
 
 def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
-    """{input name: dynamic axes}; the default is the batch axis of every input that has one."""
+    """{input name: dynamic axes}; the default is the batch axis of every input, and the sequence of tokens."""
     if dynamic_axes is None:
-        return {name: [0] for name, tensor in zip(names, tensors, strict=True) if tensor.dim() > 0}
+        return {
+            name: [0, 1] if is_token_input(tensor) else [0]
+            for name, tensor in zip(names, tensors, strict=True)
+            if tensor.dim() > 0
+        }
     unknown = sorted(set(dynamic_axes) - set(names))
     if unknown:
         raise UsageError(
@@ -140,6 +154,28 @@ def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
         if axes:
             resolved[name] = axes
     return resolved
+
+
+def is_token_input(tensor) -> bool:
+    """Token ids and attention masks: integer or boolean (batch, sequence) tensors."""
+    import torch
+
+    return tensor.dim() == 2 and (tensor.dtype == torch.bool or not tensor.dtype.is_floating_point)
+
+
+def _keyword_call(module, names):
+    """A module taking keyword inputs, called positionally: the TorchScript exporter passes positions."""
+    import torch
+
+    class KeywordCall(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *inputs):
+            return self.module(**dict(zip(names, inputs, strict=True)))
+
+    return KeywordCall()
 
 
 def _grow_small_dynamic_axes(names, tensors, axes):
@@ -157,7 +193,7 @@ def _grow_small_dynamic_axes(names, tensors, axes):
     return tuple(grown), notes
 
 
-def _export_dynamo(module, tensors, names, axes, opset) -> onnx.ModelProto:
+def _export_dynamo(module, tensors, names, axes, opset, keyword_inputs=False) -> onnx.ModelProto:
     import torch
 
     dynamic_shapes = None
@@ -167,10 +203,15 @@ def _export_dynamo(module, tensors, names, axes, opset) -> onnx.ModelProto:
             {axis: torch.export.Dim.DYNAMIC for axis in axes[name]} if name in axes else None
             for name in names
         )
+    args, kwargs = tensors, None
+    if keyword_inputs:
+        args, kwargs = (), dict(zip(names, tensors, strict=True))
+        dynamic_shapes = dict(zip(names, dynamic_shapes, strict=True)) if dynamic_shapes else None
     with quiet_exporter(_CHATTY_LOGGERS):
         program = torch.onnx.export(
             module,
-            tensors,
+            args,
+            kwargs=kwargs,
             dynamo=True,
             verbose=False,
             input_names=list(names),
@@ -186,8 +227,9 @@ def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -
     import torch
 
     buffer = io.BytesIO()
+    token_inputs = {name for name, tensor in zip(names, tensors, strict=True) if is_token_input(tensor)}
     axis_names = {
-        name: {axis: "batch" if axis == 0 else f"{name}_dim{axis}" for axis in name_axes}
+        name: {axis: _axis_name(name, axis, name in token_inputs) for axis in name_axes}
         for name, name_axes in axes.items()
     }
     with quiet_exporter(_CHATTY_LOGGERS) as chatter, torch.no_grad():
@@ -208,6 +250,13 @@ def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -
             notes.append(f"TorchScript tracing froze a Python value: {first_line(caught.message)}")
             break
     return onnx.load_from_string(buffer.getvalue())
+
+
+def _axis_name(name: str, axis: int, token_input: bool) -> str:
+    """The dim_param of a dynamic axis: ids and masks share one "sequence" length."""
+    if axis == 0:
+        return "batch"
+    return "sequence" if token_input and axis == 1 else f"{name}_dim{axis}"
 
 
 def _specialised_axes(model: onnx.ModelProto, axes: Mapping[str, Sequence[int]]) -> list[str]:

@@ -127,7 +127,7 @@ def verify(
                 for name, x in zip(input_names, run.feeds, strict=False)
             ]
             try:
-                actual = candidate.run(feeds)
+                actual = _by_name(candidate.run(feeds), candidate.output_names, names)
             except ToolkitError as error:
                 result.error = str(error)
                 break
@@ -322,6 +322,21 @@ def _keep_for_plots(worst_run, name, comparison, reference_value, value, seed) -
         except (TypeError, ValueError):
             return
     worst_run[name] = (score, reference_flat.astype(np.float64), candidate_flat.astype(np.float64))
+
+
+def _by_name(actual: list[np.ndarray], own_names, names: Sequence[str]) -> list[np.ndarray]:
+    """A candidate's outputs in the reference's order, matched by name when both name them all.
+
+    A SavedModel signature returns a dict sorted by key; a Keras export follows tf.nest's sorted order.
+    """
+    if not own_names or len(own_names) != len(actual) or list(own_names) == list(names):
+        return actual
+    position = {name: index for index, name in enumerate(own_names)}
+    if not all(name in position for name in names):
+        return actual
+    return [actual[position[name]] for name in names] + [
+        value for name, value in zip(own_names, actual, strict=True) if name not in set(names)
+    ]
 
 
 def _check_reference(reference: Runnable, outputs: list[np.ndarray]) -> None:
