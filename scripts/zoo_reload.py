@@ -38,7 +38,9 @@ def _error(expected: np.ndarray, actual: np.ndarray) -> tuple[bool, float]:
     if actual.shape != expected.shape:
         return False, float("inf")
     if expected.dtype.kind in "biu":
-        return bool(np.array_equal(expected, actual)), float(np.max(np.abs(expected.astype(np.float64) - actual), initial=0))
+        return bool(np.array_equal(expected, actual)), float(
+            np.max(np.abs(expected.astype(np.float64) - actual), initial=0)
+        )
     difference = np.abs(expected.astype(np.float64) - actual.astype(np.float64))
     passed = bool(np.all(difference <= ATOL + RTOL * np.abs(expected)))
     return passed, float(np.max(difference, initial=0.0))
@@ -56,7 +58,9 @@ def _torch_loader(kind: str):
         classes = [
             value
             for value in vars(module).values()
-            if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__ == module.__name__
+            if isinstance(value, type)
+            and issubclass(value, torch.nn.Module)
+            and value.__module__ == module.__name__
         ]
         return classes[0]().eval()
 
@@ -106,7 +110,9 @@ def main(argv: list[str]) -> int:
             if not passed:
                 record["error"] = f"outside rtol {RTOL} / atol {ATOL} (max abs {worst:.3g})"
         except Exception as error:  # one model's failure must not hide the others'
-            record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+            record["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[
+                :300
+            ]
         record["seconds"] = time.perf_counter() - started
         results[entry["model"]] = record
     results["__toolkit_imported__"] = "toolkit" in sys.modules

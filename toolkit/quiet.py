@@ -82,7 +82,15 @@ def quiet_frameworks() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # the oneDNN notice, and bitwise-stable results
     for message in _FOREIGN_WARNINGS:
         warnings.filterwarnings("ignore", message=re_escape(message))
-    for module in ("setuptools", "pkg_resources", "tf2onnx", "keras", "tensorflow", "onnxscript", "torch.onnx"):
+    for module in (
+        "setuptools",
+        "pkg_resources",
+        "tf2onnx",
+        "keras",
+        "tensorflow",
+        "onnxscript",
+        "torch.onnx",
+    ):
         warnings.filterwarnings("ignore", module=re_escape(module))
     for name in ("tensorflow", "absl", "tf2onnx", "h5py", "onnxscript", "torch.onnx"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -6,6 +6,7 @@ convention (tensors, training flags, signatures, nested outputs) is handled here
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +122,6 @@ class KerasRunnable(Runnable):
     framework = "keras"
 
     def __init__(self, model: Any, label: str):
-        import tensorflow as tf
 
         self.model = model
         self.label = label
@@ -129,12 +129,11 @@ class KerasRunnable(Runnable):
             InputSpec(t.name.split(":")[0], np.dtype(t.dtype), tuple(t.shape)) for t in model.inputs
         ]
         self.output_names = keras_output_names(model)
-        call_inputs = keras_call_inputs(model)
-        # One traced function, as Keras users serve it; eager calls of big models are slow.
-        self._function = tf.function(lambda *xs: model(call_inputs(xs), training=False))
+        self._function = _traced_keras_call(model)
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        named = named_leaves(self._function(*inputs))
+        # tf.nest's order (dict keys sorted), which the exported graph's outputs follow too.
+        named = named_leaves(self._function(*inputs), sort_keys=True)
         if isinstance(_keras_structure(self.model, "output"), dict):
             self.output_names = [name for name, _ in named]
         return [np.asarray(t) for _, t in named]
@@ -157,6 +156,8 @@ class TensorflowRunnable(Runnable):
                 for name, spec in keyword_specs.items()
             ]
             self.output_names = list(self.signature.structured_outputs.keys())
+        elif getattr(model, "output_names", None):
+            self.output_names = list(model.output_names)
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         if self.signature is not None:
@@ -164,6 +165,25 @@ class TensorflowRunnable(Runnable):
             outputs = self.signature(**feeds)
             return [np.asarray(outputs[name]) for name in self.output_names]
         return [np.asarray(t) for t in leaves(self.model(*inputs))]
+
+
+_TRACED_KERAS_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _traced_keras_call(model: Any):
+    """One traced function per Keras model, as Keras users serve it (eager calls of big models are slow).
+
+    Kept per model so that every comparison of the same model reuses the trace; reduce_retracing
+    generalises the batch size after the second shape instead of tracing each one.
+    """
+    import tensorflow as tf
+
+    if model not in _TRACED_KERAS_CALLS:
+        call_inputs = keras_call_inputs(model)
+        _TRACED_KERAS_CALLS[model] = tf.function(
+            lambda *xs: model(call_inputs(xs), training=False), reduce_retracing=True
+        )
+    return _TRACED_KERAS_CALLS[model]
 
 
 def keras_call_inputs(model: Any):

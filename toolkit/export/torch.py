@@ -49,6 +49,9 @@ def export_torch(
     if len(names) != len(tensors):
         raise UsageError(f"{len(names)} input name(s) given for {len(tensors)} example input(s)")
     axes = _resolve_dynamic_axes(names, tensors, dynamic_axes)
+    # Sequence axes the user did not ask for stay dynamic only where the model lets them.
+    optional = {name: [1] for name, tensor in zip(names, tensors, strict=True) if is_token_input(tensor)}
+    optional = optional if dynamic_axes is None else {}
     tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
 
     if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
@@ -58,7 +61,9 @@ def export_torch(
         if isinstance(module, torch.nn.Module):
             module = module.eval()
         try:
-            model = _export_dynamo(module, tensors, names, axes, opset, keyword_inputs)
+            model, axes = _export_dynamo_batch_fallback(
+                module, tensors, names, axes, opset, keyword_inputs, optional, notes
+            )
             exporter = DYNAMO
         except Exception as dynamo_error:
             if isinstance(module, torch.export.ExportedProgram):
@@ -83,9 +88,31 @@ def export_torch(
         )
         output_names = None
     model = name_outputs(model, output_names)
-    notes.extend(_specialised_axes(model, axes))
+    if exporter == DYNAMO:
+        _rename_dims(model, dynamic_dim_names(names, tensors, axes))
+    notes.extend(
+        _specialised_axes(model, {n: [a for a in x if a not in optional.get(n, ())] for n, x in axes.items()})
+    )
     check_exported(model, exporter)
     return ExportResult(model=model, exporter=exporter, opset=default_opset(model), notes=notes)
+
+
+def _export_dynamo_batch_fallback(module, tensors, names, axes, opset, keyword_inputs, optional, notes):
+    """Dynamo with dynamic sequence axes, else with the batch axis only (the model fixes its length)."""
+    try:
+        return _export_dynamo(module, tensors, names, axes, opset, keyword_inputs, optional), axes
+    except Exception as error:
+        if not optional:
+            raise
+        batch_only = {
+            name: [a for a in name_axes if a not in optional.get(name, ())]
+            for name, name_axes in axes.items()
+        }
+        model = _export_dynamo(module, tensors, names, batch_only, opset, keyword_inputs)
+        notes.append(
+            f"dynamo cannot export a dynamic sequence length ({_reason(error)}); the sequence length is fixed"
+        )
+        return model, batch_only
 
 
 def default_input_names(module: Any, count: int) -> list[str]:
@@ -193,14 +220,23 @@ def _grow_small_dynamic_axes(names, tensors, axes):
     return tuple(grown), notes
 
 
-def _export_dynamo(module, tensors, names, axes, opset, keyword_inputs=False) -> onnx.ModelProto:
+def _export_dynamo(
+    module, tensors, names, axes, opset, keyword_inputs=False, optional=None
+) -> onnx.ModelProto:
     import torch
 
     dynamic_shapes = None
+    optional = optional or {}
     if not isinstance(module, torch.export.ExportedProgram):
-        # Dim.DYNAMIC, not a named Dim: no range to guess, and torch.export reports specialisation.
+        # Dim.DYNAMIC, not a named Dim: no range to guess, and torch.export reports specialisation;
+        # Dim.AUTO for the optional axes: specialised without error where the model fixes them.
         dynamic_shapes = tuple(
-            {axis: torch.export.Dim.DYNAMIC for axis in axes[name]} if name in axes else None
+            {
+                axis: torch.export.Dim.AUTO if axis in optional.get(name, ()) else torch.export.Dim.DYNAMIC
+                for axis in axes[name]
+            }
+            if name in axes
+            else None
             for name in names
         )
     args, kwargs = tensors, None
@@ -227,11 +263,7 @@ def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -
     import torch
 
     buffer = io.BytesIO()
-    token_inputs = {name for name, tensor in zip(names, tensors, strict=True) if is_token_input(tensor)}
-    axis_names = {
-        name: {axis: _axis_name(name, axis, name in token_inputs) for axis in name_axes}
-        for name, name_axes in axes.items()
-    }
+    axis_names = dynamic_dim_names(names, tensors, axes)
     with quiet_exporter(_CHATTY_LOGGERS) as chatter, torch.no_grad():
         torch.onnx.export(
             module,
@@ -252,11 +284,41 @@ def _export_torchscript(module, tensors, names, axes, opset, notes: list[str]) -
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _axis_name(name: str, axis: int, token_input: bool) -> str:
-    """The dim_param of a dynamic axis: ids and masks share one "sequence" length."""
-    if axis == 0:
-        return "batch"
-    return "sequence" if token_input and axis == 1 else f"{name}_dim{axis}"
+def dynamic_dim_names(names, tensors, axes) -> dict[str, dict[int, str]]:
+    """The dim_param of each dynamic axis: "batch"; "sequence" for token inputs of one length.
+
+    Token inputs of the example's same length (input_ids and attention_mask) share one sequence
+    length; a token input of another length (decoder_input_ids) gets its own.
+    """
+    lengths: list[int] = []
+    named: dict[str, dict[int, str]] = {}
+    for name, tensor in zip(names, tensors, strict=True):
+        for axis in axes.get(name, ()):
+            if axis == 0:
+                named.setdefault(name, {})[axis] = "batch"
+            elif axis == 1 and is_token_input(tensor):
+                length = int(tensor.shape[1])
+                if length not in lengths:
+                    lengths.append(length)
+                group = lengths.index(length)
+                named.setdefault(name, {})[axis] = "sequence" if group == 0 else f"sequence_{group + 1}"
+            else:
+                named.setdefault(name, {})[axis] = f"{name}_dim{axis}"
+    return named
+
+
+def _rename_dims(model: onnx.ModelProto, wanted: dict[str, dict[int, str]]) -> None:
+    """Replace the exporter's symbols (s72, s70) by the axis names, wherever the graph uses them."""
+    renames: dict[str, str] = {}
+    for graph_input in model.graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        for axis, new in wanted.get(graph_input.name, {}).items():
+            if axis < len(dims) and dims[axis].dim_param:
+                renames.setdefault(dims[axis].dim_param, new)
+    for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renames:
+                dim.dim_param = renames[dim.dim_param]
 
 
 def _specialised_axes(model: onnx.ModelProto, axes: Mapping[str, Sequence[int]]) -> list[str]:
