@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out
 PIP_VERSION := 26.3
 
-.PHONY: run test lint format clean browser
+.PHONY: run test lint format clean browser zoo
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(PY) scripts/reference_job.py --output-dir $(OUT) --json $(OUT)/reference_job.json
 
+# Every architecture in zoo/ through export, onnxruntime, both importers and fresh-process reloads.
+zoo: $(STAMP)
+	$(PY) scripts/zoo.py --output-dir $(OUT)/zoo --json $(OUT)/zoo.json
+
 # Headless Chromium renders the parity HTML report in a test; Debian's package, installed when root.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
@@ -29,8 +33,8 @@ test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check toolkit tests models scripts
-	$(VENV)/bin/ruff format --check toolkit tests models scripts
+	$(VENV)/bin/ruff check toolkit tests models scripts zoo
+	$(VENV)/bin/ruff format --check toolkit tests models scripts zoo
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format toolkit tests models scripts

@@ -48,11 +48,12 @@ def transformer_decoder():
     layer = torch.nn.TransformerDecoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
     model = torch.nn.TransformerDecoder(layer, num_layers=2).eval()
     rng = _rng()
-    causal = np.triu(np.full((6, 6), -np.inf, np.float32), k=1)
+    memory_padding = np.zeros((2, 10), bool)
+    memory_padding[1, 8:] = True
     return model, {
         "tgt": rng.standard_normal((2, 6, 32)).astype(np.float32),
         "memory": rng.standard_normal((2, 10, 32)).astype(np.float32),
-        "tgt_mask": causal,
+        "memory_key_padding_mask": memory_padding,
     }
 
 

@@ -38,8 +38,7 @@ def export_torch(
 ) -> ExportResult:
     """Export an nn.Module, ExportedProgram or ScriptModule to a checked, self-contained ONNX model.
 
-    Axis 0 of every input is dynamic, and axis 1 of token inputs (integer or boolean, rank 2: ids
-    and masks), unless `dynamic_axes` says otherwise (`{}`: fully static). `keyword_inputs` calls
+    Axis 0 of every input is dynamic, and axis 1 of token inputs (integer, rank 2: ids and masks), unless `dynamic_axes` says otherwise (`{}`: fully static). `keyword_inputs` calls
     the module as `module(**dict(zip(input_names, example_inputs)))`, as a dict of examples asks.
     """
     import torch
@@ -184,10 +183,13 @@ def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
 
 
 def is_token_input(tensor) -> bool:
-    """Token ids and attention masks: integer or boolean (batch, sequence) tensors."""
+    """Token ids and transformers' attention masks: integer (batch, sequence) tensors.
+
+    Boolean masks are left out: torch.nn's key-padding masks follow a float input whose length is fixed.
+    """
     import torch
 
-    return tensor.dim() == 2 and (tensor.dtype == torch.bool or not tensor.dtype.is_floating_point)
+    return tensor.dim() == 2 and tensor.dtype != torch.bool and not tensor.dtype.is_floating_point
 
 
 def _keyword_call(module, names):
