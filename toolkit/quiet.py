@@ -94,6 +94,10 @@ def quiet_frameworks() -> None:
         warnings.filterwarnings("ignore", module=re_escape(module))
     for name in ("tensorflow", "absl", "tf2onnx", "h5py", "onnxscript", "torch.onnx"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import onnxruntime
+
+    # A failed run is reported once, in the table; onnxruntime's own C++ log would repeat it in colour.
+    onnxruntime.set_default_logger_severity(4)
 
 
 def re_escape(text: str) -> str:
