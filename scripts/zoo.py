@@ -44,7 +44,46 @@ _TF_RESIZE = (
     "TF importer (importers/tensorflow): node node_upsample_bilinear2d (Resize, opset 20): "
     "sizes from Shape/Slice/Concat with a dynamic batch are not tracked (issue 10 item 5)"
 )
+
+
+def _tf_loop(node: str) -> str:
+    return (
+        f"TF importer (importers/tensorflow): node {node} (Loop) from a tf2onnx while_loop: TypeError: "
+        "the two structures don't have the same nested structure (traced loop state, issue 10 item 5)"
+    )
+
+
+def _torch_loop(node: str, kind: str) -> str:
+    if kind == "pt2":
+        return f"torch importer: node {node} (Loop) trip count is data-dependent; torch.export cannot specialise u0"
+    return (
+        f"torch importer: node {node} (Loop) runs its handler eagerly; the .py form has no plain-torch Loop"
+    )
+
+
+_KERAS_LOOPS = {
+    "bidirectional_gru": "functional_1/bidirectional_1/forward_gru_1/while_loop",
+    "embedding_masking": "functional_8_1/lstm_2_1/while_loop",
+}
+_KERAS_RESIZE = (
+    "TF importer (importers/tensorflow): node Resize__1330 (Resize, opset 17) from UpSampling2D: sizes "
+    "computed from Shape with a dynamic batch are not tracked (issue 10 item 5)"
+)
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
+    **{(model, "tensorflow"): _tf_loop(node) for model, node in _KERAS_LOOPS.items()},
+    **{(model, "saved_model"): _tf_loop(node) for model, node in _KERAS_LOOPS.items()},
+    **{
+        (model, kind): _torch_loop(node, kind)
+        for model, node in _KERAS_LOOPS.items()
+        for kind in ("pt2", "py")
+    },
+    ("upsampling", "tensorflow"): _KERAS_RESIZE,
+    ("upsampling", "saved_model"): _KERAS_RESIZE,
+    (
+        "upsampling",
+        "pt2",
+    ): "torch importer: node Resize__1330 (Resize) sizes known only at run time; torch.export fails",
+    ("upsampling", "py"): "torch importer: node Resize__1330 (Resize) runs eagerly; no .py form",
     **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:]},
     ("embedding_bag", "tensorflow"): _TF_LOOP,
     ("embedding_bag", "saved_model"): _TF_LOOP,
