@@ -91,13 +91,8 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     ("embedding_bag", "py"): "torch importer: node n19_2 (Loop) has no plain-torch form for .py",
     ("unet_interpolate", "tensorflow"): _TF_RESIZE,
     ("unet_interpolate", "saved_model"): _TF_RESIZE,
-    ("unet_interpolate", "pt2"): (
-        "torch importer: node node_upsample_bilinear2d (Resize) sizes known only at run time; torch.export fails"
-    ),
-    (
-        "unet_interpolate",
-        "py",
-    ): "torch importer: node node_upsample_bilinear2d (Resize) runs eagerly; no .py form",
+    ("mobilevit", "tensorflow"): _TF_RESIZE,
+    ("mobilevit", "saved_model"): _TF_RESIZE,
 }
 
 

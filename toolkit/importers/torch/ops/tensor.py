@@ -264,6 +264,10 @@ def gather_elements(data, indices, *, axis=0):
 
 @register("GatherND", since=11)
 def gather_nd(data, indices, *, batch_dims=0):
+    depth = dims(indices)[-1]
+    if batch_dims == 0 and depth is not None:
+        # Advanced indexing gives ONNX's indices.shape[:-1] + data.shape[depth:] for any (dynamic) sizes.
+        return data[tuple(indices[..., i] for i in range(depth))]
     data_dims = static_dims(data)
     index_dims = static_dims(indices)
     depth = index_dims[-1]
