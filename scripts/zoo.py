@@ -91,6 +91,17 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     ("embedding_bag", "py"): "torch importer: node n19_2 (Loop) has no plain-torch form for .py",
     ("unet_interpolate", "tensorflow"): _TF_RESIZE,
     ("unet_interpolate", "saved_model"): _TF_RESIZE,
+    **{
+        (model, kind): f"torch importer: node node_repeat (Tile) repeats known only at run time (DeBERTa's "
+        f"relative positions); {'torch.export fails' if kind == 'pt2' else 'no plain-torch .py form'}"
+        for model in ("deberta_v2", "deberta_v2_with_mask")
+        for kind in ("pt2", "py")
+    },
+    (
+        "gpt2",
+        "py",
+    ): "torch importer: nodes node_Split_375, node_Split_382 (Split of Conv1D's qkv with run-time "
+    "sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
     ("mobilevit", "tensorflow"): _TF_RESIZE,
     ("mobilevit", "saved_model"): _TF_RESIZE,
 }

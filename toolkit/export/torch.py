@@ -49,8 +49,8 @@ def export_torch(
         raise UsageError(f"{len(names)} input name(s) given for {len(tensors)} example input(s)")
     axes = _resolve_dynamic_axes(names, tensors, dynamic_axes)
     # Sequence axes the user did not ask for stay dynamic only where the model lets them.
-    optional = {name: [1] for name, tensor in zip(names, tensors, strict=True) if is_token_input(tensor)}
-    optional = optional if dynamic_axes is None else {}
+    sequences = _free_sequences(tensors) if dynamic_axes is None else set()
+    optional = {name: [1] for index, name in enumerate(names) if index in sequences}
     tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
 
     if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
@@ -164,9 +164,10 @@ def _as_tensor(value: Any):
 def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
     """{input name: dynamic axes}; the default is the batch axis of every input, and the sequence of tokens."""
     if dynamic_axes is None:
+        sequences = _free_sequences(tensors)
         return {
-            name: [0, 1] if is_token_input(tensor) else [0]
-            for name, tensor in zip(names, tensors, strict=True)
+            name: [0, 1] if index in sequences else [0]
+            for index, (name, tensor) in enumerate(zip(names, tensors, strict=True))
             if tensor.dim() > 0
         }
     unknown = sorted(set(dynamic_axes) - set(names))
@@ -190,6 +191,18 @@ def is_token_input(tensor) -> bool:
     import torch
 
     return tensor.dim() == 2 and tensor.dtype != torch.bool and not tensor.dtype.is_floating_point
+
+
+def _free_sequences(tensors) -> set[int]:
+    """Token inputs whose length may vary: none other input (a bool padding mask, a float sequence)
+    has that length on its axis 1, which would tie them to a size the exporter cannot see through."""
+    tokens = {index for index, tensor in enumerate(tensors) if is_token_input(tensor)}
+    other_lengths = {
+        int(tensor.shape[1])
+        for index, tensor in enumerate(tensors)
+        if index not in tokens and tensor.dim() >= 2
+    }
+    return {index for index in tokens if int(tensors[index].shape[1]) not in other_lengths}
 
 
 def _keyword_call(module, names):
