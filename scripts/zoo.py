@@ -114,6 +114,11 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         )
         for kind in ("tensorflow", "saved_model")
     },
+    (
+        "gpt2_with_mask",
+        "py",
+    ): "torch importer: nodes node_Split_291, node_Split_298 (Split of Conv1D's qkv with "
+    "run-time sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
     ("mobilevit", "tensorflow"): _TF_RESIZE,
     ("mobilevit", "saved_model"): _TF_RESIZE,
 }
