@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out
 PIP_VERSION := 26.3
 
-.PHONY: run test lint format clean browser .venv-onnx2tf bench-tflite
+.PHONY: run test lint format clean browser zoo .venv-onnx2tf bench-tflite
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(PY) scripts/reference_job.py --output-dir $(OUT) --json $(OUT)/reference_job.json
+
+# Every architecture in zoo/ through export, onnxruntime, both importers and fresh-process reloads.
+zoo: $(STAMP)
+	$(PY) scripts/zoo.py --output-dir $(OUT)/zoo --json $(OUT)/zoo.json
 
 # Headless Chromium renders the parity HTML report in a test; Debian's package, installed when root.
 browser:
@@ -56,8 +60,8 @@ test: $(STAMP) browser $(TRITON_STAMP) $(KSERVE_STAMP)
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check toolkit tests models scripts
-	$(VENV)/bin/ruff format --check toolkit tests models scripts
+	$(VENV)/bin/ruff check toolkit tests models scripts zoo
+	$(VENV)/bin/ruff format --check toolkit tests models scripts zoo
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format toolkit tests models scripts

@@ -145,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from models import REFERENCE_MODELS
-    from toolkit.quiet import quiet_tensorflow_import
+    from toolkit.quiet import quiet_frameworks
     from toolkit.terminal import console as make_console
 
-    quiet_tensorflow_import()
+    quiet_frameworks()
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="out", type=Path)

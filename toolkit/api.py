@@ -117,7 +117,7 @@ def to_onnx(
     example_inputs = require_example_inputs(source, shapes)
     if dynamic_axes:
         _check_dynamic_axes(dynamic_axes, source, example_inputs)
-    _check_runs(source, example_inputs, given_shapes=bool(shapes))
+    output_names = _check_runs(source, example_inputs, given_shapes=bool(shapes))
     if source.kind == "torch":
         from toolkit.export import export_torch
 
@@ -132,8 +132,10 @@ def to_onnx(
             example_inputs,
             opset=opset,
             input_names=source.input_names,
+            output_names=output_names,
             dynamic_axes=axes,
             trainable=trainable,
+            keyword_inputs=source.keyword_inputs,
         )
     else:
         from toolkit.export import export_tensorflow
@@ -191,15 +193,20 @@ def paths_read_by(model_or_path: Any) -> list[Path]:
     return [Path(head)] if separator and head and Path(head).exists() else []
 
 
-def _check_runs(source: Source, example_inputs, given_shapes: bool) -> None:
-    """Run the source once before exporting: wrong inputs are the user's to fix (exit 2), not an export bug."""
+def _check_runs(source: Source, example_inputs, given_shapes: bool) -> list[str] | None:
+    """Run the source once before exporting: wrong inputs are the user's to fix (exit 2), not an export bug.
+
+    Returns the names of its (nested) outputs, which the ONNX outputs will carry.
+    """
     from toolkit.runners import runnable
 
+    model = runnable(source)
     try:
-        runnable(source).run(list(example_inputs))
+        model.run(list(example_inputs))
     except InputError as error:
         hint = "; check --input-shape" if given_shapes else ""
         raise InputError(f"{error}{hint}") from error
+    return model.output_names
 
 
 def _tagged(result, source: Source) -> onnx.ModelProto:

@@ -55,3 +55,52 @@ def quiet_tensorflow_import() -> None:
         isinstance(f, QuietTensorflowImport) for f in sys.meta_path
     ):
         sys.meta_path.insert(0, QuietTensorflowImport())
+
+
+# Framework chatter that never concerns the user's model: messages matched at the start.
+_FOREIGN_WARNINGS = (
+    "pkg_resources is deprecated",
+    "Deprecated call to `pkg_resources",
+    "setuptools",
+    "`torch.jit",
+    "torch.jit",
+    "You are using `torch.load`",
+    "Protobuf gencode version",
+)
+
+
+def quiet_frameworks() -> None:
+    """For scripts that print a table: TF's C++ notices, its retracing warnings and setuptools text go.
+
+    Warnings raised from the user's model code still show; tf.function retracing is reported by the
+    toolkit's own traced calls (parity runs many shapes on purpose), so it is dropped at the logger.
+    """
+    import logging
+    import warnings
+
+    quiet_tensorflow_import()
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # the oneDNN notice, and bitwise-stable results
+    for message in _FOREIGN_WARNINGS:
+        warnings.filterwarnings("ignore", message=re_escape(message))
+    for module in (
+        "setuptools",
+        "pkg_resources",
+        "tf2onnx",
+        "keras",
+        "tensorflow",
+        "onnxscript",
+        "torch.onnx",
+    ):
+        warnings.filterwarnings("ignore", module=re_escape(module))
+    for name in ("tensorflow", "absl", "tf2onnx", "h5py", "onnxscript", "torch.onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import onnxruntime
+
+    # A failed run is reported once, in the table; onnxruntime's own C++ log would repeat it in colour.
+    onnxruntime.set_default_logger_severity(4)
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)

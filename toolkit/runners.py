@@ -6,6 +6,7 @@ convention (tensors, training flags, signatures, nested outputs) is handled here
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 
 from toolkit.errors import InputError
 from toolkit.io import first_line
+from toolkit.outputs import leaves, named_leaves
 from toolkit.sources import Source
 
 
@@ -84,13 +86,16 @@ class OnnxRunnable(Runnable):
 class TorchRunnable(Runnable):
     framework = "torch"
 
-    def __init__(self, model: Any, label: str, input_names: list[str] | None = None):
+    def __init__(
+        self, model: Any, label: str, input_names: list[str] | None = None, keyword_inputs: bool = False
+    ):
         import torch
 
         if isinstance(model, torch.export.ExportedProgram):
             model = model.module()
         self.module = model
         self.label = label
+        self.keyword_inputs = keyword_inputs and bool(input_names)
         if input_names:
             self.input_specs = [InputSpec(name, None, None) for name in input_names]
         if hasattr(model, "eval") and not isinstance(model, torch.fx.GraphModule):
@@ -101,29 +106,37 @@ class TorchRunnable(Runnable):
 
         tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
         with torch.no_grad():
-            result = self.module(*tensors)
-        return [np.asarray(t.detach().cpu().numpy()) for t in flatten_outputs(result)]
+            if self.keyword_inputs:
+                names = [spec.name for spec in self.input_specs]
+                result = self.module(**dict(zip(names, tensors, strict=True)))
+            else:
+                result = self.module(*tensors)
+        named = named_leaves(result)
+        # Names of a ModelOutput/dict/nested result; a GraphModule's flat tuple keeps positions.
+        if not isinstance(self.module, torch.fx.GraphModule):
+            self.output_names = [name for name, _ in named]
+        return [np.asarray(t.detach().cpu().numpy()) for _, t in named]
 
 
 class KerasRunnable(Runnable):
     framework = "keras"
 
     def __init__(self, model: Any, label: str):
-        import tensorflow as tf
 
         self.model = model
         self.label = label
         self.input_specs = [
             InputSpec(t.name.split(":")[0], np.dtype(t.dtype), tuple(t.shape)) for t in model.inputs
         ]
-        self.output_names = [
-            getattr(t, "name", f"output_{i}").split(":")[0] for i, t in enumerate(model.outputs)
-        ]
-        # One traced function, as Keras users serve it; eager calls of big models are slow.
-        self._function = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+        self.output_names = keras_output_names(model)
+        self._function = _traced_keras_call(model)
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(t) for t in flatten_outputs(self._function(*inputs))]
+        # tf.nest's order (dict keys sorted), which the exported graph's outputs follow too.
+        named = named_leaves(self._function(*inputs), sort_keys=True)
+        if isinstance(_keras_structure(self.model, "output"), dict):
+            self.output_names = [name for name, _ in named]
+        return [np.asarray(t) for _, t in named]
 
 
 class TensorflowRunnable(Runnable):
@@ -143,22 +156,53 @@ class TensorflowRunnable(Runnable):
                 for name, spec in keyword_specs.items()
             ]
             self.output_names = list(self.signature.structured_outputs.keys())
+        elif getattr(model, "output_names", None):
+            self.output_names = list(model.output_names)
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         if self.signature is not None:
             feeds = {spec.name: x for spec, x in zip(self.input_specs, inputs, strict=True)}
             outputs = self.signature(**feeds)
             return [np.asarray(outputs[name]) for name in self.output_names]
-        return [np.asarray(t) for t in flatten_outputs(self.model(*inputs))]
+        return [np.asarray(t) for t in leaves(self.model(*inputs))]
 
 
-def flatten_outputs(result: Any) -> list[Any]:
-    """A model's outputs in order: a tensor, a (nested) tuple/list, or a dict (insertion order)."""
-    if isinstance(result, dict):
-        return [leaf for value in result.values() for leaf in flatten_outputs(value)]
-    if isinstance(result, (tuple, list)):
-        return [leaf for value in result for leaf in flatten_outputs(value)]
-    return [result]
+_TRACED_KERAS_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _traced_keras_call(model: Any):
+    """One traced function per Keras model, as Keras users serve it (eager calls of big models are slow).
+
+    Kept per model so that every comparison of the same model reuses the trace; reduce_retracing
+    generalises the batch size after the second shape instead of tracing each one.
+    """
+    import tensorflow as tf
+
+    if model not in _TRACED_KERAS_CALLS:
+        call_inputs = keras_call_inputs(model)
+        _TRACED_KERAS_CALLS[model] = tf.function(
+            lambda *xs: model(call_inputs(xs), training=False), reduce_retracing=True
+        )
+    return _TRACED_KERAS_CALLS[model]
+
+
+def keras_call_inputs(model: Any):
+    """How a Keras model takes its flat inputs: a dict for dict inputs, one tensor, or a list."""
+    from toolkit.sources import keras_input_names
+
+    if isinstance(_keras_structure(model, "input"), dict):
+        names = keras_input_names(model)
+        return lambda xs: dict(zip(names, xs, strict=True))
+    return lambda xs: xs[0] if len(xs) == 1 else list(xs)
+
+
+def keras_output_names(model: Any) -> list[str] | None:
+    """Output names as the export gives them: dict keys for dict outputs, else the output layers' names."""
+    structure = _keras_structure(model, "output")
+    if isinstance(structure, dict):
+        return [name for name, _ in named_leaves(structure, sort_keys=True)]
+    names = list(getattr(model, "output_names", None) or [])
+    return names if names and len(set(names)) == len(names) else None
 
 
 def runnable(source: Source, provider: str = "auto") -> Runnable:
@@ -167,7 +211,7 @@ def runnable(source: Source, provider: str = "auto") -> Runnable:
         # onnxruntime reads a file directly; re-serialising a big in-memory model costs ~1 ms per MB.
         return OnnxRunnable(source.path or source.model, source.label, provider=provider)
     if source.kind == "torch":
-        return TorchRunnable(source.model, source.label, source.input_names)
+        return TorchRunnable(source.model, source.label, source.input_names, source.keyword_inputs)
     if source.kind == "keras":
         return KerasRunnable(source.model, source.label)
     if source.kind == "tensorflow":
@@ -177,3 +221,13 @@ def runnable(source: Source, provider: str = "auto") -> Runnable:
 
         return TFLiteRunnable(source.path, source.label)
     raise InputError(f"{source.label}: cannot run a model of kind {source.kind!r}")
+
+
+def _keras_structure(model: Any, attribute: str) -> Any:
+    """A functional model's `input`/`output` structure; None for a model never built on inputs."""
+    if not getattr(model, attribute + "s", None):
+        return None
+    try:
+        return getattr(model, attribute)
+    except (AttributeError, ValueError):
+        return None

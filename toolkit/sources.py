@@ -33,6 +33,8 @@ class Source:
     label: str
     example_inputs: tuple[np.ndarray, ...] | None = None
     input_names: list[str] | None = None
+    # True when the model is called with keywords (`model(**inputs)`), as a dict of example inputs asks.
+    keyword_inputs: bool = False
     details: dict[str, str] = field(default_factory=dict)
     path: Path | None = None  # the file it was loaded from, when runtimes can read it themselves
 
@@ -178,17 +180,25 @@ def from_object(model: Any, label: str, example_inputs: Any = None) -> Source:
             f"{label}: returned a {type(model).__name__}, not a model; expected a torch.nn.Module, a Keras model, "
             "a tf.Module or an onnx.ModelProto (optionally as (model, example_inputs))"
         )
+    if isinstance(example_inputs, dict):
+        example_inputs = {str(name): value for name, value in example_inputs.items()}
     inputs = as_numpy_tuple(example_inputs, label) if example_inputs is not None else None
     source = Source(framework, model, label, inputs)
     if framework == "torch":
-        source.input_names = _torch_input_names(model)
-        if source.input_names and inputs is not None and len(source.input_names) > len(inputs):
-            # forward(input_ids, attention_mask=None, ...) called with input_ids only: the rest keep defaults.
-            source.input_names = source.input_names[: len(inputs)]
+        source.input_names, source.keyword_inputs = _torch_call(model, example_inputs, label)
+        if isinstance(example_inputs, dict):
+            source.example_inputs = as_numpy_tuple([example_inputs[n] for n in source.input_names], label)
     elif framework == "keras":
-        source.input_names = [
-            _strip_tensor_suffix(getattr(t, "name", f"input_{i}")) for i, t in enumerate(model.inputs)
-        ]
+        source.input_names = keras_input_names(model)
+        if isinstance(example_inputs, dict) and source.input_names:
+            unknown = sorted(set(example_inputs) - set(source.input_names))
+            missing = [name for name in source.input_names if name not in example_inputs]
+            if unknown or missing:
+                raise UsageError(
+                    f"{label}: the Keras model takes {', '.join(source.input_names)}; the example inputs "
+                    f"name {', '.join(example_inputs)}: pass example inputs by these names"
+                )
+            source.example_inputs = as_numpy_tuple([example_inputs[n] for n in source.input_names], label)
     elif framework == "onnx":
         initializers = {i.name for i in model.graph.initializer}
         source.input_names = [i.name for i in model.graph.input if i.name not in initializers]
@@ -214,27 +224,89 @@ def as_numpy_tuple(values: Any, label: str = "example inputs") -> tuple[np.ndarr
     return tuple(converted)
 
 
-def _torch_input_names(model: Any) -> list[str] | None:
+def keras_input_names(model: Any) -> list[str] | None:
+    """A Keras model's input names in `model.inputs` order: dict keys for dict inputs, else layer names."""
+    import keras
+
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return None
+    structure = getattr(model, "input", None) if isinstance(model, keras.Model) else None
+    if isinstance(structure, dict):
+        by_tensor = {id(tensor): str(key) for key, tensor in structure.items()}
+        names = [by_tensor.get(id(tensor)) for tensor in inputs]
+        if None not in names:
+            return names
+    layer_names = {
+        id(layer.output): layer.name
+        for layer in getattr(model, "layers", [])
+        if isinstance(layer, keras.layers.InputLayer)
+    }
+    names = [layer_names.get(id(tensor), _strip_tensor_suffix(tensor.name)) for tensor in inputs]
+    return names if len(set(names)) == len(names) else [_strip_tensor_suffix(t.name) for t in inputs]
+
+
+def _torch_call(model: Any, example_inputs: Any, label: str) -> tuple[list[str] | None, bool]:
+    """(input names, called by keyword) for a torch model and the example inputs given for it.
+
+    Positional examples take the first forward() parameters; a dict names them. Parameters not
+    given are not graph inputs; when the two cannot be matched the error says what to pass.
+    """
     import torch
 
     if isinstance(model, torch.export.ExportedProgram):
         from torch.export.graph_signature import InputKind
 
-        return [
+        names = [
             spec.arg.name for spec in model.graph_signature.input_specs if spec.kind == InputKind.USER_INPUT
         ]
+        return names, False
     forward = getattr(model, "forward", None)
-    if forward is None:
-        return None
     try:
-        parameters = inspect.signature(forward).parameters.values()
+        parameters = list(inspect.signature(forward).parameters.values()) if forward is not None else None
     except (TypeError, ValueError):  # TorchScript methods have no Python signature
-        return None
-    return [
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ] or None
+        parameters = None
+    if parameters is None:  # TorchScript: called positionally, in the order given
+        return (list(example_inputs), False) if isinstance(example_inputs, dict) else (None, False)
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywords = [p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes = ", ".join(p.name for p in positional + [k for k in keywords if k not in positional]) or "nothing"
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in parameters)
+    varkw = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    required = [
+        p.name for p in parameters if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if example_inputs is None:
+        return [p.name for p in positional if p.default is p.empty] or None, False
+    if isinstance(example_inputs, dict):
+        known = {p.name for p in keywords}
+        unknown = [name for name in example_inputs if name not in known]
+        if unknown and not varkw:
+            raise UsageError(
+                f"{label}: forward() takes {takes}; the example inputs name {', '.join(unknown)}: "
+                "pass example inputs by these names"
+            )
+        missing = [name for name in required if name not in example_inputs]
+        if missing:
+            raise UsageError(
+                f"{label}: forward() needs {', '.join(missing)}, which the example inputs do not give"
+            )
+        # Signature order: torch.export orders keyword inputs so, and so does the ONNX graph.
+        ordered = [p.name for p in keywords if p.name in example_inputs]
+        return ordered + [name for name in example_inputs if name not in ordered], True
+    count = len(example_inputs) if isinstance(example_inputs, (tuple, list)) else 1
+    if count > len(positional) and not varargs:
+        raise UsageError(
+            f"{label}: forward() takes {takes}; {count} example inputs is too many: pass example inputs by name"
+        )
+    missing = [name for name in required if name not in [p.name for p in positional[:count]]]
+    if missing:
+        raise UsageError(
+            f"{label}: forward() takes {takes}; {', '.join(missing)} would not be given: "
+            "pass example inputs by name"
+        )
+    names = [p.name for p in positional[:count]]
+    return names + [f"input_{index}" for index in range(len(names), count)], False
 
 
 def _strip_tensor_suffix(name: str) -> str:
@@ -333,10 +405,16 @@ def _from_generated_python(path: Path) -> Source:
 def require_example_inputs(
     source: Source, input_shapes: dict[str, tuple[int, ...]] | None = None
 ) -> tuple[np.ndarray, ...]:
-    """Example inputs from the source, or float32 random tensors of the shapes the user gave."""
+    """Example inputs from the source, or random tensors of the shapes the user gave.
+
+    Shapes named after forward() parameters make those the graph inputs, called by keyword; ids
+    (`*_ids`) are int64 tokens and masks (`*mask*`) int64 ones, everything else float32.
+    """
     if input_shapes:
         names = source.input_names or list(input_shapes)
         missing = [name for name in names if name not in input_shapes]
+        if missing and source.kind == "torch" and _name_torch_inputs(source, input_shapes):
+            names, missing = source.input_names, []
         if missing and len(input_shapes) == len(names):
             names = list(input_shapes)
             missing = []
@@ -346,7 +424,7 @@ def require_example_inputs(
                 f"(the model takes {', '.join(names)})"
             )
         generator = np.random.default_rng(0)
-        return tuple(generator.standard_normal(input_shapes[name]).astype(np.float32) for name in names)
+        return tuple(_random_input(name, input_shapes[name], generator) for name in names)
     if source.example_inputs is not None:
         return source.example_inputs
     if source.kind == "keras":
@@ -355,6 +433,26 @@ def require_example_inputs(
         f"{source.label}: no example inputs; have the factory return (model, inputs), define example_inputs() "
         "beside it, or pass --input-shape NAME:1x3x224x224"
     )
+
+
+def _name_torch_inputs(source: Source, input_shapes: dict[str, tuple[int, ...]]) -> bool:
+    """When the --input-shape names are forward() parameters, they become the keyword inputs."""
+    placeholders = {name: np.zeros(1, np.float32) for name in input_shapes}
+    try:
+        names, keyword = _torch_call(source.model, placeholders, source.label)
+    except UsageError:
+        return False
+    source.input_names, source.keyword_inputs = names, keyword
+    return True
+
+
+def _random_input(name: str, shape: tuple[int, ...], generator: np.random.Generator) -> np.ndarray:
+    lowered = name.lower()
+    if lowered.endswith("ids"):
+        return generator.integers(0, 10, size=shape).astype(np.int64)
+    if "mask" in lowered:
+        return np.ones(shape, np.int64)
+    return generator.standard_normal(shape).astype(np.float32)
 
 
 def _keras_example_inputs(model: Any) -> tuple[np.ndarray, ...]:

@@ -162,3 +162,18 @@ def test_multi_input_keras_model_keeps_input_layer_names(assert_close):
     assert ort_model.output_names == ["mixed"]
     left, right = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
     assert_close(ort_model(left, right), run_keras(keras_model, (left, right)))
+
+
+def test_xla_compiled_grouped_convolution_and_exact_gelu_are_inlined():
+    """Keras 3 runs grouped convolutions through tf.function(jit_compile=True), which grappler leaves
+    as a StatefulPartitionedCall, and exact GELU as Erfc, which tf2onnx lacks (ConvNeXt has both)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 4), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", groups=4)(inputs)
+    outputs = keras.layers.Activation(lambda t: keras.activations.gelu(t, approximate=False))(x)
+    keras_model = keras.Model(inputs, outputs)
+    result = export_tensorflow(keras_model)
+    assert not CALL_OPS & {node.op_type for node in result.model.graph.node}
+    image = np.random.default_rng(0).standard_normal((2, 8, 8, 4)).astype(np.float32)
+    (actual,) = OnnxRuntimeModel(result.model, provider="cpu").run({"image": image}).values()
+    np.testing.assert_allclose(actual, run_keras(keras_model, [image]), rtol=1e-4, atol=1e-5)

@@ -43,14 +43,15 @@ def variable_values(keras_model) -> list[np.ndarray]:
     return [np.asarray(v.numpy()) for v in variables]
 
 
-def stateless_call(keras_model, inputs: Sequence[Any], weights: Sequence[Any]):
-    """The model's inference output as a pure function of its inputs and weights."""
+def stateless_call(keras_model, inputs: Any, weights: Sequence[Any]):
+    """The model's inference output as a pure function of its inputs (as the model takes them:
+    a tensor, a list or a dict) and weights."""
     count = len(keras_model.trainable_variables)
     with fused_batch_normalization():
         outputs, _ = keras_model.stateless_call(
             list(weights[:count]),
             list(weights[count:]),
-            inputs[0] if len(inputs) == 1 else list(inputs),
+            inputs,
             training=False,
         )
     return outputs

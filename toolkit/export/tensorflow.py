@@ -26,7 +26,10 @@ from toolkit.export.common import (
     quiet_exporter,
 )
 from toolkit.io import first_line
+from toolkit.outputs import named_leaves
+from toolkit.runners import keras_call_inputs
 from toolkit.source_layers import annotate_keras_layers
+from toolkit.sources import keras_input_names
 
 EXPORTER = "tf2onnx"
 DEFAULT_OPSET = 17
@@ -153,15 +156,17 @@ def _keras_source(keras_model, input_signature, examples, dynamic_batch, trainab
             for tensor, name in zip(keras_model.inputs, _keras_input_names(keras_model), strict=True)
         ]
 
+    call_inputs = keras_call_inputs(keras_model)
+
     def call(*inputs):
-        return keras_model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        return keras_model(call_inputs(inputs), training=False)
 
     weights = None
     if trainable:
         from toolkit.export import keras_trainable
 
         weight_specs = keras_trainable.weight_specs(keras_model)
-        count = len(specs)
+        input_count = len(specs)
         weights = list(
             zip(
                 keras_trainable.variable_paths(keras_model),
@@ -171,12 +176,19 @@ def _keras_source(keras_model, input_signature, examples, dynamic_batch, trainab
         )
 
         def call(*inputs):  # noqa: F811  (the same model, its variables as arguments)
-            return keras_trainable.stateless_call(keras_model, inputs[:count], inputs[count:])
+            return keras_trainable.stateless_call(
+                keras_model, call_inputs(inputs[:input_count]), inputs[input_count:]
+            )
 
         specs = [*specs, *weight_specs]
     concrete_function = tf.function(call, input_signature=specs).get_concrete_function()
-    output_names = list(getattr(keras_model, "output_names", None) or [])
-    count = len(tf.nest.flatten(concrete_function.structured_outputs))
+    structured = concrete_function.structured_outputs
+    if isinstance(structured, dict):
+        # tf.nest flattens dicts in sorted key order; the leaves are named by their keys.
+        output_names = [name for name, _ in named_leaves(structured, sort_keys=True)]
+    else:
+        output_names = list(getattr(keras_model, "output_names", None) or [])
+    count = len(tf.nest.flatten(structured))
     input_names = [spec.name or f"input_{index}" for index, spec in enumerate(specs)]
     if weights:
         input_names[len(input_names) - len(weights) :] = [name for name, _ in weights]
@@ -189,19 +201,8 @@ def _keras_source(keras_model, input_signature, examples, dynamic_batch, trainab
 
 
 def _keras_input_names(keras_model) -> list[str] | None:
-    """The InputLayer names ("image", or "input_layer" when unnamed, not a "keras_tensor_182" counter)."""
-    import keras
-
-    inputs = getattr(keras_model, "inputs", None)
-    if not inputs:
-        return None
-    layer_names = {
-        id(layer.output): layer.name
-        for layer in keras_model.layers
-        if isinstance(layer, keras.layers.InputLayer)
-    }
-    names = [layer_names.get(id(tensor), _strip(tensor.name)) for tensor in inputs]
-    return names if len(set(names)) == len(names) else [_strip(tensor.name) for tensor in inputs]
+    """Dict keys, or the InputLayer names ("image", or "input_layer" when unnamed, not "keras_tensor_182")."""
+    return keras_input_names(keras_model)
 
 
 def _specs_from_examples(examples, names, dynamic_batch) -> list:
@@ -268,9 +269,10 @@ def _convert(source: _Source, opset: int, tf) -> onnx.ModelProto:
     renames = dict(zip(graph_inputs, source.input_names, strict=True))
     renames.update(zip(graph_outputs, output_names, strict=True))
     try:
+        graph_def = rewrite_erfc(inline_function_calls(frozen.graph.as_graph_def(add_shapes=True)))
         with tf.device("/cpu:0"):
             onnx_model, _ = tf2onnx.convert.from_graph_def(
-                frozen.graph.as_graph_def(add_shapes=True),
+                graph_def,
                 name=getattr(source.concrete_function, "name", None),
                 input_names=graph_inputs,
                 output_names=graph_outputs,
@@ -285,6 +287,94 @@ def _convert(source: _Source, opset: int, tf) -> onnx.ModelProto:
         names, values = zip(*source.weights, strict=True)
         onnx_model = keras_trainable.weights_to_initializers(onnx_model, names, values, source.owner)
     return onnx_model
+
+
+_CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")
+
+
+def inline_function_calls(graph_def):
+    """The graph with every remaining function call replaced by the function's body.
+
+    Grappler's aggressive inlining skips functions compiled with XLA: Keras 3 runs grouped
+    convolutions (ConvNeXt's depthwise convolutions) through a `tf.function(jit_compile=True)`,
+    which would stay a StatefulPartitionedCall that no ONNX runtime knows. Each call becomes
+    Identity nodes for its arguments, the body's nodes under the call's name, and an IdentityN
+    named like the call, so `call:i` still names output i.
+    """
+    from tensorflow.core.framework import graph_pb2, node_def_pb2
+    from tensorflow.python.framework.function_def_to_graph import function_def_to_graph_def
+
+    functions = {function.signature.name: function for function in graph_def.library.function}
+    for _ in range(64):  # nested calls unfold one level per pass
+        calls = [n for n in graph_def.node if n.op in _CALL_OPS and n.attr["f"].func.name in functions]
+        if not calls:
+            return graph_def
+        inlined = graph_pb2.GraphDef()
+        inlined.versions.CopyFrom(graph_def.versions)
+        inlined.library.CopyFrom(graph_def.library)
+        for node in graph_def.node:
+            if node not in calls:
+                inlined.node.add().CopyFrom(node)
+                continue
+            function = functions[node.attr["f"].func.name]
+            body, tensor_names = function_def_to_graph_def(function)
+            prefix = node.name + "/inlined/"
+            arguments = [a.name for a in function.signature.input_arg]
+            data_inputs = [i for i in node.input if not i.startswith("^")]
+            control_inputs = [i for i in node.input if i.startswith("^")]
+            for body_node in body.node:
+                copy = inlined.node.add()
+                copy.CopyFrom(body_node)
+                copy.name = prefix + body_node.name
+                if body_node.op == "Placeholder" and body_node.name in arguments:
+                    copy.op = "Identity"
+                    copy.ClearField("input")
+                    copy.input.append(data_inputs[arguments.index(body_node.name)])
+                    copy.input.extend(control_inputs)
+                    dtype = copy.attr["dtype"]
+                    copy.attr["T"].CopyFrom(dtype)
+                    for key in ("dtype", "shape", "_user_specified_name"):
+                        if key in copy.attr:
+                            del copy.attr[key]
+                    continue
+                del copy.input[:]
+                for source in body_node.input:
+                    control = source.startswith("^")
+                    copy.input.append(("^" if control else "") + prefix + source.lstrip("^"))
+            outputs = node_def_pb2.NodeDef(name=node.name, op="IdentityN")
+            for argument in function.signature.output_arg:
+                inner = tensor_names.get(function.ret[argument.name], function.ret[argument.name])
+                outputs.input.append(prefix + inner)
+            outputs.attr["T"].list.type.extend([a.type for a in function.signature.output_arg])
+            inlined.node.add().CopyFrom(outputs)
+        graph_def = inlined
+    raise ExportError("tf2onnx: function calls nest more than 64 levels deep; cannot inline them")
+
+
+def rewrite_erfc(graph_def):
+    """Erfc(x) as 1 - Erf(x): tf2onnx 1.17 has no Erfc, which Keras 3's exact GELU uses (ConvNeXt)."""
+    from tensorflow.core.framework import node_def_pb2
+    from tensorflow.python.framework import dtypes, tensor_util
+
+    if not any(node.op == "Erfc" for node in graph_def.node):
+        return graph_def
+    nodes = []
+    for node in graph_def.node:
+        if node.op != "Erfc":
+            nodes.append(node)
+            continue
+        dtype = node.attr["T"].type
+        erf = node_def_pb2.NodeDef(name=node.name + "/erf", op="Erf", input=[node.input[0]])
+        erf.attr["T"].type = dtype
+        one = node_def_pb2.NodeDef(name=node.name + "/one", op="Const")
+        one.attr["dtype"].type = dtype
+        one.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(1, dtypes.as_dtype(dtype), []))
+        difference = node_def_pb2.NodeDef(name=node.name, op="Sub", input=[one.name, erf.name])
+        difference.attr["T"].type = dtype
+        nodes.extend([erf, one, difference])
+    del graph_def.node[:]
+    graph_def.node.extend(nodes)
+    return graph_def
 
 
 def _strip(name: str) -> str:

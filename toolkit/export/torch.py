@@ -41,10 +41,13 @@ def export_torch(
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
     trainable: bool = False,
+    keyword_inputs: bool = False,
 ) -> ExportResult:
     """Export an nn.Module, ExportedProgram or ScriptModule to a checked, self-contained ONNX model.
 
-    Axis 0 of every input is dynamic unless `dynamic_axes` says otherwise (`{}`: fully static).
+    Axis 0 of every input is dynamic, and axis 1 of token inputs (integer, rank 2: ids and masks),
+    unless `dynamic_axes` says otherwise (`{}`: fully static). `keyword_inputs` calls the module as
+    `module(**dict(zip(input_names, example_inputs)))`, as a dict of examples asks.
     `trainable`: torch.onnx's TorchScript exporter in TrainingMode.TRAINING without constant
     folding, so Dropout and BatchNormalization stay training-aware nodes and no parameter is
     folded away (the dynamo exporter's optimizer fuses BatchNormalization into Conv).
@@ -56,6 +59,9 @@ def export_torch(
     if len(names) != len(tensors):
         raise UsageError(f"{len(names)} input name(s) given for {len(tensors)} example input(s)")
     axes = _resolve_dynamic_axes(names, tensors, dynamic_axes)
+    # Sequence axes the user did not ask for stay dynamic only where the model lets them.
+    sequences = _free_sequences(tensors) if dynamic_axes is None else set()
+    optional = {name: [1] for index, name in enumerate(names) if index in sequences}
     tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
 
     if trainable:
@@ -82,7 +88,9 @@ def export_torch(
         if isinstance(module, torch.nn.Module):
             module = module.eval()
         try:
-            model = _export_dynamo(module, tensors, names, axes, opset)
+            model, axes = _export_dynamo_batch_fallback(
+                module, tensors, names, axes, opset, keyword_inputs, optional, notes
+            )
             exporter = DYNAMO
         except Exception as dynamo_error:
             if isinstance(module, torch.export.ExportedProgram):
@@ -91,7 +99,8 @@ def export_torch(
                 ) from dynamo_error
             notes.append(f"dynamo export failed ({_reason(dynamo_error)}); used the TorchScript exporter")
             try:
-                model = _export_torchscript(module, tensors, names, axes, opset, notes)
+                positional = _keyword_call(module, names) if keyword_inputs else module
+                model = _export_torchscript(positional, tensors, names, axes, opset, notes)
             except Exception as torchscript_error:
                 raise ExportError(
                     f"torch.onnx cannot export the module: dynamo: {_reason(dynamo_error)}; "
@@ -99,10 +108,36 @@ def export_torch(
                 ) from torchscript_error
             exporter = TORCHSCRIPT
 
+    if output_names is not None and len(output_names) != len(model.graph.output):
+        notes.append(
+            f"the module returns {len(output_names)} tensors, the exported graph {len(model.graph.output)}: "
+            "outputs named by position"
+        )
+        output_names = None
     model = name_dynamic_axes(name_outputs(model, output_names), dynamic_axes)
-    notes.extend(_specialised_axes(model, axes))
+    notes.extend(
+        _specialised_axes(model, {n: [a for a in x if a not in optional.get(n, ())] for n, x in axes.items()})
+    )
     check_exported(model, exporter)
     return ExportResult(model=model, exporter=exporter, opset=default_opset(model), notes=notes)
+
+
+def _export_dynamo_batch_fallback(module, tensors, names, axes, opset, keyword_inputs, optional, notes):
+    """Dynamo with dynamic sequence axes, else with the batch axis only (the model fixes its length)."""
+    try:
+        return _export_dynamo(module, tensors, names, axes, opset, keyword_inputs, optional), axes
+    except Exception as error:
+        if not optional:
+            raise
+        batch_only = {
+            name: [a for a in name_axes if a not in optional.get(name, ())]
+            for name, name_axes in axes.items()
+        }
+        model = _export_dynamo(module, tensors, names, batch_only, opset, keyword_inputs)
+        notes.append(
+            f"dynamo cannot export a dynamic sequence length ({_reason(error)}); the sequence length is fixed"
+        )
+        return model, batch_only
 
 
 def default_input_names(module: Any, count: int) -> list[str]:
@@ -153,9 +188,14 @@ def _as_tensor(value: Any):
 
 
 def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
-    """{input name: dynamic axes}; the default is the batch axis of every input that has one."""
+    """{input name: dynamic axes}; the default is the batch axis of every input, and the sequence of tokens."""
     if dynamic_axes is None:
-        return {name: [0] for name, tensor in zip(names, tensors, strict=True) if tensor.dim() > 0}
+        sequences = _free_sequences(tensors)
+        return {
+            name: [0, 1] if index in sequences else [0]
+            for index, (name, tensor) in enumerate(zip(names, tensors, strict=True))
+            if tensor.dim() > 0
+        }
     unknown = sorted(set(dynamic_axes) - set(names))
     if unknown:
         raise UsageError(
@@ -167,6 +207,43 @@ def _resolve_dynamic_axes(names, tensors, dynamic_axes) -> dict[str, list[int]]:
         if axes:
             resolved[name] = axes
     return resolved
+
+
+def is_token_input(tensor) -> bool:
+    """Token ids and transformers' attention masks: integer (batch, sequence) tensors.
+
+    Boolean masks are left out: torch.nn's key-padding masks follow a float input whose length is fixed.
+    """
+    import torch
+
+    return tensor.dim() == 2 and tensor.dtype != torch.bool and not tensor.dtype.is_floating_point
+
+
+def _free_sequences(tensors) -> set[int]:
+    """Token inputs whose length may vary: none other input (a bool padding mask, a float sequence)
+    has that length on its axis 1, which would tie them to a size the exporter cannot see through."""
+    tokens = {index for index, tensor in enumerate(tensors) if is_token_input(tensor)}
+    other_lengths = {
+        int(tensor.shape[1])
+        for index, tensor in enumerate(tensors)
+        if index not in tokens and tensor.dim() >= 2
+    }
+    return {index for index in tokens if int(tensors[index].shape[1]) not in other_lengths}
+
+
+def _keyword_call(module, names):
+    """A module taking keyword inputs, called positionally: the TorchScript exporter passes positions."""
+    import torch
+
+    class KeywordCall(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *inputs):
+            return self.module(**dict(zip(names, inputs, strict=True)))
+
+    return KeywordCall()
 
 
 def _grow_small_dynamic_axes(names, tensors, axes):
@@ -184,20 +261,34 @@ def _grow_small_dynamic_axes(names, tensors, axes):
     return tuple(grown), notes
 
 
-def _export_dynamo(module, tensors, names, axes, opset) -> onnx.ModelProto:
+def _export_dynamo(
+    module, tensors, names, axes, opset, keyword_inputs=False, optional=None
+) -> onnx.ModelProto:
     import torch
 
     dynamic_shapes = None
+    optional = optional or {}
     if not isinstance(module, torch.export.ExportedProgram):
-        # Dim.DYNAMIC, not a named Dim: no range to guess, and torch.export reports specialisation.
+        # Dim.DYNAMIC, not a named Dim: no range to guess, and torch.export reports specialisation;
+        # Dim.AUTO for the optional axes: specialised without error where the model fixes them.
         dynamic_shapes = tuple(
-            {axis: torch.export.Dim.DYNAMIC for axis in axes[name]} if name in axes else None
+            {
+                axis: torch.export.Dim.AUTO if axis in optional.get(name, ()) else torch.export.Dim.DYNAMIC
+                for axis in axes[name]
+            }
+            if name in axes
+            else None
             for name in names
         )
+    args, kwargs = tensors, None
+    if keyword_inputs:
+        args, kwargs = (), dict(zip(names, tensors, strict=True))
+        dynamic_shapes = dict(zip(names, dynamic_shapes, strict=True)) if dynamic_shapes else None
     with quiet_exporter(_CHATTY_LOGGERS):
         program = torch.onnx.export(
             module,
-            tensors,
+            args,
+            kwargs=kwargs,
             dynamo=True,
             verbose=False,
             input_names=list(names),
@@ -219,10 +310,7 @@ def _export_torchscript(
     saved_state = {n: b.detach().clone() for n, b in module.named_buffers()} if training else {}
 
     buffer = io.BytesIO()
-    axis_names = {
-        name: {axis: "batch" if axis == 0 else f"{name}_dim{axis}" for axis in name_axes}
-        for name, name_axes in axes.items()
-    }
+    axis_names = dynamic_dim_names(names, tensors, axes)
     with quiet_exporter(_CHATTY_LOGGERS) as chatter, torch.no_grad():
         torch.onnx.export(
             module,
@@ -284,6 +372,29 @@ def _read(model: onnx.ModelProto, name: str) -> bool:
     return any(name in node.input for node in model.graph.node) or any(
         o.name == name for o in model.graph.output
     )
+
+
+def dynamic_dim_names(names, tensors, axes) -> dict[str, dict[int, str]]:
+    """The dim_param of each dynamic axis: "batch"; "sequence" for token inputs of one length.
+
+    Token inputs of the example's same length (input_ids and attention_mask) share one sequence
+    length; a token input of another length (decoder_input_ids) gets its own.
+    """
+    lengths: list[int] = []
+    named: dict[str, dict[int, str]] = {}
+    for name, tensor in zip(names, tensors, strict=True):
+        for axis in axes.get(name, ()):
+            if axis == 0:
+                named.setdefault(name, {})[axis] = "batch"
+            elif axis == 1 and is_token_input(tensor):
+                length = int(tensor.shape[1])
+                if length not in lengths:
+                    lengths.append(length)
+                group = lengths.index(length)
+                named.setdefault(name, {})[axis] = "sequence" if group == 0 else f"sequence_{group + 1}"
+            else:
+                named.setdefault(name, {})[axis] = f"{name}_dim{axis}"
+    return named
 
 
 def _specialised_axes(model: onnx.ModelProto, axes: Mapping[str, Sequence[int]]) -> list[str]:

@@ -104,8 +104,9 @@ def _is_dynamic(specs, index: int, axis: int) -> bool:
 
 def _like(template: np.ndarray, generator: np.random.Generator, value_range) -> np.ndarray:
     dtype = template.dtype
-    if dtype == np.bool_:
-        # Masks keep their structure (padding patterns); fresh random masks could mask a whole row.
+    if dtype == np.bool_ or (np.issubdtype(dtype, np.integer) and template.size and _is_binary(template)):
+        # Masks (bool, or transformers' 0/1 attention_mask) keep their padding patterns: fresh random
+        # masks could mask a whole row, or a token's every key, where the output is arbitrary.
         return template.copy()
     if np.issubdtype(dtype, np.integer):
         low, high = value_range or (int(template.min()), int(template.max()) + 1 if template.size else 1)
@@ -114,6 +115,11 @@ def _like(template: np.ndarray, generator: np.random.Generator, value_range) -> 
         low, high = value_range
         return generator.uniform(low, high, size=template.shape).astype(dtype)
     return generator.standard_normal(template.shape).astype(dtype)
+
+
+def _is_binary(template: np.ndarray) -> bool:
+    """Both 0 and 1 and nothing else: a padding mask, not token ids."""
+    return bool(np.isin(template, (0, 1)).all()) and np.unique(template).size == 2
 
 
 def _from_spec(

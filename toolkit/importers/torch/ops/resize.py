@@ -15,7 +15,16 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import normalize_axes
-from toolkit.importers.torch.ops.support import NeedsValues, dims, known, rank, register
+from toolkit.importers.torch.ops.support import (
+    NeedsValues,
+    dims,
+    dtype_of,
+    is_proxy,
+    known,
+    rank,
+    register,
+    symbolic_ints,
+)
 
 
 def _coefficients(mode, nearest_mode, cubic_coeff_a, antialias):
@@ -103,7 +112,7 @@ def _resize(
         return fast
     coefficients = _coefficients(mode, nearest_mode, cubic_coeff_a, antialias)
     outside_any = None
-    dtype = x.dtype if x.dtype.is_floating_point else torch.float64
+    dtype = dtype_of(x) if dtype_of(x).is_floating_point else torch.float64
     y = x.to(dtype)
     for axis, scale, output, axis_roi in plan:
         weights, outside = _axis_matrix(
@@ -125,8 +134,8 @@ def _resize(
             outside_any = mask if outside_any is None else outside_any | mask
     if outside_any is not None:
         y = torch.where(outside_any, torch.tensor(extrapolation_value, dtype=dtype), y)
-    if not x.dtype.is_floating_point:
-        y = torch.round(y).to(x.dtype)
+    if not dtype_of(x).is_floating_point:
+        y = torch.round(y).to(dtype_of(x))
     return y
 
 
@@ -140,7 +149,7 @@ def _interpolate(x, plan, r, mode, transform, nearest_mode, cubic_a, antialias, 
     """F.interpolate for the spatial-only cases where it computes exactly what ONNX says."""
     if antialias or exclude_outside or any(axis < 2 for axis, *_ in plan) or r not in (3, 4, 5):
         return None
-    if any(roi is not None for *_, roi in plan) or not x.dtype.is_floating_point:
+    if any(roi is not None for *_, roi in plan) or not dtype_of(x).is_floating_point:
         return None
     if any(output is None for _, _, output, _ in plan) or len(plan) != r - 2:
         return None
@@ -159,6 +168,31 @@ def _interpolate(x, plan, r, mode, transform, nearest_mode, cubic_a, antialias, 
         if transform == "half_pixel" or (transform == "pytorch_half_pixel" and min(sizes) > 1):
             return F.interpolate(x, size=sizes, mode=torch_mode, align_corners=False)
     return None
+
+
+def _sizes_and_axes(x, sizes, axes, roi=None):
+    """Resize sizes whose unknown entries are x's own sizes (`interpolate(y, size=...)` keeps N and C).
+
+    Those axes are not resized, so they drop out of `axes`: a dynamic batch no longer makes the
+    whole Resize run eagerly, and the graph stays exportable with torch.export.
+    """
+    if sizes is None or known(sizes) is not None:
+        return _static(sizes), axes
+    if roi is not None and np.asarray(roi).size:
+        raise NeedsValues("Resize sizes known only at run time, with a roi")
+    items = symbolic_ints(sizes)
+    own_axes = list(range(rank(x))) if axes is None else normalize_axes(axes, rank(x))
+    if items is None or len(items) != len(own_axes):
+        raise NeedsValues("Resize scales/sizes known only at run time")
+    resized = []
+    for item, axis in zip(items, own_axes, strict=True):
+        if not is_proxy(item):
+            resized.append((axis, int(item)))
+        elif not (
+            item.node.op == "call_method" and item.node.target == "size" and item.node.args == (x.node, axis)
+        ):
+            raise NeedsValues("Resize scales/sizes known only at run time")
+    return np.array([size for _, size in resized], np.int64), [axis for axis, _ in resized]
 
 
 def _static(value):
@@ -195,11 +229,13 @@ def resize_11(
     mode="nearest",
     nearest_mode="round_prefer_floor",
 ):
+    sizes, axes = _sizes_and_axes(x, sizes, None, _static(roi))
     return _resize(
         x,
         _static(roi),
         _static(scales),
-        _static(sizes),
+        sizes,
+        axes=axes,
         coordinate_transformation_mode=coordinate_transformation_mode,
         cubic_coeff_a=cubic_coeff_a,
         exclude_outside=exclude_outside,
@@ -226,11 +262,12 @@ def resize(
     mode="nearest",
     nearest_mode="round_prefer_floor",
 ):
+    sizes, axes = _sizes_and_axes(x, sizes, axes, _static(roi))
     return _resize(
         x,
         _static(roi),
         _static(scales),
-        _static(sizes),
+        sizes,
         antialias=antialias,
         axes=axes,
         coordinate_transformation_mode=coordinate_transformation_mode,

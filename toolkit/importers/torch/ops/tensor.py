@@ -134,7 +134,7 @@ def transpose(data, *, perm=None):
 def squeeze_1(data, *, axes=None):
     items = symbolic_ints(data) if is_proxy(data) else None
     if not axes:
-        return torch.squeeze(data)
+        return with_symbolic(torch.squeeze(data), items)
     return with_symbolic(torch.squeeze(data, tuple(normalize_axes(axes, rank(data)))), items)
 
 
@@ -195,6 +195,11 @@ def _slice(data, starts, ends, axes, steps):
     steps = [1] * len(starts) if steps is None else steps
     index = [slice(None)] * r
     flips = []
+    if any(is_proxy(bound) for bound in (*starts, *ends)):
+        # Bounds known at run time: aten.slice records them even when `data` is a constant (a buffer).
+        for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+            data = torch.ops.aten.slice.Tensor(data, axis, start, end, step)
+        return data
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         if step > 0:
             index[axis] = slice(start, end, step)
@@ -220,12 +225,18 @@ def slice_1(data, *, axes=None, ends, starts):
 
 @register("Slice", since=10)
 def slice_(data, starts, ends, axes=None, steps=None):
-    starts, ends = _require(known_ints(starts)), _require(known_ints(ends))
+    # Bounds may be sizes known only at run time (`position_ids[:, :input_ids.shape[1]]`): a
+    # forward slice takes them as they are, so the graph stays exportable with torch.export.
+    starts, ends = _require(symbolic_ints(starts)), _require(symbolic_ints(ends))
     axes = None if axes is None else _require(known_ints(axes))
     steps = None if steps is None else _require(known_ints(steps))
+    if any(is_proxy(bound) for bound in (*starts, *ends)) and any(step < 0 for step in steps or ()):
+        raise NeedsValues("a backward slice with bounds known only at run time")
     items = symbolic_ints(data) if is_proxy(data) else None
-    if items is not None and len(starts) == 1:
+    if items is not None and len(starts) == 1 and not any(is_proxy(b) for b in (*starts, *ends)):
         items = items[slice(starts[0], ends[0], steps[0] if steps else 1)]
+    else:
+        items = None
     return with_symbolic(_slice(data, starts, ends, axes, steps), items)
 
 
@@ -253,6 +264,10 @@ def gather_elements(data, indices, *, axis=0):
 
 @register("GatherND", since=11)
 def gather_nd(data, indices, *, batch_dims=0):
+    depth = dims(indices)[-1]
+    if batch_dims == 0 and depth is not None:
+        # Advanced indexing gives ONNX's indices.shape[:-1] + data.shape[depth:] for any (dynamic) sizes.
+        return data[tuple(indices[..., i] for i in range(depth))]
     data_dims = static_dims(data)
     index_dims = static_dims(indices)
     depth = index_dims[-1]
@@ -372,6 +387,11 @@ def constant_of_shape(input, *, value=None):  # noqa: A002
 
 @register("Range", since=11)
 def range_(start, limit, delta):
+    bound = symbolic_ints(limit) if known(limit) is None else None
+    if bound and len(bound) == 1 and known(start) is not None and known(delta) is not None:
+        # `arange(input_ids.shape[1])`: a size known at run time stays a traced size (exportable).
+        if not dtype_of(start).is_floating_point:
+            return torch.arange(known(start).item(), bound[0], known(delta).item(), dtype=dtype_of(start))
     start_value, limit_value, delta_value = (_require(known(v)).item() for v in (start, limit, delta))
     dtype = dtype_of(start)
     count = max(int(np.ceil((limit_value - start_value) / delta_value)), 0)
