@@ -21,7 +21,7 @@ run: $(STAMP)
 
 # Every architecture in zoo/ through export, onnxruntime, both importers and fresh-process reloads.
 zoo: $(STAMP)
-	$(PY) scripts/zoo.py --output-dir $(OUT)/zoo --json $(OUT)/zoo.json
+	$(PY) scripts/run_zoo.py --output-dir $(OUT)/zoo --json $(OUT)/zoo.json
 
 # Headless Chromium renders the parity HTML report in a test; Debian's package, installed when root.
 browser:

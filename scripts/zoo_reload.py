@@ -3,7 +3,7 @@
     python scripts/zoo_reload.py pt2|py|saved_model MANIFEST.json RESULTS.json
 
 The manifest lists, per model, the artifact and an .npz of cases (`case<i>/in/<name>`,
-`case<i>/out/<name>` in graph order) written by scripts/zoo.py. One process serves every model of
+`case<i>/out/<name>` in graph order) written by scripts/run_zoo.py. One process serves every model of
 one artifact kind, so the frameworks load once. This file must never import toolkit.
 """
 

@@ -1,4 +1,4 @@
-"""The zoo's representative subset through scripts/zoo.py, as `make zoo` runs all of it."""
+"""The zoo's representative subset through scripts/run_zoo.py, as `make zoo` runs all of it."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_expected_failures_name_a_reason_and_a_real_leg(repository):
 def _script_module(repository):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("zoo_script", repository / "scripts" / "zoo.py")
+    spec = importlib.util.spec_from_file_location("zoo_script", repository / "scripts" / "run_zoo.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["zoo_script"] = module
     spec.loader.exec_module(module)
@@ -47,7 +47,7 @@ def test_representative_models_pass_every_leg(repository, tmp_path):
     completed = subprocess.run(
         [
             sys.executable,
-            str(repository / "scripts" / "zoo.py"),
+            str(repository / "scripts" / "run_zoo.py"),
             "--models",
             ",".join(REPRESENTATIVE),
             "--output-dir",

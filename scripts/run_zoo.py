@@ -1,6 +1,6 @@
 """The real-architecture zoo (`make zoo`): every model in zoo/ through the public API, leg by leg.
 
-    python scripts/zoo.py [--models bert,gpt2] [--output-dir out/zoo] [--json out/zoo.json]
+    python scripts/run_zoo.py [--models bert,gpt2] [--output-dir out/zoo] [--json out/zoo.json]
 
 Legs: export (toolkit.convert), onnxruntime, torch and tensorflow (imported modules, traced
 tf.function), then .pt2, .py and SavedModel reloaded in fresh processes without the toolkit
