@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -173,9 +172,3 @@ def check_shape(label: str, name: str, shape: Sequence[int], expected: Sequence[
 
 def format_shape(shape: Sequence[int | str | None]) -> str:
     return "x".join("?" if size is None else str(size) for size in shape) or "scalar"
-
-
-def load_session(path: str | os.PathLike, provider: str = "auto") -> OnnxRuntimeModel:
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such file")
-    return OnnxRuntimeModel(path, provider=provider)

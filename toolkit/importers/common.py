@@ -50,11 +50,6 @@ def auto_pads(
     return pads
 
 
-def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
-    """Numpy-style multidirectional broadcasting (ONNX opset 7+)."""
-    return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
-
-
 def onnx_to_numpy_dtype(element_type: int) -> np.dtype:
     return np.dtype(helper.tensor_dtype_to_np_dtype(element_type))
 
@@ -66,11 +61,6 @@ def numpy_to_onnx_dtype(dtype: np.dtype) -> int:
 def as_ints(values) -> list[int]:
     """A static input (numpy array, list or scalar) as a list of Python ints."""
     return [int(v) for v in np.asarray(values).reshape(-1)]
-
-
-def integer_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ONNX Div on integers truncates toward zero (C semantics), unlike numpy's floor division."""
-    return np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b))
 
 
 def sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:

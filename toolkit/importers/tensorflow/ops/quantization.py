@@ -114,16 +114,6 @@ def dynamic_quantize_linear(x):
     return y, scale, zero_point
 
 
-def _centered(x, zero_point):
-    values = tf.cast(x, tf.int32)
-    if zero_point is not None:
-        zero = tf.cast(zero_point, tf.int32)
-        if zero.shape.rank == 1 and x.shape.rank == 2 and zero.shape[0] != 1:
-            zero = zero[:, None] if zero.shape[0] == x.shape[0] else zero[None, :]
-        values = values - zero
-    return values
-
-
 @register("MatMulInteger", since=10)
 def mat_mul_integer(a, b, a_zero_point=None, b_zero_point=None):
     a_values = tf.cast(a, tf.int32) - (

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from toolkit.importers.semantics import rnn as semantics
 from toolkit.importers.tensorflow.ops import register
-
-_DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
-_KNOWN = {
-    "relu",
-    "tanh",
-    "sigmoid",
-    "affine",
-    "leakyrelu",
-    "thresholdedrelu",
-    "scaledtanh",
-    "hardsigmoid",
-    "elu",
-    "softsign",
-    "softplus",
-}
 
 
 def _activation(name, alpha, beta):
-    name = name.lower()
     if name == "relu":
         return tf.nn.relu
     if name == "tanh":
@@ -47,31 +32,11 @@ def _activation(name, alpha, beta):
     return tf.nn.softplus
 
 
-# Spec defaults of alpha/beta for the activations that take them.
-_DEFAULT_ALPHA = {"leakyrelu": 0.01, "thresholdedrelu": 1.0, "hardsigmoid": 0.2, "elu": 1.0}
-_DEFAULT_BETA = {"hardsigmoid": 0.5}
-
-
 def _activations(op_type, names, alphas, betas, directions):
-    per_direction = len(_DEFAULT_ACTIVATIONS[op_type])
-    names = list(names) if names else _DEFAULT_ACTIVATIONS[op_type] * directions
-    if len(names) < per_direction * directions:  # one list given for both directions
-        names = names[:per_direction] * directions
-    alphas, betas = list(alphas or []), list(betas or [])
-    functions = []
-    for name in names:
-        key = name.lower()
-        takes_alpha = key in {"affine", "leakyrelu", "thresholdedrelu", "scaledtanh", "hardsigmoid", "elu"}
-        takes_beta = key in {"affine", "scaledtanh", "hardsigmoid"}
-        alpha = alphas.pop(0) if takes_alpha and alphas else _DEFAULT_ALPHA.get(key, 1.0)
-        beta = betas.pop(0) if takes_beta and betas else _DEFAULT_BETA.get(key, 0.0)
-        functions.append(_activation(name, alpha, beta))
-    return [functions[d * per_direction : (d + 1) * per_direction] for d in range(directions)]
-
-
-def _check(attributes, context):
-    unknown = [a for a in attributes.get("activations") or [] if a.lower() not in _KNOWN]
-    return f"activation(s) {', '.join(unknown)} not supported" if unknown else ""
+    return [
+        [_activation(*gate) for gate in gates]
+        for gates in semantics.activations(op_type, names, alphas, betas, directions)
+    ]
 
 
 def _run(
@@ -148,7 +113,7 @@ def _clip(value, clip):
     return value if clip is None else tf.clip_by_value(value, -clip, clip)
 
 
-@register("RNN", since=7, check=_check)
+@register("RNN", since=7, check=semantics.check)
 def rnn(
     x,
     w,
@@ -178,7 +143,7 @@ def rnn(
     return _run("RNN", cell, x, w, r, b, sequence_lens, [initial_h], direction, layout, hidden_size, context)
 
 
-@register("GRU", since=7, check=_check)
+@register("GRU", since=7, check=semantics.check)
 def gru(
     x,
     w,
@@ -242,7 +207,7 @@ def gru(
     )
 
 
-@register("LSTM", since=7, check=_check)
+@register("LSTM", since=7, check=semantics.check)
 def lstm(
     x,
     w,

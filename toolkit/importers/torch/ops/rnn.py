@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from toolkit.importers.semantics import rnn as semantics
 from toolkit.importers.torch.ops import rnn_fused
 from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, register
 
@@ -28,33 +29,13 @@ _ACTIVATIONS = {
     "softsign": lambda x, a, b: F.softsign(x),
     "softplus": lambda x, a, b: F.softplus(x),
 }
-# Spec defaults of alpha/beta for activations that take them, used when the node gives none.
-_DEFAULT_ALPHA_BETA = {
-    "affine": (1.0, 0.0),
-    "leakyrelu": (0.01, 0.0),
-    "thresholdedrelu": (1.0, 0.0),
-    "scaledtanh": (1.0, 1.0),
-    "hardsigmoid": (0.2, 0.5),
-    "elu": (1.0, 0.0),
-}
 
 
-def _activations(names, alphas, betas, defaults, directions):
-    names = list(names) if names else defaults * directions
-    functions = []
-    alpha_index = 0
-    for name in names:
-        key = name.lower()
-        alpha, beta = _DEFAULT_ALPHA_BETA.get(key, (0.0, 0.0))
-        if key in _DEFAULT_ALPHA_BETA:
-            if alphas and alpha_index < len(alphas):
-                alpha = alphas[alpha_index]
-            if betas and alpha_index < len(betas):
-                beta = betas[alpha_index]
-            alpha_index += 1
-        functions.append(lambda x, f=_ACTIVATIONS[key], a=alpha, b=beta: f(x, a, b))
-    per_direction = len(defaults)
-    return [functions[d * per_direction : (d + 1) * per_direction] for d in range(directions)]
+def _activations(op_type, names, alphas, betas, directions):
+    return [
+        [lambda x, f=_ACTIVATIONS[key], a=alpha, b=beta: f(x, a, b) for key, alpha, beta in gates]
+        for gates in semantics.activations(op_type, names, alphas, betas, directions)
+    ]
 
 
 def _reverse_within(x, lengths, steps):
@@ -120,7 +101,7 @@ def _recurrent(x, w, r, b, sequence_lens, initial_states, *, gates, hidden_size,
     return (y, *last)
 
 
-@register("RNN", since=7)
+@register("RNN", since=7, check=semantics.check)
 def rnn(
     x,
     w,
@@ -154,7 +135,7 @@ def rnn(
             context=context,
         )
     directions = 2 if direction == "bidirectional" else 1
-    functions = _activations(activations, activation_alpha, activation_beta, ["Tanh"], directions)
+    functions = _activations("RNN", activations, activation_alpha, activation_beta, directions)
 
     def cell_for(d, w, r, b):
         (f,) = functions[d]
@@ -180,7 +161,7 @@ def rnn(
     )
 
 
-@register("GRU", since=7)
+@register("GRU", since=7, check=semantics.check)
 def gru(
     x,
     w,
@@ -223,7 +204,7 @@ def gru(
             context=context,
         )
     directions = 2 if direction == "bidirectional" else 1
-    functions = _activations(activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh"], directions)
+    functions = _activations("GRU", activations, activation_alpha, activation_beta, directions)
     h = hidden_size
 
     def cell_for(d, w, r, b):
@@ -260,7 +241,7 @@ def gru(
     )
 
 
-@register("LSTM", since=7)
+@register("LSTM", since=7, check=semantics.check)
 def lstm(
     x,
     w,
@@ -306,9 +287,7 @@ def lstm(
             context=context,
         )
     directions = 2 if direction == "bidirectional" else 1
-    functions = _activations(
-        activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh", "Tanh"], directions
-    )
+    functions = _activations("LSTM", activations, activation_alpha, activation_beta, directions)
     h = hidden_size
 
     def cell_for(d, w, r, b):
