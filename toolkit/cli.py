@@ -343,8 +343,7 @@ def verify_parity(
     Exit 0 when every candidate matches, 1 on a parity failure, 2 on a usage or input error.
     """
     from toolkit import api
-    from toolkit.io import atomic_output, check_output
-    from toolkit.terminal import console
+    from toolkit.io import check_output
 
     # Every option and output is checked before the run: a PASS is never followed by an exit for a bad path.
     check_tolerance(rtol, "--rtol")
@@ -365,9 +364,10 @@ def verify_parity(
         if path:
             check_output(path, "report", inputs=read, option=option)
     if train:
-        from toolkit.parity.train_report import run_from_cli
-
-        ctx.exit(run_from_cli(reference, candidates, json_path, html_path, _status))
+        with _status(f"training parity of {', '.join(candidates)} against {reference}"):
+            report = api.verify_parity(reference, list(candidates), train=True)
+        _show_and_write(report, report.renderables(), json_path, html_path, report.html)
+        ctx.exit(0 if report else 1)
     with _status(f"verifying {len(candidates)} candidate(s) against {reference}"):
         report = api.verify_parity(
             reference,
@@ -380,17 +380,29 @@ def verify_parity(
             localize="auto" if localize is None else localize,
             **options,
         )
-    for renderable in report.renderables(verbose=verbose):
+
+    def html() -> str:
+        from toolkit.parity.html import render_html
+
+        return render_html(report)
+
+    _show_and_write(report, report.renderables(verbose=verbose), json_path, html_path, html)
+    ctx.exit(0 if report else 1)
+
+
+def _show_and_write(report, renderables, json_path, html_path, html) -> None:
+    """Print a parity report, then write its JSON and HTML where asked (both paths checked before the run)."""
+    from toolkit.io import atomic_output
+    from toolkit.terminal import console
+
+    for renderable in renderables:
         console().print(renderable)
     if json_path:
         with atomic_output(json_path) as temporary:
             temporary.write_text(report.to_json())
     if html_path:
-        from toolkit.parity.html import render_html
-
         with atomic_output(html_path) as temporary:
-            temporary.write_text(render_html(report), encoding="utf-8")
-    ctx.exit(0 if report else 1)
+            temporary.write_text(html(), encoding="utf-8")
 
 
 @cli.command()

@@ -1,4 +1,5 @@
-"""The torch importer's fx passes: eager nodes become plain torch, the parameters and gradients stay."""
+"""The torch importer on a LLaMA-style decoder: no eager node, and releasing build-time copies keeps
+parameters, outputs and gradients."""
 
 import subprocess
 import sys
@@ -13,7 +14,6 @@ import toolkit
 from toolkit.importers import core
 from toolkit.importers.torch.builder import build
 from toolkit.importers.torch.ops import table
-from toolkit.importers.torch.optimize import gather_nd
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_optimised_llama_keeps_parameters_outputs_and_gradients(llama_onnx):
     native, ids, onnx_model = llama_onnx
     unoptimised = build(core.prepare(onnx_model, table))
     optimised = toolkit.convert(onnx_model, to="torch")
-    # The builder itself now keeps arange(batch) and GatherND traced; the pass must still change nothing else.
+    # arange(batch) and GatherND stay traced (no eager OnnxNode), so torch.compile and torch.export see one graph.
     assert _eager_nodes(optimised) == []
     assert [n for n, _ in optimised.named_parameters()] == [n for n, _ in unoptimised.named_parameters()]
     inputs = torch.from_numpy(ids)
@@ -87,13 +87,12 @@ def test_gather_nd_matches_the_onnx_reference_with_negative_indices():
             onnx.helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT, [3, 4, 5]),
             onnx.helper.make_tensor_value_info("indices", onnx.TensorProto.INT64, [2, 2, 2]),
         ],
-        [onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, None)],
+        [onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [2, 2, 5])],
     )
     data = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
     indices = np.array([[[0, -1], [2, 1]], [[-3, 0], [1, 3]]], dtype=np.int64)
     (expected,) = ReferenceEvaluator(onnx.helper.make_model(graph)).run(
         None, {"data": data, "indices": indices}
     )
-    np.testing.assert_array_equal(
-        gather_nd(torch.from_numpy(data), torch.from_numpy(indices)).numpy(), expected
-    )
+    module = toolkit.convert(onnx.helper.make_model(graph), to="torch")
+    np.testing.assert_array_equal(module(torch.from_numpy(data), torch.from_numpy(indices)).numpy(), expected)

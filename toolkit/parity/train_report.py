@@ -327,22 +327,3 @@ def _candidate(candidate, target: str):
     raise UsageError(
         f"a {type(candidate).__name__} candidate: --train takes an ONNX model or a toolkit import"
     )
-
-
-def run_from_cli(reference, candidates, json_path, html_path, status) -> int:
-    """`verify-parity --train`: print the table, write JSON/HTML, return the exit code."""
-    from toolkit import api
-    from toolkit.io import atomic_output
-    from toolkit.terminal import console
-
-    with status(f"training parity of {', '.join(candidates)} against {reference}"):
-        report = api.verify_parity(reference, list(candidates), train=True)
-    for renderable in report.renderables():
-        console().print(renderable)
-    if json_path:
-        with atomic_output(json_path) as temporary:
-            temporary.write_text(report.to_json())
-    if html_path:
-        with atomic_output(html_path) as temporary:
-            temporary.write_text(report.html(), encoding="utf-8")
-    return 0 if report else 1
