@@ -206,3 +206,17 @@ def test_the_html_page_fits_the_window_in_headless_chromium(bert_report, tmp_pat
     # The red FAIL banner is drawn near the top: some pixels are strongly red.
     top = pixels[:300, :, :3]
     assert ((top[..., 0] > 0.55) & (top[..., 1] < 0.2) & (top[..., 2] < 0.2)).any()
+
+
+def test_a_varied_axis_lists_shapes_instead_of_a_false_cross_product():
+    """batch 1, batch 3 and (batch 1, sequence=3) are three runs, not `batch 1, 3 × sequence=3`."""
+    from toolkit.parity.report import RunComparison, runs_summary
+
+    runs = [
+        RunComparison(batch_size=1, seed=0, outputs=[]),
+        RunComparison(batch_size=3, seed=0, outputs=[]),
+        RunComparison(batch_size=1, seed=0, outputs=[], dims={"sequence": 3}),
+    ]
+    assert runs_summary(runs) == "3 runs: batch 1 · batch 3 · batch 1 with sequence=3, seed 0"
+    crossed = [RunComparison(batch_size=b, seed=s, outputs=[]) for b in (1, 8) for s in (0, 1)]
+    assert runs_summary(crossed) == "4 runs: batch 1, 8 × seeds 0-1"

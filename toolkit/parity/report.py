@@ -151,8 +151,14 @@ class ParityReport:
             return "FAIL: no candidate"
         failing = [c for c in self.candidates if not c.passed]
         if not failing:
-            runs = sum(len(c.runs) for c in self.candidates)
-            return f"PASS: {len(self.candidates)} candidate(s) match {self.reference_label} on {runs} run(s)"
+            counts = {len(c.runs) for c in self.candidates}
+            each = " each" if len(self.candidates) > 1 else ""
+            runs = (
+                f"{counts.pop()} run(s){each}"
+                if len(counts) == 1
+                else f"{sum(map(len, (c.runs for c in self.candidates)))} run(s) in all"
+            )
+            return f"PASS: {len(self.candidates)} candidate(s) match {self.reference_label} on {runs}"
         return (
             f"FAIL: {len(failing)} of {len(self.candidates)} candidate(s) differ from {self.reference_label}"
         )
@@ -255,22 +261,33 @@ def run_label(run: RunComparison, user_inputs: bool = False) -> str:
 
 
 def runs_summary(runs: list[RunComparison], user_inputs: bool = False) -> str:
-    """All runs of one output in a few words: `4 runs: batch 1, 8 × seeds 0-1`."""
+    """All runs of one output in a few words: `4 runs: batch 1, 8 × seeds 0-1`.
+
+    Batch sizes and seeds form a cross product, so they read as one. A varied non-batch axis
+    (`sequence=3`) is run at one batch size only, so those shapes are listed one by one:
+    `3 runs: batch 1 · batch 3 · batch 1 with sequence=3, seed 0`.
+    """
     if user_inputs or any(run.user_inputs for run in runs):
         return "user inputs"
     if not runs:
         return "-"
-    batches = sorted({run.batch_size for run in runs if run.batch_size is not None})
     seeds = sorted({run.seed for run in runs})
-    dims = sorted({f"{k}={v}" for run in runs for k, v in run.dims.items()})
-    parts = []
-    if batches:
-        parts.append("batch " + ", ".join(map(str, batches)))
-    if dims:
-        parts.append(", ".join(dims))
     seeds_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
-    described = " × ".join([*parts, seeds_text]) if parts else seeds_text
+    if any(run.dims for run in runs):
+        shapes = list(dict.fromkeys(_shape_words(run) for run in runs))
+        described = " · ".join(shapes) + ", " + seeds_text
+    else:
+        batches = sorted({run.batch_size for run in runs if run.batch_size is not None})
+        parts = ["batch " + ", ".join(map(str, batches))] if batches else []
+        described = " × ".join([*parts, seeds_text])
     return f"{len(runs)} runs: {described}" if len(runs) > 1 else described
+
+
+def _shape_words(run: RunComparison) -> str:
+    """`batch 1 with sequence=3`: the shape of one run, without its seed."""
+    words = f"batch {run.batch_size}" if run.batch_size is not None else "example shape"
+    varied = ", ".join(f"{symbol}={size}" for symbol, size in run.dims.items())
+    return f"{words} with {varied}" if varied else words
 
 
 def _figures(rows) -> list[str]:
