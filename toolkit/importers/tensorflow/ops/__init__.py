@@ -59,14 +59,14 @@ def _one_sequence(result):
 def load_all() -> core.OperatorTable:
     """Import every family module (each registers its handlers) and return the table."""
     from toolkit.importers.tensorflow.ops import (  # noqa: F401
-        control,
+        control_flow,
         deform_conv,
         detection,
         elementwise,
         grid_sample,
+        math,
         nn,
         quantization,
-        reduce,
         resize,
         rnn,
         roi_align,
