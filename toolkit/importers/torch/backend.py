@@ -11,7 +11,7 @@ import onnx
 import torch
 from onnx.backend.base import Backend, BackendRep
 
-from toolkit.importers.torch.ops.support import SUB_BYTE_INTEGERS, to_torch
+from toolkit.importers.torch.dtypes import SUB_BYTE_INTEGERS, to_torch
 
 _TORCH_TO_NUMPY_SPECIAL = {
     torch.bfloat16: "bfloat16",
@@ -57,7 +57,7 @@ def compile_model(model: onnx.ModelProto):
 
     module = import_onnx(model)
     count = len(module.onnx_output_names)
-    # 2- and 4-bit integers travel in 8-bit tensors (see ops.support.TORCH_DTYPES): relabel them.
+    # 2- and 4-bit integers travel in 8-bit tensors (see dtypes.TORCH_DTYPES): relabel them.
     declared = [
         onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type)
         if o.type.tensor_type.elem_type in SUB_BYTE_INTEGERS

@@ -19,7 +19,8 @@ import torch
 import torch.fx
 
 from toolkit.importers import core, training
-from toolkit.importers.torch.ops import support
+from toolkit.importers.torch.dtypes import to_torch
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, known
 
 
 class _Tracer(torch.fx.proxy.GraphAppendingTracer):
@@ -32,7 +33,7 @@ class _Tracer(torch.fx.proxy.GraphAppendingTracer):
 
     def create_arg(self, a):
         if isinstance(a, np.ndarray):
-            a = support.to_torch(a)
+            a = to_torch(a)
         if isinstance(a, np.generic):
             return a.item()
         if isinstance(a, torch.Tensor) and not isinstance(a, torch.nn.Parameter):
@@ -50,7 +51,7 @@ class FxBackend:
         self.attributes: dict[str, str] = {}  # ONNX initializer name -> attribute on the module
 
     def constant(self, array: np.ndarray, name: str, trainable: bool):
-        tensor = support.to_torch(array)
+        tensor = to_torch(array)
         attribute = core.python_name(name, self.tracer.taken)
         self.attributes.setdefault(name, attribute)
         if trainable:
@@ -76,7 +77,7 @@ class EagerBackend:
         attribute = self.module.constant_names.get(name)
         if attribute is not None:
             return getattr(self.module, attribute)
-        return support.to_torch(array)
+        return to_torch(array)
 
 
 class OnnxNode(torch.nn.Module):
@@ -104,7 +105,7 @@ class OnnxNode(torch.nn.Module):
             if name in self.constant_names:
                 continue
             attribute = core.python_name(name, taken)
-            tensor = support.to_torch(array)
+            tensor = to_torch(array)
             if name in graph.trainable:
                 self.register_parameter(attribute, torch.nn.Parameter(tensor))
             else:
@@ -208,7 +209,7 @@ def _recording(
             subgraphs["forward"] = forward
         try:
             if subgraphs and not _static_condition(step, args):
-                raise support.NeedsValues("control flow runs on real tensors")
+                raise NeedsValues("control flow runs on real tensors")
             result = step.handler.function(*args, **keywords)
             _check_recordable(result)
         except Exception:  # the proxies could not answer: record the node as one eager submodule
@@ -223,7 +224,7 @@ def _recording(
                 node.meta["onnx_op_type"] = step.node.op_type
         outputs = result if isinstance(result, (tuple, list)) and step.context.num_outputs > 1 else (result,)
         for value, info in zip(outputs, step.context.outputs, strict=False):
-            if support.is_proxy(value) and info is not None and value.node.op != "get_attr":
+            if is_proxy(value) and info is not None and value.node.op != "get_attr":
                 if value.node.op != "placeholder":
                     value.node.meta["onnx_value"] = info
         return result
@@ -259,7 +260,7 @@ def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> cor
 
 def _static_condition(step: core.Step, args) -> bool:
     """An If whose condition is a constant is resolved while building (its branch is inlined)."""
-    return step.node.op_type == "If" and args and support.known(args[0]) is not None
+    return step.node.op_type == "If" and args and known(args[0]) is not None
 
 
 def _check_recordable(result) -> None:
@@ -267,7 +268,7 @@ def _check_recordable(result) -> None:
     for value in values:
         if isinstance(value, (tuple, list)):
             _check_recordable(value)
-        elif not (value is None or support.is_proxy(value) or isinstance(value, torch.Tensor)):
+        elif not (value is None or is_proxy(value) or isinstance(value, torch.Tensor)):
             raise TypeError(f"handler returned {type(value).__name__}")
 
 

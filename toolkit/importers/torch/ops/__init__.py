@@ -22,6 +22,6 @@ from toolkit.importers.torch.ops import (  # noqa: F401  (registration happens o
     signal,
     tensor,
 )
-from toolkit.importers.torch.ops.support import table
+from toolkit.importers.torch.ops.table import table
 
 __all__ = ["table"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.importers.torch.ops.support import TORCH_DTYPES, NeedsValues, is_proxy, known, register
+from toolkit.importers.torch.dtypes import TORCH_DTYPES
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, known
 
 
 def _concrete(*values):

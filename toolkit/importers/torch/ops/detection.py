@@ -7,7 +7,8 @@ import math
 import torch
 
 from toolkit.importers.common import center_point_box_supported
-from toolkit.importers.torch.ops.support import known, leaf, register
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import known, leaf
 
 
 def _corners(boxes, center_point_box):

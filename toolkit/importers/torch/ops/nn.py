@@ -10,16 +10,9 @@ import torch.nn.functional as F
 
 from toolkit.importers import training
 from toolkit.importers.common import auto_pads, conv_transpose_pads, split_pads
-from toolkit.importers.torch.ops.support import (
-    NeedsValues,
-    dims,
-    is_proxy,
-    known_ints,
-    rank,
-    register,
-    sizes_of,
-    static_dims,
-)
+from toolkit.importers.torch.ops.symbolic import sizes_of
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy, known_ints, rank, static_dims
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -398,7 +391,7 @@ def dropout_7(data, *, ratio=0.5, context):
 
 @register("Dropout", since=12)
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
-    from toolkit.importers.torch.ops.support import known
+    from toolkit.importers.torch.ops.values import known
 
     if training_mode is not None:
         # ONNX: training_mode given says when to drop, whatever the module's mode (a trainable

@@ -15,16 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import normalize_axes
-from toolkit.importers.torch.ops.support import (
-    NeedsValues,
-    dims,
-    dtype_of,
-    is_proxy,
-    known,
-    rank,
-    register,
-    symbolic_ints,
-)
+from toolkit.importers.torch.ops.symbolic import symbolic_ints
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, dtype_of, is_proxy, known, rank
 
 
 def _coefficients(mode, nearest_mode, cubic_coeff_a, antialias):

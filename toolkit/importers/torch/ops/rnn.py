@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from toolkit.importers.semantics import rnn as semantics
 from toolkit.importers.torch.ops import rnn_fused
-from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, register
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy
 
 _ACTIVATIONS = {
     "relu": lambda x, a, b: torch.relu(x),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, known, maybe_dtype
+from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy, known, maybe_dtype
 
 # The fused kernels, with the activations they apply (RNN: one kernel per activation).
 _RNN_KERNELS = {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}

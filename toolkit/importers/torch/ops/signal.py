@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.importers.torch.ops.support import NeedsValues, dims, known_ints, rank, register
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, known_ints, rank
 
 
 def _as_complex(x):

@@ -12,8 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import constant_value, normalize_axes, normalize_axis
-from toolkit.importers.torch.ops.support import (
-    TORCH_DTYPES,
+from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_torch
+from toolkit.importers.torch.ops.symbolic import sizes_of, symbolic_ints, with_symbolic
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.unsigned import unsigned_via_int64
+from toolkit.importers.torch.ops.values import (
     NeedsValues,
     as_tensor,
     dims,
@@ -23,13 +26,7 @@ from toolkit.importers.torch.ops.support import (
     known_ints,
     leaf,
     rank,
-    register,
-    sizes_of,
     static_dims,
-    symbolic_ints,
-    to_torch,
-    unsigned_via_int64,
-    with_symbolic,
 )
 
 
