@@ -30,7 +30,7 @@ def if_(condition, *, then_branch, else_branch):
     return tuple((then_branch if bool(condition) else else_branch)())
 
 
-class NumpyBackend:
+class NumpyBinder:
     def constant(self, array, name, trainable):
         return array
 
@@ -42,7 +42,7 @@ def _model(nodes, inputs, outputs, initializers=(), opset=17):
 
 def _run(model, **feeds):
     prepared = core.prepare(model, table)
-    return core.run_graph(prepared.graph, feeds, NumpyBackend())
+    return core.run_graph(prepared.graph, feeds, NumpyBinder())
 
 
 def test_attribute_defaults_come_from_the_schema():
@@ -66,7 +66,7 @@ def test_static_input_is_folded_through_a_constant_chain():
     prepared = core.prepare(model, table)
     assert [step.node.op_type for step in prepared.graph.steps] == ["Reshape"]  # Add was folded
     (out,) = core.run_graph(
-        prepared.graph, {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}, NumpyBackend()
+        prepared.graph, {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}, NumpyBinder()
     )
     assert out.shape == (3, 2)
 

@@ -2,7 +2,7 @@
 attribute parsing with the spec's defaults, topological walk and subgraphs.
 
 A framework importer supplies an `OperatorTable` (handlers named after ONNX operators) and a
-`Backend` (how a constant becomes a framework value). Everything here is framework-neutral.
+`ConstantBinder` (how a constant becomes a framework value). Everything here is framework-neutral.
 """
 
 from __future__ import annotations
@@ -165,10 +165,10 @@ class NodeContext:
         return index < len(self.output_names) and bool(self.output_names[index])
 
 
-class Backend(Protocol):
+class ConstantBinder(Protocol):
     """How a framework represents constants; the rest of a value's life is the handlers' business.
 
-    A backend may also define `refine(value, info) -> value`: called on every step's outputs with
+    A binder may also define `refine(value, info) -> value`: called on every step's outputs with
     what ONNX shape inference knows of them (a tracer that lost a rank or a size gets it back).
     """
 
@@ -191,7 +191,7 @@ class Subgraph:
     """A graph attribute (If branches, Loop/Scan bodies) ready to call with outer-scope values."""
 
     graph: PreparedGraph
-    backend: Backend
+    binder: ConstantBinder
     outer: Mapping[str, Any]
     scope: Callable[[Step], Any] | None = None  # run_graph's per-step context manager, passed on
 
@@ -207,7 +207,7 @@ class Subgraph:
         return run_graph(
             self.graph,
             dict(zip(self.graph.input_names, inputs, strict=True)),
-            self.backend,
+            self.binder,
             self.outer,
             scope=self.scope,
         )
@@ -378,7 +378,7 @@ def _prepare_graph(
     visible_constants = {**outer_constants, **constants}
     steps: list[Step] = []
     subgraphs: dict[tuple[int, str], PreparedGraph] = {}
-    for node in _topological(graph):
+    for node in topological_order(graph):
         domain = "" if node.domain == "ai.onnx" else node.domain
         opset = opsets.get(domain, 1)
         name = node.name or f"{node.op_type}_{len(steps)}"
@@ -639,7 +639,7 @@ def _static_positions(node: onnx.NodeProto, domain: str, opset: int, handler: Ha
     ]
 
 
-def _topological(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+def topological_order(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """Nodes in an order where producers come first; ONNX requires it, but some exporters do not comply."""
     produced_by = {output: index for index, node in enumerate(graph.node) for output in node.output if output}
     order: list[onnx.NodeProto] = []
@@ -671,11 +671,11 @@ def _node_dependencies(node: onnx.NodeProto) -> list[str]:
         for subgraph in (
             [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
         ):
-            names.extend(_outer_names(subgraph))
+            names.extend(outer_names(subgraph))
     return names
 
 
-def _outer_names(graph: onnx.GraphProto) -> set[str]:
+def outer_names(graph: onnx.GraphProto) -> set[str]:
     local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     used: set[str] = set()
     for node in graph.node:
@@ -745,10 +745,10 @@ def _unique(problems: list[tuple[str, str, int, str]]) -> list[tuple[str, str, i
 # --------------------------------------------------------------------------- walking a prepared graph
 
 
-def bind_constants(graph: PreparedGraph, backend: Backend) -> dict[str, Any]:
+def bind_constants(graph: PreparedGraph, binder: ConstantBinder) -> dict[str, Any]:
     """Framework values for a graph's constants: parameters for float initializers, the rest buffers."""
     return {
-        name: backend.constant(array, name, trainable=name in graph.trainable)
+        name: binder.constant(array, name, trainable=name in graph.trainable)
         for name, array in graph.constants.items()
     }
 
@@ -756,7 +756,7 @@ def bind_constants(graph: PreparedGraph, backend: Backend) -> dict[str, Any]:
 def run_graph(
     graph: PreparedGraph,
     inputs: Mapping[str, Any],
-    backend: Backend,
+    binder: ConstantBinder,
     outer: Mapping[str, Any] | None = None,
     constants: Mapping[str, Any] | None = None,
     observe: Callable[[Step, tuple], None] | None = None,
@@ -769,18 +769,18 @@ def run_graph(
     `scope(step)` is a context manager entered around each handler call (e.g. tf.name_scope).
     """
     environment: dict[str, Any] = dict(outer or {})
-    environment.update(constants if constants is not None else bind_constants(graph, backend))
+    environment.update(constants if constants is not None else bind_constants(graph, binder))
     environment.update(inputs)
     with progress.steps("building nodes", len(graph.steps) if outer is None else 0) as advance:
-        _walk(graph, environment, backend, observe, scope, advance)
+        _walk(graph, environment, binder, observe, scope, advance)
     missing = [name for name in graph.output_names if name not in environment]
     if missing:
         raise ImporterRunError(f"graph output(s) {', '.join(missing)} were never computed")
     return [environment[name] for name in graph.output_names]
 
 
-def _walk(graph, environment, backend, observe, scope, advance) -> None:
-    refine = getattr(backend, "refine", None)
+def _walk(graph, environment, binder, observe, scope, advance) -> None:
+    refine = getattr(binder, "refine", None)
     for index, step in enumerate(graph.steps):
         arguments = []
         for position, name in enumerate(step.node.input):
@@ -793,7 +793,7 @@ def _walk(graph, environment, backend, observe, scope, advance) -> None:
         keywords = dict(step.attributes)
         for (step_index, attribute_name), subgraph in graph.subgraphs.items():
             if step_index == index:
-                keywords[attribute_name] = Subgraph(subgraph, backend, environment, scope)
+                keywords[attribute_name] = Subgraph(subgraph, binder, environment, scope)
         if step.handler.wants_context:
             keywords["context"] = step.context
         try:

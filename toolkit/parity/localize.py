@@ -161,34 +161,21 @@ def fx_values(module: Any, inputs: Sequence[np.ndarray]) -> dict:
 
 
 def tensorflow_importer_values(module: Any, inputs: Sequence[np.ndarray]) -> dict:
-    """The TensorFlow importer's walker run eagerly, observing every step (values back in ONNX layout)."""
-    import tensorflow as tf
-
-    from toolkit.importers import core
-    from toolkit.importers.tensorflow import layout
-
-    prepared, backend, constants = _tensorflow_importer_parts(module)
-    graph = prepared.graph
+    """The TensorFlow importer's walker run eagerly, observing every step (values in ONNX layout)."""
     values: dict[str, np.ndarray] = {}
 
     def observe(step, outputs):
         for name, value in zip(step.node.output, outputs, strict=False):
             if name and value is not None and not isinstance(value, (list, tuple)):
-                values[name] = np.asarray(layout.to_onnx(value))
+                values[name] = np.asarray(value)
 
-    feeds = {name: tf.convert_to_tensor(x) for name, x in zip(graph.input_names, inputs, strict=True)}
-    core.run_graph(graph, feeds, backend, constants=constants, observe=observe)
+    module.run_observed(inputs, observe)
     return values
 
 
-def _tensorflow_importer_parts(module: Any):
-    """(prepared model, backend, bound constants) of a TensorFlow-imported module, or None."""
-    state = getattr(module, "_state", None)
-    if state is not None and hasattr(state, "prepared"):
-        return state.prepared, state.backend, state.constants
-    if hasattr(module, "_prepared"):
-        return module._prepared, module._backend, module._constants
-    return None
+def _is_tensorflow_import(module: Any) -> bool:
+    """A module from the TensorFlow importer (it can run its walker observed)."""
+    return hasattr(module, "run_observed") and hasattr(module, "onnx_model")
 
 
 def torch_module_values(module: Any, model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> dict:
@@ -394,9 +381,9 @@ def value_error(
 
 def topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """Nodes with producers first (exporters usually comply; this makes sure)."""
-    from toolkit.importers.core import _topological
+    from toolkit.importers.core import topological_order
 
-    return _topological(graph)
+    return topological_order(graph)
 
 
 def _growth_path(graph, nodes, start: int, error_of: Callable, prefix: str = "") -> list[PathStep]:
@@ -620,7 +607,7 @@ def _framework_values(side: Source, model: onnx.ModelProto, feeds) -> tuple[dict
         if values:
             return values, "torch forward hooks on named modules vs onnxruntime"
         return {}, "torch.onnx recorded no module names to match"
-    if side.kind == "tensorflow" and _tensorflow_importer_parts(side.model) is not None:
+    if side.kind == "tensorflow" and _is_tensorflow_import(side.model):
         return tensorflow_importer_values(
             side.model, feeds
         ), "onnxruntime vs the TensorFlow importer's walker"
@@ -651,8 +638,9 @@ def _oracle(onnx_side: Source, feeds, rtol, atol, reason: str, imported: Source 
 
 
 def _imported_onnx(side: Source) -> onnx.ModelProto | None:
-    parts = _tensorflow_importer_parts(side.model) if side.kind == "tensorflow" else None
-    return parts[0].model if parts is not None else None
+    if side.kind == "tensorflow" and _is_tensorflow_import(side.model):
+        return side.model.onnx_model
+    return None
 
 
 def _named(model: onnx.ModelProto, feeds: Sequence[np.ndarray]) -> dict:

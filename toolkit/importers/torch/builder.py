@@ -43,7 +43,7 @@ class _Tracer(torch.fx.proxy.GraphAppendingTracer):
         return super().create_arg(a)
 
 
-class FxBackend:
+class FxBinder:
     """Constants as parameters/buffers on the root module, seen in the graph through get_attr."""
 
     def __init__(self, tracer: _Tracer):
@@ -67,7 +67,7 @@ class FxBackend:
         return proxy
 
 
-class EagerBackend:
+class EagerBinder:
     """For subgraphs run on real tensors inside an OnnxNode: constants it registered at build."""
 
     def __init__(self, module: OnnxNode):
@@ -121,9 +121,9 @@ class OnnxNode(torch.nn.Module):
             self.static_values[i] if i in self.static_values else dynamic.pop(0) for i in range(self.arity)
         ]
         keywords = dict(self.attributes)
-        backend = EagerBackend(self)
+        binder = EagerBinder(self)
         for attribute, graph in self.subgraphs.items():
-            keywords[attribute] = core.Subgraph(graph, backend, outer)
+            keywords[attribute] = core.Subgraph(graph, binder, outer)
         if self.context is not None:
             keywords["context"] = self.context
         result = self.function(*arguments, **keywords)
@@ -145,7 +145,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     graph = torch.fx.Graph()
     taken: set[str] = set()
     tracer = _Tracer(graph, root, taken)
-    backend = FxBackend(tracer)
+    binder = FxBinder(tracer)
     top = prepared.graph
     inputs = {}
     for name in top.input_names:
@@ -153,7 +153,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
         proxy.node.meta["onnx_value"] = top.value_info.get(name)
         proxy.node.meta["onnx_name"] = name
         inputs[name] = proxy
-    constants = core.bind_constants(top, backend)
+    constants = core.bind_constants(top, binder)
     environment = {**constants, **inputs}  # every value by ONNX name, for the Gradient operator
 
     def observe(step: core.Step, outputs: tuple) -> None:
@@ -174,7 +174,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     training_flag = tracer.create_proxy("get_attr", "training", (), {}, name="training")
     with training.building(training_flag, prepared.model):
         outputs = core.run_graph(
-            dataclasses.replace(top, steps=steps), inputs, backend, constants=constants, observe=observe
+            dataclasses.replace(top, steps=steps), inputs, binder, constants=constants, observe=observe
         )
     result = outputs[0] if len(outputs) == 1 else tuple(outputs)
     graph.output(tracer.create_arg(result))
@@ -187,7 +187,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     module.onnx_output_names = list(top.output_names)
     kept = {*dict(module.named_parameters()), *dict(module.named_buffers())}
     # For toolkit.parameter_map: which parameter or buffer holds each ONNX initializer.
-    module.onnx_initializer_attributes = {n: a for n, a in backend.attributes.items() if a in kept}
+    module.onnx_initializer_attributes = {n: a for n, a in binder.attributes.items() if a in kept}
     module.onnx_metadata = {entry.key: entry.value for entry in prepared.model.metadata_props}
     # Like a loaded checkpoint: inference until the user calls train().
     return module.eval()
@@ -288,7 +288,7 @@ def _eager_node(step, args, keywords, subgraphs, tracer: _Tracer, taken: set[str
     outer_values = []
     for attribute in subgraphs:
         subgraph = keywords[attribute]
-        for name in sorted(core._outer_names(subgraph.graph.graph)):
+        for name in sorted(core.outer_names(subgraph.graph.graph)):
             if name in subgraph.outer and name not in outer_names:
                 outer_names.append(name)
                 outer_values.append(subgraph.outer[name])
