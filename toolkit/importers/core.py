@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,7 +54,6 @@ class Handler:
     domain: str
     since: int
     function: Callable
-    static: tuple[str, ...]  # formal input names that must be known at build time (arrive as numpy)
     check: Callable | None  # check(attributes, context) -> reason string when a node cannot be handled
     keyword_names: frozenset[str]
     accepts_any_keyword: bool
@@ -78,7 +77,6 @@ class OperatorTable:
         op_type: str,
         since: int = 1,
         domain: str = ONNX_DOMAIN,
-        static: Iterable[str] = (),
         check: Callable | None = None,
     ) -> Callable[[Callable], Callable]:
         def decorate(function: Callable) -> Callable:
@@ -91,7 +89,6 @@ class OperatorTable:
                 domain=domain,
                 since=since,
                 function=function,
-                static=tuple(static),
                 check=check,
                 keyword_names=keyword_names,
                 accepts_any_keyword=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters),
@@ -183,7 +180,6 @@ class Step:
     handler: Handler
     attributes: dict[str, Any]
     context: NodeContext
-    static_positions: frozenset[int]
 
 
 @dataclass
@@ -222,7 +218,6 @@ class PreparedGraph:
     input_names: list[str]  # graph inputs that are not initializers, in graph order
     output_names: list[str]
     constants: dict[str, np.ndarray]  # initializers, Constant nodes and folded values
-    known: dict[str, np.ndarray]  # constants visible here, the enclosing graphs' included
     trainable: set[str]  # float initializers: parameters in the imported model
     value_info: dict[str, ValueInfo]
     subgraphs: dict[tuple[int, str], PreparedGraph] = field(default_factory=dict)  # (step index, attribute)
@@ -409,18 +404,6 @@ def _prepare_graph(
             subgraphs[(len(steps), attribute_name)] = _prepare_graph(
                 subgraph, table, opsets, value_info, problems, visible_constants
             )
-        static_positions = _static_positions(node, domain, opset, handler)
-        for position in static_positions:
-            input_name = node.input[position] if position < len(node.input) else ""
-            if input_name and input_name not in visible_constants:
-                problems.append(
-                    (
-                        domain,
-                        node.op_type,
-                        opset,
-                        f"{name}: input {input_name!r} must be a constant for {table.framework}",
-                    )
-                )
         for index, info in enumerate(context.inputs):
             if info is not None and info.element_type in table.unsupported_element_types:
                 type_name = onnx.TensorProto.DataType.Name(info.element_type)
@@ -431,7 +414,7 @@ def _prepare_graph(
             reason = handler.check(attributes, context)
             if reason:
                 problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
-        step = Step(node, handler, attributes, context, frozenset(static_positions))
+        step = Step(node, handler, attributes, context)
         if _foldable(node, domain, graph_attributes, visible_constants, trainable | state):
             folded = _fold(node, opset, visible_constants)
             if folded is not None:
@@ -447,7 +430,6 @@ def _prepare_graph(
         input_names=[i.name for i in graph.input if i.name not in initializer_names],
         output_names=[o.name for o in graph.output],
         constants=constants,
-        known=visible_constants,
         trainable=trainable,
         value_info=value_info,
         subgraphs=subgraphs,
@@ -627,18 +609,6 @@ def _schema(op_type: str, opset: int, domain: str):
         return None
 
 
-def _static_positions(node: onnx.NodeProto, domain: str, opset: int, handler: Handler) -> list[int]:
-    if not handler.static:
-        return []
-    schema = _schema(node.op_type, opset, domain)
-    formal = [parameter.name for parameter in schema.inputs] if schema is not None else []
-    return [
-        formal.index(name)
-        for name in handler.static
-        if name in formal and formal.index(name) < len(node.input)
-    ]
-
-
 def topological_order(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """Nodes in an order where producers come first; ONNX requires it, but some exporters do not comply."""
     produced_by = {output: index for index, node in enumerate(graph.node) for output in node.output if output}
@@ -782,14 +752,7 @@ def run_graph(
 def _walk(graph, environment, binder, observe, scope, advance) -> None:
     refine = getattr(binder, "refine", None)
     for index, step in enumerate(graph.steps):
-        arguments = []
-        for position, name in enumerate(step.node.input):
-            if not name:
-                arguments.append(None)
-            elif position in step.static_positions:
-                arguments.append(graph.known[name])
-            else:
-                arguments.append(environment[name])
+        arguments = [environment[name] if name else None for name in step.node.input]
         keywords = dict(step.attributes)
         for (step_index, attribute_name), subgraph in graph.subgraphs.items():
             if step_index == index:

@@ -20,7 +20,7 @@ import torch.fx
 
 from toolkit.importers import core, training
 from toolkit.importers.torch.dtypes import to_torch
-from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, known
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
 
 
 class _Tracer(torch.fx.proxy.GraphAppendingTracer):
@@ -83,13 +83,11 @@ class EagerBinder:
 class OnnxNode(torch.nn.Module):
     """One ONNX node run by its handler on real tensors (loops, shapes only known at run time)."""
 
-    def __init__(self, step: core.Step, static_values: dict[int, np.ndarray], subgraphs: dict, outer_names):
+    def __init__(self, step: core.Step, subgraphs: dict, outer_names):
         super().__init__()
         self.op_type = step.node.op_type
         self.onnx_name = step.context.name
         self.function = step.handler.function
-        self.arity = len(step.node.input)
-        self.static_values = static_values
         self.attributes = {k: v for k, v in step.attributes.items() if k not in subgraphs}
         self.subgraphs = subgraphs  # attribute -> PreparedGraph
         self.outer_names = list(outer_names)
@@ -115,11 +113,8 @@ class OnnxNode(torch.nn.Module):
             self._register_constants(nested, taken)
 
     def forward(self, *values):
-        dynamic = list(values[: len(values) - len(self.outer_names)])
-        outer = dict(zip(self.outer_names, values[len(dynamic) :], strict=True))
-        arguments = [
-            self.static_values[i] if i in self.static_values else dynamic.pop(0) for i in range(self.arity)
-        ]
+        arguments = list(values[: len(values) - len(self.outer_names)])
+        outer = dict(zip(self.outer_names, values[len(arguments) :], strict=True))
         keywords = dict(self.attributes)
         binder = EagerBinder(self)
         for attribute, graph in self.subgraphs.items():
@@ -212,7 +207,9 @@ def _recording(
                 raise NeedsValues("control flow runs on real tensors")
             result = step.handler.function(*args, **keywords)
             _check_recordable(result)
-        except Exception:  # the proxies could not answer: record the node as one eager submodule
+        except (NeedsValues, torch.fx.proxy.TraceError):
+            # The proxies could not answer (a rank, a value, a Python bool of a tensor): record the
+            # node as one eager submodule. Any other error is the handler's, raised at import time.
             for node in reversed(_nodes_after(graph, cursor)):
                 if not node.users:
                     graph.erase_node(node)
@@ -260,7 +257,7 @@ def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> cor
 
 def _static_condition(step: core.Step, args) -> bool:
     """An If whose condition is a constant is resolved while building (its branch is inlined)."""
-    return step.node.op_type == "If" and args and known(args[0]) is not None
+    return step.node.op_type == "If" and args and maybe_known(args[0]) is not None
 
 
 def _check_recordable(result) -> None:
@@ -269,7 +266,7 @@ def _check_recordable(result) -> None:
         if isinstance(value, (tuple, list)):
             _check_recordable(value)
         elif not (value is None or is_proxy(value) or isinstance(value, torch.Tensor)):
-            raise TypeError(f"handler returned {type(value).__name__}")
+            raise NeedsValues(f"handler returned {type(value).__name__}, not a tensor")
 
 
 def _nodes_after(graph: torch.fx.Graph, cursor: torch.fx.Node) -> list[torch.fx.Node]:
@@ -282,8 +279,6 @@ def _nodes_after(graph: torch.fx.Graph, cursor: torch.fx.Node) -> list[torch.fx.
 
 
 def _eager_node(step, args, keywords, subgraphs, tracer: _Tracer, taken: set[str]):
-    static_values = {i: args[i] for i in step.static_positions if i < len(args)}
-    dynamic = [a for i, a in enumerate(args) if i not in step.static_positions]
     outer_names: list[str] = []
     outer_values = []
     for attribute in subgraphs:
@@ -292,10 +287,10 @@ def _eager_node(step, args, keywords, subgraphs, tracer: _Tracer, taken: set[str
             if name in subgraph.outer and name not in outer_names:
                 outer_names.append(name)
                 outer_values.append(subgraph.outer[name])
-    module = OnnxNode(step, static_values, subgraphs, outer_names)
+    module = OnnxNode(step, subgraphs, outer_names)
     attribute = core.python_name(step.context.name, taken)
     tracer.root.add_module(attribute, module)
-    proxy = tracer.create_proxy("call_module", attribute, tuple(dynamic + outer_values), {})
+    proxy = tracer.create_proxy("call_module", attribute, tuple([*args, *outer_values]), {})
     if step.context.num_outputs == 1:
         return proxy
     return tuple(proxy[i] for i in range(step.context.num_outputs))

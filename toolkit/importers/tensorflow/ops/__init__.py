@@ -9,7 +9,7 @@ themselves (convolutions, pooling, Shape, Identity).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import onnx
 
@@ -26,7 +26,6 @@ def register(
     op_type: str,
     since: int = 1,
     domain: str = core.ONNX_DOMAIN,
-    static: Iterable[str] = (),
     check: Callable | None = None,
     layout_mode: str = "onnx",
 ) -> Callable[[Callable], Callable]:
@@ -45,7 +44,7 @@ def register(
             def wrapped(*arguments, **keywords):
                 return _one_sequence(function(*[layout.to_onnx(a) for a in arguments], **keywords))
 
-        table.register(op_type, since=since, domain=domain, static=static, check=check)(wrapped)
+        table.register(op_type, since=since, domain=domain, check=check)(wrapped)
         return function
 
     return decorate
@@ -95,10 +94,11 @@ def tf_dtype(element_type: int):
 
 
 def known(value, what: str = "this input"):
-    """A build-time value as numpy: static inputs arrive as numpy, constants and eager tensors are read.
+    """A build-time value as numpy (a constant, a folded value, an eager tensor), or raise.
 
     Raises when the value is only known at run time (a graph input under tf.function); handlers
-    that can take such a value use `maybe_known` and a TF-op path instead.
+    that can take such a value use `maybe_known` (the value or None, as in the torch table) and a
+    TF-op path instead.
     """
     static = maybe_known(value)
     if static is None and value is not None:

@@ -11,7 +11,7 @@ import torch
 
 from toolkit.importers.torch.dtypes import TORCH_DTYPES
 from toolkit.importers.torch.ops.table import register
-from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, known
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
 
 
 def _concrete(*values):
@@ -21,7 +21,7 @@ def _concrete(*values):
 
 @register("If", since=1)
 def if_(cond, *, then_branch, else_branch):
-    value = known(cond)
+    value = maybe_known(cond)
     chosen = then_branch if bool(value.reshape(-1)[0]) else else_branch
     return tuple(chosen())
 

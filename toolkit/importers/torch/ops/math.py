@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from toolkit.importers.common import normalize_axes, normalize_axis
 from toolkit.importers.torch.ops.symbolic import symbolic_ints, with_symbolic
 from toolkit.importers.torch.ops.table import register
-from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, known_ints, rank
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known_ints, rank
 
 
 def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
@@ -35,7 +35,7 @@ def _reduce_sizes(result, data, function):
 def _dynamic_axes(axes):
     if axes is None:
         return None
-    values = known_ints(axes)
+    values = maybe_known_ints(axes)
     if values is None:
         raise NeedsValues("axes known only at run time")
     return values

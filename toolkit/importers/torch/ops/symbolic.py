@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.importers.torch.ops.values import dims, is_proxy, known_ints
+from toolkit.importers.torch.ops.values import dims, is_proxy, maybe_known_ints
 
 # Exporters compute shapes with ONNX ops (Shape → Gather → Unsqueeze → Concat → Reshape). While
 # building, such a value carries, beside its int64 tensor, its elements as Python ints or proxies
@@ -13,7 +13,7 @@ SYMBOLIC = "onnx_symbolic"
 
 def symbolic_ints(value) -> list | None:
     """A 0-d/1-d integer value's elements as ints (when constant) or size proxies, else None."""
-    ints = known_ints(value)
+    ints = maybe_known_ints(value)
     if ints is not None:
         return ints
     return value.node.meta.get(SYMBOLIC) if is_proxy(value) else None

@@ -3,9 +3,10 @@
 Handlers compute on torch values. While the importer builds a module those values are
 `torch.fx.Proxy`s, so every torch call a handler makes is recorded as an fx node; at run time (and
 inside control-flow bodies) they are real tensors. Handlers therefore read ranks, dtypes and
-constants through `rank`, `dtype_of`, `dims` and `known`, which answer for both, and raise
-`NeedsValues` when a proxy cannot answer: the builder then records the whole ONNX node as one
-submodule that runs the handler on real tensors (still differentiable, never silently wrong).
+constants through `rank`, `dtype_of`, `dims` and `maybe_known` (the value or None, as in the
+TensorFlow table), which answer for both, and raise `NeedsValues` when a proxy cannot answer: the
+builder then records the whole ONNX node as one submodule that runs the handler on real tensors
+(still differentiable, never silently wrong).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def dtype_of(value) -> torch.dtype:
     return TORCH_DTYPES[info.element_type]
 
 
-def known(value) -> np.ndarray | None:
+def maybe_known(value) -> np.ndarray | None:
     """The value as numpy when it is fixed while building (a constant), else None."""
     if value is None:
         return None
@@ -86,8 +87,8 @@ def is_fake(value: torch.Tensor) -> bool:
     return fake(value)
 
 
-def known_ints(value) -> list[int] | None:
-    array = known(value)
+def maybe_known_ints(value) -> list[int] | None:
+    array = maybe_known(value)
     return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
 
 
