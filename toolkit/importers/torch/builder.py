@@ -207,9 +207,12 @@ def _recording(
                 raise NeedsValues("control flow runs on real tensors")
             result = step.handler.function(*args, **keywords)
             _check_recordable(result)
-        except (NeedsValues, torch.fx.proxy.TraceError):
-            # The proxies could not answer (a rank, a value, a Python bool of a tensor): record the
-            # node as one eager submodule. Any other error is the handler's, raised at import time.
+        except (NeedsValues, torch.fx.proxy.TraceError, core.ImporterRunError) as error:
+            # The proxies could not answer (a rank, a value, a Python bool of a tensor), here or in
+            # an inlined subgraph: record the node as one eager submodule. Any other error is the
+            # handler's, raised at import time.
+            if not _needs_values(error):
+                raise
             for node in reversed(_nodes_after(graph, cursor)):
                 if not node.users:
                     graph.erase_node(node)
@@ -258,6 +261,13 @@ def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> cor
 def _static_condition(step: core.Step, args) -> bool:
     """An If whose condition is a constant is resolved while building (its branch is inlined)."""
     return step.node.op_type == "If" and args and maybe_known(args[0]) is not None
+
+
+def _needs_values(error: BaseException) -> bool:
+    """The error is a proxy that could not answer, possibly wrapped by an inlined subgraph's walk."""
+    while isinstance(error, core.ImporterRunError) and error.__cause__ is not None:
+        error = error.__cause__
+    return isinstance(error, (NeedsValues, torch.fx.proxy.TraceError))
 
 
 def _check_recordable(result) -> None:

@@ -22,6 +22,8 @@ def _concrete(*values):
 @register("If", since=1)
 def if_(cond, *, then_branch, else_branch):
     value = maybe_known(cond)
+    if value is None:
+        raise NeedsValues("If's condition is known only at run time")
     chosen = then_branch if bool(value.reshape(-1)[0]) else else_branch
     return tuple(chosen())
 
