@@ -374,49 +374,17 @@ def _prepare_graph(
     steps: list[Step] = []
     subgraphs: dict[tuple[int, str], PreparedGraph] = {}
     for node in topological_order(graph):
-        domain = "" if node.domain == "ai.onnx" else node.domain
-        opset = opsets.get(domain, 1)
-        name = node.name or f"{node.op_type}_{len(steps)}"
-        if domain not in opsets and domain != "":
-            problems.append((domain, node.op_type, opset, name))
+        resolved = _resolve(node, len(steps), table, opsets, value_info, visible_constants, problems)
+        if resolved is None:
             continue
-        handler = table.lookup(domain, node.op_type, opset)
-        if handler is None:
-            problems.append((domain, node.op_type, opset, name))
-            continue
-        try:
-            attributes, graph_attributes = _parse_attributes(node, domain, opset, handler)
-        except _Unsupported as reason:
-            problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
-            continue
-        _track_elements(node, opset, value_info, visible_constants)
-        context = NodeContext(
-            name=name,
-            op_type=node.op_type,
-            domain=domain,
-            opset=opset,
-            input_names=list(node.input),
-            output_names=list(node.output),
-            inputs=[value_info.get(i) if i else None for i in node.input],
-            outputs=[value_info.get(o) for o in node.output],
-        )
+        step, graph_attributes = resolved
         for attribute_name, subgraph in graph_attributes.items():
             subgraphs[(len(steps), attribute_name)] = _prepare_graph(
                 subgraph, table, opsets, value_info, problems, visible_constants
             )
-        for index, info in enumerate(context.inputs):
-            if info is not None and info.element_type in table.unsupported_element_types:
-                type_name = onnx.TensorProto.DataType.Name(info.element_type)
-                problems.append(
-                    (domain, node.op_type, opset, f"{name}: input {node.input[index]!r} of type {type_name}")
-                )
-        if handler.check is not None:
-            reason = handler.check(attributes, context)
-            if reason:
-                problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
-        step = Step(node, handler, attributes, context)
-        if _foldable(node, domain, graph_attributes, visible_constants, trainable | state):
-            folded = _fold(node, opset, visible_constants)
+        problems.extend(_step_problems(step, table))
+        if _foldable(node, step.context.domain, graph_attributes, visible_constants, trainable | state):
+            folded = _fold(node, step.context.opset, visible_constants)
             if folded is not None:
                 for output_name, array in zip(node.output, folded, strict=False):
                     if output_name:
@@ -435,6 +403,62 @@ def _prepare_graph(
         subgraphs=subgraphs,
         state=state,
     )
+
+
+def _resolve(
+    node: onnx.NodeProto,
+    index: int,
+    table: OperatorTable,
+    opsets: dict[str, int],
+    value_info: dict[str, ValueInfo],
+    constants: Mapping[str, np.ndarray],
+    problems: list[tuple[str, str, int, str]],
+) -> tuple[Step, dict[str, onnx.GraphProto]] | None:
+    """A node's handler, parsed attributes and context, and its graph attributes; None (the problem
+    noted) when no handler takes it."""
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    opset = opsets.get(domain, 1)
+    name = node.name or f"{node.op_type}_{index}"
+    if domain not in opsets and domain != "":
+        problems.append((domain, node.op_type, opset, name))
+        return None
+    handler = table.lookup(domain, node.op_type, opset)
+    if handler is None:
+        problems.append((domain, node.op_type, opset, name))
+        return None
+    try:
+        attributes, graph_attributes = _parse_attributes(node, domain, opset, handler)
+    except _Unsupported as reason:
+        problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
+        return None
+    _track_elements(node, opset, value_info, constants)
+    context = NodeContext(
+        name=name,
+        op_type=node.op_type,
+        domain=domain,
+        opset=opset,
+        input_names=list(node.input),
+        output_names=list(node.output),
+        inputs=[value_info.get(i) if i else None for i in node.input],
+        outputs=[value_info.get(o) for o in node.output],
+    )
+    return Step(node, handler, attributes, context), graph_attributes
+
+
+def _step_problems(step: Step, table: OperatorTable) -> list[tuple[str, str, int, str]]:
+    """Input element types the framework lacks, and what the handler's own check says."""
+    context, node = step.context, step.node
+    where = (context.domain, node.op_type, context.opset)
+    problems = []
+    for index, info in enumerate(context.inputs):
+        if info is not None and info.element_type in table.unsupported_element_types:
+            type_name = onnx.TensorProto.DataType.Name(info.element_type)
+            problems.append((*where, f"{context.name}: input {node.input[index]!r} of type {type_name}"))
+    if step.handler.check is not None:
+        reason = step.handler.check(step.attributes, context)
+        if reason:
+            problems.append((*where, f"{context.name}: {reason}"))
+    return problems
 
 
 class _Unsupported(Exception):
@@ -473,66 +497,10 @@ def _track_elements(
         return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
 
     attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    op, inputs = node.op_type, list(node.input)
-    result = None
     try:
-        if op == "Shape":
-            info = value_info.get(inputs[0])
-            dims = info.dims() if info is not None else None
-            if dims is not None:
-                start, end = attributes.get("start", 0), attributes.get("end", None)
-                result = np.asarray(list(dims[start:end]), dtype=object)
-        elif op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
-            source = elements(inputs[0])
-            out = value_info.get(node.output[0])
-            if source is not None and op in ("Identity", "Cast"):
-                result = source
-            elif source is not None and out is not None and out.shape is not None:
-                if all(isinstance(d, int) for d in out.shape):
-                    result = source.reshape(out.shape)
-        elif op == "Concat":
-            parts = [elements(name) for name in inputs]
-            if parts and all(p is not None for p in parts):
-                result = np.concatenate(
-                    [p.reshape(-1) if p.ndim == 0 else p for p in parts], axis=attributes["axis"]
-                )
-        elif op == "Gather":
-            data = elements(inputs[0])
-            indices = constants.get(inputs[1]) if len(inputs) > 1 else None
-            if data is not None and data.ndim == 1 and indices is not None and attributes.get("axis", 0) == 0:
-                result = np.take(data, np.asarray(indices, np.int64))
-        elif op == "Slice":
-            data = elements(inputs[0])
-            if opset < 10:
-                starts, ends = attributes.get("starts"), attributes.get("ends")
-                axes, steps = attributes.get("axes", [0]), [1]
-            else:
-                starts, ends = constant_ints(1), constant_ints(2)
-                axes, steps = constant_ints(3, [0]), constant_ints(4, [1])
-            if data is not None and data.ndim == 1 and None not in (starts, ends, axes, steps):
-                if len(starts) == 1 and axes in ([0], [-1]):
-                    result = data[slice(starts[0], ends[0], steps[0])]
-        elif op == "Size":
-            info = value_info.get(inputs[0])
-            if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
-                result = np.asarray(int(np.prod(info.shape, dtype=np.int64)), dtype=object)
-        elif op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
-            left, right = elements(inputs[0]), elements(inputs[1])
-            if left is not None and right is not None:
-                left, right = np.broadcast_arrays(left, right)
-                if all(isinstance(v, int) for v in [*left.reshape(-1), *right.reshape(-1)]):
-                    compare = {"Equal": np.equal, "Less": np.less, "Greater": np.greater}.get(op)
-                    compare = (
-                        compare or {"LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal}[op]
-                    )
-                    result = np.asarray(
-                        compare(left.astype(np.int64), right.astype(np.int64)).tolist(), dtype=object
-                    )
-        elif op in ("Add", "Sub", "Mul", "Div"):
-            left, right = elements(inputs[0]), elements(inputs[1])
-            if left is not None and right is not None:
-                pairs = np.broadcast_arrays(left, right)
-                result = np.frompyfunc(lambda a, b: _element_arithmetic(op, a, b), 2, 1)(*pairs)
+        result = _moved_elements(node, opset, attributes, elements, constant_ints, value_info, constants)
+        if node.op_type in _COMPUTED_ELEMENT_OPS:
+            result = _computed_elements(node.op_type, elements(node.input[0]), elements(node.input[1]))
         result = None if result is None else np.asarray(result, dtype=object)  # np.take gives 0-d as a scalar
     except Exception:  # anything unexpected: the element values are simply unknown
         result = None
@@ -543,6 +511,78 @@ def _track_elements(
     if info is None:
         info = value_info[name] = ValueInfo(name, onnx.TensorProto.INT64, tuple(result.shape))
     info.elements = result
+
+
+_COMPUTED_ELEMENT_OPS = frozenset(
+    {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Add", "Sub", "Mul", "Div"}
+)
+
+
+def _moved_elements(node, opset, attributes, elements, constant_ints, value_info, constants):
+    """Elements through the ops that move, pick or count them (Shape, Concat, Gather, Slice, ...)."""
+    op, inputs = node.op_type, list(node.input)
+    result = None
+    if op == "Shape":
+        info = value_info.get(inputs[0])
+        dims = info.dims() if info is not None else None
+        if dims is not None:
+            start, end = attributes.get("start", 0), attributes.get("end", None)
+            result = np.asarray(list(dims[start:end]), dtype=object)
+    elif op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
+        source = elements(inputs[0])
+        out = value_info.get(node.output[0])
+        if source is not None and op in ("Identity", "Cast"):
+            result = source
+        elif source is not None and out is not None and out.shape is not None:
+            if all(isinstance(d, int) for d in out.shape):
+                result = source.reshape(out.shape)
+    elif op == "Concat":
+        parts = [elements(name) for name in inputs]
+        if parts and all(p is not None for p in parts):
+            result = np.concatenate(
+                [p.reshape(-1) if p.ndim == 0 else p for p in parts], axis=attributes["axis"]
+            )
+    elif op == "Gather":
+        data = elements(inputs[0])
+        indices = constants.get(inputs[1]) if len(inputs) > 1 else None
+        if data is not None and data.ndim == 1 and indices is not None and attributes.get("axis", 0) == 0:
+            result = np.take(data, np.asarray(indices, np.int64))
+    elif op == "Slice":
+        data = elements(inputs[0])
+        if opset < 10:
+            starts, ends = attributes.get("starts"), attributes.get("ends")
+            axes, steps = attributes.get("axes", [0]), [1]
+        else:
+            starts, ends = constant_ints(1), constant_ints(2)
+            axes, steps = constant_ints(3, [0]), constant_ints(4, [1])
+        if data is not None and data.ndim == 1 and None not in (starts, ends, axes, steps):
+            if len(starts) == 1 and axes in ([0], [-1]):
+                result = data[slice(starts[0], ends[0], steps[0])]
+    elif op == "Size":
+        info = value_info.get(inputs[0])
+        if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
+            result = np.asarray(int(np.prod(info.shape, dtype=np.int64)), dtype=object)
+    return result
+
+
+def _computed_elements(op: str, left, right):
+    """Elements through integer comparisons and arithmetic (exact on ints, see _element_arithmetic)."""
+    if left is None or right is None:
+        return None
+    if op in ("Add", "Sub", "Mul", "Div"):
+        pairs = np.broadcast_arrays(left, right)
+        return np.frompyfunc(lambda a, b: _element_arithmetic(op, a, b), 2, 1)(*pairs)
+    left, right = np.broadcast_arrays(left, right)
+    if not all(isinstance(v, int) for v in [*left.reshape(-1), *right.reshape(-1)]):
+        return None
+    compare = {
+        "Equal": np.equal,
+        "Less": np.less,
+        "Greater": np.greater,
+        "LessOrEqual": np.less_equal,
+        "GreaterOrEqual": np.greater_equal,
+    }[op]
+    return np.asarray(compare(left.astype(np.int64), right.astype(np.int64)).tolist(), dtype=object)
 
 
 def _element_arithmetic(op: str, a, b):
