@@ -206,7 +206,24 @@ def gru(
         )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("GRU", activations, activation_alpha, activation_beta, directions)
-    h = hidden_size
+    cell_for = _gru_cells(functions, hidden_size, clip, linear_before_reset)
+    return _recurrent(
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h],
+        gates=3,
+        hidden_size=hidden_size,
+        direction=direction,
+        layout=layout,
+        cell_for=cell_for,
+    )
+
+
+def _gru_cells(functions, h, clip, linear_before_reset):
+    """cell_for(direction, W, R, B) of a GRU: gates in ONNX's z, r, h order."""
 
     def cell_for(d, w, r, b):
         f, g = functions[d]
@@ -227,19 +244,7 @@ def gru(
 
         return cell
 
-    return _recurrent(
-        x,
-        w,
-        r,
-        b,
-        sequence_lens,
-        [initial_h],
-        gates=3,
-        hidden_size=h,
-        direction=direction,
-        layout=layout,
-        cell_for=cell_for,
-    )
+    return cell_for
 
 
 @register("LSTM", since=7, check=semantics.check)
@@ -289,7 +294,24 @@ def lstm(
         )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("LSTM", activations, activation_alpha, activation_beta, directions)
-    h = hidden_size
+    cell_for = _lstm_cells(functions, hidden_size, p, clip, input_forget)
+    return _recurrent(
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h, initial_c],
+        gates=4,
+        hidden_size=hidden_size,
+        direction=direction,
+        layout=layout,
+        cell_for=cell_for,
+    )
+
+
+def _lstm_cells(functions, h, p, clip, input_forget):
+    """cell_for(direction, W, R, B) of an LSTM: gates in ONNX's i, o, f, c order, peepholes P."""
 
     def cell_for(d, w, r, b):
         f, g, activation_h = functions[d]
@@ -314,16 +336,4 @@ def lstm(
 
         return cell
 
-    return _recurrent(
-        x,
-        w,
-        r,
-        b,
-        sequence_lens,
-        [initial_h, initial_c],
-        gates=4,
-        hidden_size=h,
-        direction=direction,
-        layout=layout,
-        cell_for=cell_for,
-    )
+    return cell_for
