@@ -281,20 +281,11 @@ def verify_parity(
     from toolkit.runners import runnable
 
     if train:
-        from toolkit.parity.train_report import verify_training_sources
-
-        if isinstance(candidate, (list, tuple)):
-            if len(candidate) != 1:
-                raise UsageError("--train compares one candidate with the reference")
-            candidate = candidate[0]
-        return verify_training_sources(reference, candidate, example_inputs)
-
+        return _verify_training(reference, candidate, example_inputs)
     if options is not None and settings:
         raise UsageError(f"verify_parity: give options or {', '.join(sorted(settings))}, not both")
     options = options or ParityOptions.from_keywords(settings)
-    reference_source = load_source(reference, example_inputs)
-    if reference_source.kind == "onnx":
-        check_model(reference_source.model, reference_source.label, path=reference_source.path)
+    reference_source = _checked_source(reference, example_inputs)
     reference_runnable = runnable(reference_source, provider=provider)
     candidate_specs = (
         candidate if isinstance(candidate, (list, tuple)) and not _is_array_like(candidate) else [candidate]
@@ -302,10 +293,7 @@ def verify_parity(
     if not candidate_specs:
         raise UsageError("no candidate to compare with the reference")
     # A candidate that cannot even be loaded is an input error (exit 2), found before any run.
-    candidate_sources = [load_source(spec) for spec in candidate_specs]
-    for source in candidate_sources:
-        if source.kind == "onnx":
-            check_model(source.model, source.label, path=source.path)
+    candidate_sources = [_checked_source(spec) for spec in candidate_specs]
     candidates = [runnable(source, provider=provider) for source in candidate_sources]
     user_inputs = read_inputs(inputs, reference_runnable) if inputs is not None else None
     templates = None
@@ -322,6 +310,24 @@ def verify_parity(
         reference_source=reference_source,
         candidate_sources=candidate_sources,
     )
+
+
+def _verify_training(reference: Any, candidate: Any, example_inputs: Any):
+    from toolkit.parity.train_report import verify_training_sources
+
+    if isinstance(candidate, (list, tuple)):
+        if len(candidate) != 1:
+            raise UsageError("--train compares one candidate with the reference")
+        candidate = candidate[0]
+    return verify_training_sources(reference, candidate, example_inputs)
+
+
+def _checked_source(spec: Any, example_inputs: Any = None) -> Source:
+    """A model spec loaded; an ONNX model also passes the checker first."""
+    source = load_source(spec, example_inputs)
+    if source.kind == "onnx":
+        check_model(source.model, source.label, path=source.path)
+    return source
 
 
 def _check_against_example(values: list[np.ndarray], source: Source, label: Any) -> None:

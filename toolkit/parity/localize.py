@@ -549,31 +549,7 @@ def _localize(
             )
         return _oracle(candidate, candidate_feeds, rtol, atol, "the two graphs share no value names")
     if reference.kind == "onnx" or candidate.kind == "onnx":
-        onnx_side, other = (reference, candidate) if reference.kind == "onnx" else (candidate, reference)
-        onnx_feeds, other_feeds = (
-            (reference_feeds, candidate_feeds)
-            if onnx_side is reference
-            else (candidate_feeds, reference_feeds)
-        )
-        onnx_values = onnxruntime_values(onnx_side.model, _named(onnx_side.model, onnx_feeds))
-        try:
-            other_values, method = _framework_values(other, onnx_side.model, other_feeds)
-        except Exception as error:  # a model the probes cannot open: fall back to the oracle
-            other_values, method = (
-                {},
-                f"intermediate values unavailable ({type(error).__name__}: {first_line(error)})",
-            )
-        if other_values:
-            other_values = _align_layouts(onnx_values, other_values)
-            shared = set(other_values) & set(onnx_values)
-            if shared:
-                first, second = (
-                    (onnx_values, other_values) if onnx_side is reference else (other_values, onnx_values)
-                )
-                return first_divergence(onnx_side.model, first, second, method, rtol, atol)
-        return _oracle(
-            onnx_side, onnx_feeds, rtol, atol, f"{other.label}: {method or 'no intermediate values'}"
-        )
+        return _localize_against_onnx(reference, candidate, reference_feeds, candidate_feeds, rtol, atol)
     # Neither side is ONNX: an imported model still knows its ONNX graph.
     for imported, other, feeds in (
         (candidate, reference, candidate_feeds),
@@ -594,6 +570,33 @@ def _localize(
         compared_nodes=0,
         note="localisation needs an ONNX model or an imported model on one side; pass the .onnx file as the reference",
     )
+
+
+def _localize_against_onnx(
+    reference: Source, candidate: Source, reference_feeds, candidate_feeds, rtol, atol
+) -> Divergence:
+    """One side is ONNX (run in onnxruntime), the other a framework model probed for its values."""
+    onnx_side, other = (reference, candidate) if reference.kind == "onnx" else (candidate, reference)
+    onnx_feeds, other_feeds = (
+        (reference_feeds, candidate_feeds) if onnx_side is reference else (candidate_feeds, reference_feeds)
+    )
+    onnx_values = onnxruntime_values(onnx_side.model, _named(onnx_side.model, onnx_feeds))
+    try:
+        other_values, method = _framework_values(other, onnx_side.model, other_feeds)
+    except Exception as error:  # a model the probes cannot open: fall back to the oracle
+        other_values, method = (
+            {},
+            f"intermediate values unavailable ({type(error).__name__}: {first_line(error)})",
+        )
+    if other_values:
+        other_values = _align_layouts(onnx_values, other_values)
+        shared = set(other_values) & set(onnx_values)
+        if shared:
+            first, second = (
+                (onnx_values, other_values) if onnx_side is reference else (other_values, onnx_values)
+            )
+            return first_divergence(onnx_side.model, first, second, method, rtol, atol)
+    return _oracle(onnx_side, onnx_feeds, rtol, atol, f"{other.label}: {method or 'no intermediate values'}")
 
 
 def _framework_values(side: Source, model: onnx.ModelProto, feeds) -> tuple[dict, str]:
