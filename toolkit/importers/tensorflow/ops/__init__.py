@@ -1,5 +1,10 @@
 """The TensorFlow operator table: handlers named after ONNX operators, grouped by family.
 
+Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals),
+deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), nn, quantization,
+resize, rnn, roi_align, signal, tensor. ONNX's rules themselves live in
+toolkit/importers/semantics/, shared with the torch table.
+
 `register` is the core's `OperatorTable.register` plus how the handler treats layout tags
 (see layout.py): "onnx" handlers (the default) see every value in ONNX layout; "elementwise"
 handlers are layout-agnostic and propagate a channels-last tag; "any" handlers see the tags
