@@ -21,16 +21,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def _compilers(importer: str):
     if importer in ("tensorflow", "all"):
-        from toolkit.importers.tensorflow.backend import compile_model as tensorflow_compile
+        from tests.importers.conformance_tensorflow import compile_model as tensorflow_compile
 
         yield "tensorflow", "traced", tensorflow_compile
         yield "tensorflow", "eager", lambda model: tensorflow_compile(model, traced=False)
     if importer in ("torch", "all"):
-        from toolkit.importers.torch.backend import compile_model as torch_compile
+        from tests.importers.conformance_torch import compile_model as torch_compile
 
         yield "torch", "GraphModule", torch_compile
     if importer == "all":
-        from toolkit.importers import conformance
+        from tests.importers import conformance
 
         yield "onnxruntime", "InferenceSession", conformance.onnxruntime_compiler
 
@@ -45,7 +45,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from toolkit.importers import conformance
+    from tests.importers import conformance
 
     cases = [c for c in conformance.node_cases() + conformance.model_cases() if arguments.only in c.name]
     table = Table(title="ONNX backend conformance (each case with its own rtol/atol)")

@@ -25,7 +25,7 @@ def test_graph_walk_advances_one_bar_per_node(capsys):
     )
     prepared = core.prepare(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), table)
 
-    class NumpyBackend:
+    class NumpyBinder:
         def constant(self, array, name, trainable):
             return array
 
@@ -34,7 +34,7 @@ def test_graph_walk_advances_one_bar_per_node(capsys):
         live = progress._active_progress.get()
         original = live.advance
         live.advance = lambda task, advance=1: (seen.append(task), original(task, advance))
-        (result,) = core.run_graph(prepared.graph, {"v0": np.float32([-1, 2])}, NumpyBackend())
+        (result,) = core.run_graph(prepared.graph, {"v0": np.float32([-1, 2])}, NumpyBinder())
         assert live.tasks == []  # the task is removed when the walk ends
     assert len(seen) == progress.MINIMUM_STEPS
     np.testing.assert_array_equal(result, [0, 2])

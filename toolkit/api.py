@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -13,6 +13,9 @@ from toolkit.checks import check_model
 from toolkit.errors import InputError, UsageError
 from toolkit.io import check_output, replacing_foreign_directories, save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
+
+if TYPE_CHECKING:
+    from toolkit.parity.run import ParityOptions
 
 TARGETS = ("onnx", "torch", "tensorflow", "tflite")
 MIN_OPSET = 7
@@ -253,19 +256,12 @@ def verify_parity(
     reference: Any,
     candidate: Any,
     inputs: Any = None,
-    rtol: float | None = None,
-    atol: float | None = None,
-    batch_sizes: Sequence[int] | None = None,
-    samples: int = 1,
+    *,
+    options: ParityOptions | None = None,
     provider: str = "auto",
-    input_ranges: Mapping[str, tuple[float, float]] | None = None,
-    tolerances: Mapping[str, tuple[float, float]] | None = None,
     example_inputs: Any = None,
-    dim_sizes: Mapping[str, Sequence[int]] | None = None,
-    input_perm: Mapping[str, Sequence[int]] | None = None,
-    output_perm: Mapping[str, Sequence[int]] | None = None,
-    localize: bool | str = "auto",
     train: bool = False,
+    **settings: Any,
 ):
     """Run the reference and each candidate on the same inputs; returns a truthy-on-pass ParityReport.
 
@@ -275,36 +271,21 @@ def verify_parity(
     `candidate` is one model or a list; each is an object or a path (ONNX runs in onnxruntime with
     `provider`). `inputs` is user data (arrays, a dict, or an .npz/.npy path); without it, seeded
     random inputs shaped like the reference's example inputs, at two batch sizes when the batch
-    is dynamic, and at a second size of every other axis all models leave dynamic (`dim_sizes`
-    picks the sizes, by dim_param or `input.axis`). `input_perm`/`output_perm` map the reference's
-    layout to a candidate's (`{"image": (0, 2, 3, 1)}`: NCHW to NHWC). `localize` finds the first
-    diverging ONNX node of a failing candidate: "auto" (below 5,000 nodes), True or False.
+    is dynamic, and at a second size of every other axis all models leave dynamic. How it compares
+    is a `ParityOptions` (toolkit/parity/run.py), given whole as `options` or as its fields by
+    keyword: `rtol`, `atol`, `batch_sizes`, `samples`, `tolerances`, `input_ranges`, `dim_sizes`,
+    `input_perm`/`output_perm` (`{"image": (0, 2, 3, 1)}`: NCHW to NHWC) and `localize` (find the
+    first diverging ONNX node of a failing candidate: "auto" below 5,000 nodes, True or False).
     """
-    from toolkit.options import check_batch_sizes, check_samples, check_tolerance
-    from toolkit.parity.run import Layout, verify
+    from toolkit.parity.run import ParityOptions, verify
     from toolkit.runners import runnable
 
     if train:
-        from toolkit.parity.train_report import verify_training_sources
-
-        if isinstance(candidate, (list, tuple)):
-            if len(candidate) != 1:
-                raise UsageError("--train compares one candidate with the reference")
-            candidate = candidate[0]
-        return verify_training_sources(reference, candidate, example_inputs)
-
-    if localize not in (True, False, "auto"):
-        raise UsageError(f"localize={localize!r}: expected True, False or 'auto'")
-    check_tolerance(rtol, "rtol")
-    check_tolerance(atol, "atol")
-    for name, (output_rtol, output_atol) in (tolerances or {}).items():
-        check_tolerance(output_rtol, f"tolerance of {name}: rtol")
-        check_tolerance(output_atol, f"tolerance of {name}: atol")
-    check_batch_sizes(batch_sizes, "batch size")
-    check_samples(samples)
-    reference_source = load_source(reference, example_inputs)
-    if reference_source.kind == "onnx":
-        check_model(reference_source.model, reference_source.label, path=reference_source.path)
+        return _verify_training(reference, candidate, example_inputs)
+    if options is not None and settings:
+        raise UsageError(f"verify_parity: give options or {', '.join(sorted(settings))}, not both")
+    options = options or ParityOptions.from_keywords(settings)
+    reference_source = _checked_source(reference, example_inputs)
     reference_runnable = runnable(reference_source, provider=provider)
     candidate_specs = (
         candidate if isinstance(candidate, (list, tuple)) and not _is_array_like(candidate) else [candidate]
@@ -312,10 +293,7 @@ def verify_parity(
     if not candidate_specs:
         raise UsageError("no candidate to compare with the reference")
     # A candidate that cannot even be loaded is an input error (exit 2), found before any run.
-    candidate_sources = [load_source(spec) for spec in candidate_specs]
-    for source in candidate_sources:
-        if source.kind == "onnx":
-            check_model(source.model, source.label, path=source.path)
+    candidate_sources = [_checked_source(spec) for spec in candidate_specs]
     candidates = [runnable(source, provider=provider) for source in candidate_sources]
     user_inputs = read_inputs(inputs, reference_runnable) if inputs is not None else None
     templates = None
@@ -323,27 +301,33 @@ def verify_parity(
         templates = _templates(reference_source, candidates)
     else:
         _check_against_example(user_inputs, reference_source, inputs)
-    layout = Layout(
-        inputs={name: tuple(int(a) for a in perm) for name, perm in (input_perm or {}).items()},
-        outputs={name: tuple(int(a) for a in perm) for name, perm in (output_perm or {}).items()},
-    )
     return verify(
         reference_runnable,
         candidates,
+        options,
         example_inputs=templates,
-        batch_sizes=batch_sizes,
-        samples=samples,
-        rtol=rtol,
-        atol=atol,
-        per_output_tolerance=tolerances,
-        input_ranges=input_ranges,
         user_inputs=user_inputs,
-        dim_sizes=dim_sizes,
-        layout=layout,
-        localize=localize,
         reference_source=reference_source,
         candidate_sources=candidate_sources,
     )
+
+
+def _verify_training(reference: Any, candidate: Any, example_inputs: Any):
+    from toolkit.parity.train_report import verify_training_sources
+
+    if isinstance(candidate, (list, tuple)):
+        if len(candidate) != 1:
+            raise UsageError("--train compares one candidate with the reference")
+        candidate = candidate[0]
+    return verify_training_sources(reference, candidate, example_inputs)
+
+
+def _checked_source(spec: Any, example_inputs: Any = None) -> Source:
+    """A model spec loaded; an ONNX model also passes the checker first."""
+    source = load_source(spec, example_inputs)
+    if source.kind == "onnx":
+        check_model(source.model, source.label, path=source.path)
+    return source
 
 
 def _check_against_example(values: list[np.ndarray], source: Source, label: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -223,27 +224,32 @@ def convert(
             trainable=trainable,
             **tflite_options,
         )
-    seconds = time.perf_counter() - started
+    click.echo(_conversion_line(result, target, output, time.perf_counter() - started))
+
+
+def _conversion_line(result, target: str, output: str, seconds: float) -> str:
+    """What `convert` wrote: the file, what it is, its size and how long it took."""
+    from toolkit import api
+
     if target == "onnx":
         exporter = api.exporter_of(result)
         opsets = ", ".join(f"{e.domain or 'ai.onnx'} {e.version}" for e in result.opset_import)
-        click.echo(
+        return (
             f"wrote {output} ({exporter}; opset {opsets}; {len(result.graph.node)} nodes; "
             f"{_size(Path(output))}) in {seconds:.1f} s"
         )
-    elif target == "tflite":
+    if target == "tflite":
         batch = (
             "dynamic batch"
             if result.interface.static_batch is None
             else f"batch {result.interface.static_batch}"
         )
         notes = "".join(f"; {note}" for note in result.notes)
-        click.echo(
+        return (
             f"wrote {output} (tflite {result.interface.precision}; {result.interface.io_layout}; {batch}; "
             f"{_size(Path(output))}{notes}) in {seconds:.1f} s"
         )
-    else:
-        click.echo(f"wrote {output} ({target}) in {seconds:.1f} s")
+    return f"wrote {output} ({target}) in {seconds:.1f} s"
 
 
 @cli.command("verify-parity")
@@ -343,26 +349,25 @@ def verify_parity(
     Exit 0 when every candidate matches, 1 on a parity failure, 2 on a usage or input error.
     """
     from toolkit import api
-    from toolkit.io import check_output
+    from toolkit.parity.run import ParityOptions
 
     # Every option and output is checked before the run: a PASS is never followed by an exit for a bad path.
     check_tolerance(rtol, "--rtol")
     check_tolerance(atol, "--atol")
     check_samples(samples)
-    options = dict(
+    options = ParityOptions(
+        rtol=rtol,
+        atol=atol,
+        samples=samples,
         batch_sizes=parse_batch_sizes(batch_sizes),
         input_ranges=dict(parse_range(text) for text in input_ranges) or None,
         tolerances=dict(parse_tolerance(text) for text in tolerances) or None,
         dim_sizes=dict(parse_dim_sizes(text) for text in dim_sizes) or None,
         input_perm=dict(parse_perm(text, "--input-perm") for text in input_perms) or None,
         output_perm=dict(parse_perm(text, "--output-perm") for text in output_perms) or None,
+        localize="auto" if localize is None else localize,
     )
-    read = [path for spec in (reference, *candidates, inputs_file) for path in api.paths_read_by(spec)]
-    if json_path and html_path and Path(json_path).resolve() == Path(html_path).resolve():
-        raise UsageError(f"--json and --html are both {json_path}; give them different paths")
-    for option, path in (("--json", json_path), ("--html", html_path)):
-        if path:
-            check_output(path, "report", inputs=read, option=option)
+    _check_report_paths([reference, *candidates, inputs_file], json_path, html_path)
     if train:
         with _status(f"training parity of {', '.join(candidates)} against {reference}"):
             report = api.verify_parity(reference, list(candidates), train=True)
@@ -370,24 +375,30 @@ def verify_parity(
         ctx.exit(0 if report else 1)
     with _status(f"verifying {len(candidates)} candidate(s) against {reference}"):
         report = api.verify_parity(
-            reference,
-            list(candidates),
-            inputs=inputs_file,
-            rtol=rtol,
-            atol=atol,
-            samples=samples,
-            provider=provider,
-            localize="auto" if localize is None else localize,
-            **options,
+            reference, list(candidates), inputs=inputs_file, options=options, provider=provider
         )
-
-    def html() -> str:
-        from toolkit.parity.html import render_html
-
-        return render_html(report)
-
+    html = functools.partial(_parity_html, report)
     _show_and_write(report, report.renderables(verbose=verbose), json_path, html_path, html)
     ctx.exit(0 if report else 1)
+
+
+def _parity_html(report) -> str:
+    from toolkit.parity.html import render_html
+
+    return render_html(report)
+
+
+def _check_report_paths(specs, json_path, html_path) -> None:
+    """--json and --html are writable, distinct, and none of the models or inputs read."""
+    from toolkit import api
+    from toolkit.io import check_output
+
+    read = [path for spec in specs for path in api.paths_read_by(spec)]
+    if json_path and html_path and Path(json_path).resolve() == Path(html_path).resolve():
+        raise UsageError(f"--json and --html are both {json_path}; give them different paths")
+    for option, path in (("--json", json_path), ("--html", html_path)):
+        if path:
+            check_output(path, "report", inputs=read, option=option)
 
 
 def _show_and_write(report, renderables, json_path, html_path, html) -> None:

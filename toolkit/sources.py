@@ -279,21 +279,7 @@ def _torch_call(model: Any, example_inputs: Any, label: str) -> tuple[list[str] 
     if example_inputs is None:
         return [p.name for p in positional if p.default is p.empty] or None, False
     if isinstance(example_inputs, dict):
-        known = {p.name for p in keywords}
-        unknown = [name for name in example_inputs if name not in known]
-        if unknown and not varkw:
-            raise UsageError(
-                f"{label}: forward() takes {takes}; the example inputs name {', '.join(unknown)}: "
-                "pass example inputs by these names"
-            )
-        missing = [name for name in required if name not in example_inputs]
-        if missing:
-            raise UsageError(
-                f"{label}: forward() needs {', '.join(missing)}, which the example inputs do not give"
-            )
-        # Signature order: torch.export orders keyword inputs so, and so does the ONNX graph.
-        ordered = [p.name for p in keywords if p.name in example_inputs]
-        return ordered + [name for name in example_inputs if name not in ordered], True
+        return _keyword_call(example_inputs, keywords, required, varkw, takes, label), True
     count = len(example_inputs) if isinstance(example_inputs, (tuple, list)) else 1
     if count > len(positional) and not varargs:
         raise UsageError(
@@ -307,6 +293,25 @@ def _torch_call(model: Any, example_inputs: Any, label: str) -> tuple[list[str] 
         )
     names = [p.name for p in positional[:count]]
     return names + [f"input_{index}" for index in range(len(names), count)], False
+
+
+def _keyword_call(example_inputs: dict, keywords, required, varkw: bool, takes: str, label: str) -> list[str]:
+    """Input names of a forward() called with keyword example inputs, in signature order."""
+    known = {p.name for p in keywords}
+    unknown = [name for name in example_inputs if name not in known]
+    if unknown and not varkw:
+        raise UsageError(
+            f"{label}: forward() takes {takes}; the example inputs name {', '.join(unknown)}: "
+            "pass example inputs by these names"
+        )
+    missing = [name for name in required if name not in example_inputs]
+    if missing:
+        raise UsageError(
+            f"{label}: forward() needs {', '.join(missing)}, which the example inputs do not give"
+        )
+    # Signature order: torch.export orders keyword inputs so, and so does the ONNX graph.
+    ordered = [p.name for p in keywords if p.name in example_inputs]
+    return ordered + [name for name in example_inputs if name not in ordered]
 
 
 def _strip_tensor_suffix(name: str) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from toolkit.importers import conformance
+from tests.importers import conformance
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from tests.importers import conformance  # noqa: E402
+from tests.importers.conformance_tensorflow import compile_model  # noqa: E402
 from tests.importers.tensorflow_expected_failures import EXPECTED_FAILURES  # noqa: E402
-from toolkit.importers import conformance  # noqa: E402
-from toolkit.importers.tensorflow.backend import compile_model  # noqa: E402
 
 # Issue 10's targets on the traced path: 95% of node cases and 98% of model cases
 # (onnxruntime passes 81.0% and 73.2% with the same harness).

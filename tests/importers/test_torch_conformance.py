@@ -14,9 +14,9 @@ import warnings
 import pytest
 import torch
 
-from toolkit.importers import conformance
+from tests.importers import conformance
+from tests.importers.conformance_torch import compile_model, to_numpy_value, to_torch_value
 from toolkit.importers.torch import import_onnx, save
-from toolkit.importers.torch.backend import compile_model, to_numpy_value, to_torch_value
 
 sys.path.insert(0, os.path.dirname(__file__))
 from torch_expected_failures import EXPECTED_FAILURES, PT2_EXPECTED_FAILURES  # noqa: E402

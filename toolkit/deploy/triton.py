@@ -96,19 +96,7 @@ def build_config(name: str, signature: Signature, options: TritonOptions):
     )
     config = pb.ModelConfig(name=name, backend=options.backend, max_batch_size=max_batch_size)
     batched = max_batch_size > 0
-    for role, tensors in (("input", signature.inputs), ("output", signature.outputs)):
-        for tensor in tensors:
-            if tensor.elem_type not in ONNX_TO_TRITON_TYPE:
-                raise InputError(
-                    f"{signature.path}: {role} {tensor.name!r} has ONNX element type "
-                    f"{TensorProto.DataType.Name(tensor.elem_type)}, which Triton cannot serve"
-                )
-            data_type = pb.DataType.Value(ONNX_TO_TRITON_TYPE[tensor.elem_type])
-            dims = _dims(tensor, batched)
-            # Triton: a tensor with no dims left once the batch axis is taken is written as [1] and reshaped.
-            message = getattr(config, role).add(name=tensor.name, data_type=data_type, dims=dims or [1])
-            if not dims:
-                message.reshape.SetInParent()
+    _add_tensors(config, pb, signature, batched)
     if batched:
         config.dynamic_batching.preferred_batch_size.extend(preferred)
         config.dynamic_batching.max_queue_delay_microseconds = options.max_queue_delay_us
@@ -138,6 +126,23 @@ def build_config(name: str, signature: Signature, options: TritonOptions):
     if options.inter_op_threads:
         config.parameters["inter_op_thread_count"].string_value = str(options.inter_op_threads)
     return config
+
+
+def _add_tensors(config, pb, signature: Signature, batched: bool) -> None:
+    """The config's input and output entries: Triton data types, dims without the batch axis."""
+    for role, tensors in (("input", signature.inputs), ("output", signature.outputs)):
+        for tensor in tensors:
+            if tensor.elem_type not in ONNX_TO_TRITON_TYPE:
+                raise InputError(
+                    f"{signature.path}: {role} {tensor.name!r} has ONNX element type "
+                    f"{TensorProto.DataType.Name(tensor.elem_type)}, which Triton cannot serve"
+                )
+            data_type = pb.DataType.Value(ONNX_TO_TRITON_TYPE[tensor.elem_type])
+            dims = _dims(tensor, batched)
+            # Triton: a tensor with no dims left once the batch axis is taken is written as [1] and reshaped.
+            message = getattr(config, role).add(name=tensor.name, data_type=data_type, dims=dims or [1])
+            if not dims:
+                message.reshape.SetInParent()
 
 
 def render(config) -> str:

@@ -2,7 +2,7 @@
 attribute parsing with the spec's defaults, topological walk and subgraphs.
 
 A framework importer supplies an `OperatorTable` (handlers named after ONNX operators) and a
-`Backend` (how a constant becomes a framework value). Everything here is framework-neutral.
+`ConstantBinder` (how a constant becomes a framework value). Everything here is framework-neutral.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,7 +54,6 @@ class Handler:
     domain: str
     since: int
     function: Callable
-    static: tuple[str, ...]  # formal input names that must be known at build time (arrive as numpy)
     check: Callable | None  # check(attributes, context) -> reason string when a node cannot be handled
     keyword_names: frozenset[str]
     accepts_any_keyword: bool
@@ -78,7 +77,6 @@ class OperatorTable:
         op_type: str,
         since: int = 1,
         domain: str = ONNX_DOMAIN,
-        static: Iterable[str] = (),
         check: Callable | None = None,
     ) -> Callable[[Callable], Callable]:
         def decorate(function: Callable) -> Callable:
@@ -91,7 +89,6 @@ class OperatorTable:
                 domain=domain,
                 since=since,
                 function=function,
-                static=tuple(static),
                 check=check,
                 keyword_names=keyword_names,
                 accepts_any_keyword=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters),
@@ -165,10 +162,10 @@ class NodeContext:
         return index < len(self.output_names) and bool(self.output_names[index])
 
 
-class Backend(Protocol):
+class ConstantBinder(Protocol):
     """How a framework represents constants; the rest of a value's life is the handlers' business.
 
-    A backend may also define `refine(value, info) -> value`: called on every step's outputs with
+    A binder may also define `refine(value, info) -> value`: called on every step's outputs with
     what ONNX shape inference knows of them (a tracer that lost a rank or a size gets it back).
     """
 
@@ -183,7 +180,6 @@ class Step:
     handler: Handler
     attributes: dict[str, Any]
     context: NodeContext
-    static_positions: frozenset[int]
 
 
 @dataclass
@@ -191,7 +187,7 @@ class Subgraph:
     """A graph attribute (If branches, Loop/Scan bodies) ready to call with outer-scope values."""
 
     graph: PreparedGraph
-    backend: Backend
+    binder: ConstantBinder
     outer: Mapping[str, Any]
     scope: Callable[[Step], Any] | None = None  # run_graph's per-step context manager, passed on
 
@@ -207,7 +203,7 @@ class Subgraph:
         return run_graph(
             self.graph,
             dict(zip(self.graph.input_names, inputs, strict=True)),
-            self.backend,
+            self.binder,
             self.outer,
             scope=self.scope,
         )
@@ -222,7 +218,6 @@ class PreparedGraph:
     input_names: list[str]  # graph inputs that are not initializers, in graph order
     output_names: list[str]
     constants: dict[str, np.ndarray]  # initializers, Constant nodes and folded values
-    known: dict[str, np.ndarray]  # constants visible here, the enclosing graphs' included
     trainable: set[str]  # float initializers: parameters in the imported model
     value_info: dict[str, ValueInfo]
     subgraphs: dict[tuple[int, str], PreparedGraph] = field(default_factory=dict)  # (step index, attribute)
@@ -378,62 +373,18 @@ def _prepare_graph(
     visible_constants = {**outer_constants, **constants}
     steps: list[Step] = []
     subgraphs: dict[tuple[int, str], PreparedGraph] = {}
-    for node in _topological(graph):
-        domain = "" if node.domain == "ai.onnx" else node.domain
-        opset = opsets.get(domain, 1)
-        name = node.name or f"{node.op_type}_{len(steps)}"
-        if domain not in opsets and domain != "":
-            problems.append((domain, node.op_type, opset, name))
+    for node in topological_order(graph):
+        resolved = _resolve(node, len(steps), table, opsets, value_info, visible_constants, problems)
+        if resolved is None:
             continue
-        handler = table.lookup(domain, node.op_type, opset)
-        if handler is None:
-            problems.append((domain, node.op_type, opset, name))
-            continue
-        try:
-            attributes, graph_attributes = _parse_attributes(node, domain, opset, handler)
-        except _Unsupported as reason:
-            problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
-            continue
-        _track_elements(node, opset, value_info, visible_constants)
-        context = NodeContext(
-            name=name,
-            op_type=node.op_type,
-            domain=domain,
-            opset=opset,
-            input_names=list(node.input),
-            output_names=list(node.output),
-            inputs=[value_info.get(i) if i else None for i in node.input],
-            outputs=[value_info.get(o) for o in node.output],
-        )
+        step, graph_attributes = resolved
         for attribute_name, subgraph in graph_attributes.items():
             subgraphs[(len(steps), attribute_name)] = _prepare_graph(
                 subgraph, table, opsets, value_info, problems, visible_constants
             )
-        static_positions = _static_positions(node, domain, opset, handler)
-        for position in static_positions:
-            input_name = node.input[position] if position < len(node.input) else ""
-            if input_name and input_name not in visible_constants:
-                problems.append(
-                    (
-                        domain,
-                        node.op_type,
-                        opset,
-                        f"{name}: input {input_name!r} must be a constant for {table.framework}",
-                    )
-                )
-        for index, info in enumerate(context.inputs):
-            if info is not None and info.element_type in table.unsupported_element_types:
-                type_name = onnx.TensorProto.DataType.Name(info.element_type)
-                problems.append(
-                    (domain, node.op_type, opset, f"{name}: input {node.input[index]!r} of type {type_name}")
-                )
-        if handler.check is not None:
-            reason = handler.check(attributes, context)
-            if reason:
-                problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
-        step = Step(node, handler, attributes, context, frozenset(static_positions))
-        if _foldable(node, domain, graph_attributes, visible_constants, trainable | state):
-            folded = _fold(node, opset, visible_constants)
+        problems.extend(_step_problems(step, table))
+        if _foldable(node, step.context.domain, graph_attributes, visible_constants, trainable | state):
+            folded = _fold(node, step.context.opset, visible_constants)
             if folded is not None:
                 for output_name, array in zip(node.output, folded, strict=False):
                     if output_name:
@@ -447,12 +398,67 @@ def _prepare_graph(
         input_names=[i.name for i in graph.input if i.name not in initializer_names],
         output_names=[o.name for o in graph.output],
         constants=constants,
-        known=visible_constants,
         trainable=trainable,
         value_info=value_info,
         subgraphs=subgraphs,
         state=state,
     )
+
+
+def _resolve(
+    node: onnx.NodeProto,
+    index: int,
+    table: OperatorTable,
+    opsets: dict[str, int],
+    value_info: dict[str, ValueInfo],
+    constants: Mapping[str, np.ndarray],
+    problems: list[tuple[str, str, int, str]],
+) -> tuple[Step, dict[str, onnx.GraphProto]] | None:
+    """A node's handler, parsed attributes and context, and its graph attributes; None (the problem
+    noted) when no handler takes it."""
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    opset = opsets.get(domain, 1)
+    name = node.name or f"{node.op_type}_{index}"
+    if domain not in opsets and domain != "":
+        problems.append((domain, node.op_type, opset, name))
+        return None
+    handler = table.lookup(domain, node.op_type, opset)
+    if handler is None:
+        problems.append((domain, node.op_type, opset, name))
+        return None
+    try:
+        attributes, graph_attributes = _parse_attributes(node, domain, opset, handler)
+    except _Unsupported as reason:
+        problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
+        return None
+    _track_elements(node, opset, value_info, constants)
+    context = NodeContext(
+        name=name,
+        op_type=node.op_type,
+        domain=domain,
+        opset=opset,
+        input_names=list(node.input),
+        output_names=list(node.output),
+        inputs=[value_info.get(i) if i else None for i in node.input],
+        outputs=[value_info.get(o) for o in node.output],
+    )
+    return Step(node, handler, attributes, context), graph_attributes
+
+
+def _step_problems(step: Step, table: OperatorTable) -> list[tuple[str, str, int, str]]:
+    """Input element types the framework lacks, and what the handler's own check says."""
+    context, node = step.context, step.node
+    where = (context.domain, node.op_type, context.opset)
+    problems = []
+    for index, info in enumerate(context.inputs):
+        if info is not None and info.element_type in table.unsupported_element_types:
+            type_name = onnx.TensorProto.DataType.Name(info.element_type)
+            problems.append((*where, f"{context.name}: input {node.input[index]!r} of type {type_name}"))
+    if step.handler.check is not None:
+        reason = step.handler.check(step.attributes, context)
+        if reason:
+            problems.append((*where, f"{context.name}: {reason}"))
+    return problems
 
 
 class _Unsupported(Exception):
@@ -491,66 +497,10 @@ def _track_elements(
         return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
 
     attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    op, inputs = node.op_type, list(node.input)
-    result = None
     try:
-        if op == "Shape":
-            info = value_info.get(inputs[0])
-            dims = info.dims() if info is not None else None
-            if dims is not None:
-                start, end = attributes.get("start", 0), attributes.get("end", None)
-                result = np.asarray(list(dims[start:end]), dtype=object)
-        elif op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
-            source = elements(inputs[0])
-            out = value_info.get(node.output[0])
-            if source is not None and op in ("Identity", "Cast"):
-                result = source
-            elif source is not None and out is not None and out.shape is not None:
-                if all(isinstance(d, int) for d in out.shape):
-                    result = source.reshape(out.shape)
-        elif op == "Concat":
-            parts = [elements(name) for name in inputs]
-            if parts and all(p is not None for p in parts):
-                result = np.concatenate(
-                    [p.reshape(-1) if p.ndim == 0 else p for p in parts], axis=attributes["axis"]
-                )
-        elif op == "Gather":
-            data = elements(inputs[0])
-            indices = constants.get(inputs[1]) if len(inputs) > 1 else None
-            if data is not None and data.ndim == 1 and indices is not None and attributes.get("axis", 0) == 0:
-                result = np.take(data, np.asarray(indices, np.int64))
-        elif op == "Slice":
-            data = elements(inputs[0])
-            if opset < 10:
-                starts, ends = attributes.get("starts"), attributes.get("ends")
-                axes, steps = attributes.get("axes", [0]), [1]
-            else:
-                starts, ends = constant_ints(1), constant_ints(2)
-                axes, steps = constant_ints(3, [0]), constant_ints(4, [1])
-            if data is not None and data.ndim == 1 and None not in (starts, ends, axes, steps):
-                if len(starts) == 1 and axes in ([0], [-1]):
-                    result = data[slice(starts[0], ends[0], steps[0])]
-        elif op == "Size":
-            info = value_info.get(inputs[0])
-            if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
-                result = np.asarray(int(np.prod(info.shape, dtype=np.int64)), dtype=object)
-        elif op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
-            left, right = elements(inputs[0]), elements(inputs[1])
-            if left is not None and right is not None:
-                left, right = np.broadcast_arrays(left, right)
-                if all(isinstance(v, int) for v in [*left.reshape(-1), *right.reshape(-1)]):
-                    compare = {"Equal": np.equal, "Less": np.less, "Greater": np.greater}.get(op)
-                    compare = (
-                        compare or {"LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal}[op]
-                    )
-                    result = np.asarray(
-                        compare(left.astype(np.int64), right.astype(np.int64)).tolist(), dtype=object
-                    )
-        elif op in ("Add", "Sub", "Mul", "Div"):
-            left, right = elements(inputs[0]), elements(inputs[1])
-            if left is not None and right is not None:
-                pairs = np.broadcast_arrays(left, right)
-                result = np.frompyfunc(lambda a, b: _element_arithmetic(op, a, b), 2, 1)(*pairs)
+        result = _moved_elements(node, opset, attributes, elements, constant_ints, value_info, constants)
+        if node.op_type in _COMPUTED_ELEMENT_OPS:
+            result = _computed_elements(node.op_type, elements(node.input[0]), elements(node.input[1]))
         result = None if result is None else np.asarray(result, dtype=object)  # np.take gives 0-d as a scalar
     except Exception:  # anything unexpected: the element values are simply unknown
         result = None
@@ -561,6 +511,78 @@ def _track_elements(
     if info is None:
         info = value_info[name] = ValueInfo(name, onnx.TensorProto.INT64, tuple(result.shape))
     info.elements = result
+
+
+_COMPUTED_ELEMENT_OPS = frozenset(
+    {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Add", "Sub", "Mul", "Div"}
+)
+
+
+def _moved_elements(node, opset, attributes, elements, constant_ints, value_info, constants):
+    """Elements through the ops that move, pick or count them (Shape, Concat, Gather, Slice, ...)."""
+    op, inputs = node.op_type, list(node.input)
+    result = None
+    if op == "Shape":
+        info = value_info.get(inputs[0])
+        dims = info.dims() if info is not None else None
+        if dims is not None:
+            start, end = attributes.get("start", 0), attributes.get("end", None)
+            result = np.asarray(list(dims[start:end]), dtype=object)
+    elif op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten"):
+        source = elements(inputs[0])
+        out = value_info.get(node.output[0])
+        if source is not None and op in ("Identity", "Cast"):
+            result = source
+        elif source is not None and out is not None and out.shape is not None:
+            if all(isinstance(d, int) for d in out.shape):
+                result = source.reshape(out.shape)
+    elif op == "Concat":
+        parts = [elements(name) for name in inputs]
+        if parts and all(p is not None for p in parts):
+            result = np.concatenate(
+                [p.reshape(-1) if p.ndim == 0 else p for p in parts], axis=attributes["axis"]
+            )
+    elif op == "Gather":
+        data = elements(inputs[0])
+        indices = constants.get(inputs[1]) if len(inputs) > 1 else None
+        if data is not None and data.ndim == 1 and indices is not None and attributes.get("axis", 0) == 0:
+            result = np.take(data, np.asarray(indices, np.int64))
+    elif op == "Slice":
+        data = elements(inputs[0])
+        if opset < 10:
+            starts, ends = attributes.get("starts"), attributes.get("ends")
+            axes, steps = attributes.get("axes", [0]), [1]
+        else:
+            starts, ends = constant_ints(1), constant_ints(2)
+            axes, steps = constant_ints(3, [0]), constant_ints(4, [1])
+        if data is not None and data.ndim == 1 and None not in (starts, ends, axes, steps):
+            if len(starts) == 1 and axes in ([0], [-1]):
+                result = data[slice(starts[0], ends[0], steps[0])]
+    elif op == "Size":
+        info = value_info.get(inputs[0])
+        if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):
+            result = np.asarray(int(np.prod(info.shape, dtype=np.int64)), dtype=object)
+    return result
+
+
+def _computed_elements(op: str, left, right):
+    """Elements through integer comparisons and arithmetic (exact on ints, see _element_arithmetic)."""
+    if left is None or right is None:
+        return None
+    if op in ("Add", "Sub", "Mul", "Div"):
+        pairs = np.broadcast_arrays(left, right)
+        return np.frompyfunc(lambda a, b: _element_arithmetic(op, a, b), 2, 1)(*pairs)
+    left, right = np.broadcast_arrays(left, right)
+    if not all(isinstance(v, int) for v in [*left.reshape(-1), *right.reshape(-1)]):
+        return None
+    compare = {
+        "Equal": np.equal,
+        "Less": np.less,
+        "Greater": np.greater,
+        "LessOrEqual": np.less_equal,
+        "GreaterOrEqual": np.greater_equal,
+    }[op]
+    return np.asarray(compare(left.astype(np.int64), right.astype(np.int64)).tolist(), dtype=object)
 
 
 def _element_arithmetic(op: str, a, b):
@@ -627,19 +649,7 @@ def _schema(op_type: str, opset: int, domain: str):
         return None
 
 
-def _static_positions(node: onnx.NodeProto, domain: str, opset: int, handler: Handler) -> list[int]:
-    if not handler.static:
-        return []
-    schema = _schema(node.op_type, opset, domain)
-    formal = [parameter.name for parameter in schema.inputs] if schema is not None else []
-    return [
-        formal.index(name)
-        for name in handler.static
-        if name in formal and formal.index(name) < len(node.input)
-    ]
-
-
-def _topological(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+def topological_order(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """Nodes in an order where producers come first; ONNX requires it, but some exporters do not comply."""
     produced_by = {output: index for index, node in enumerate(graph.node) for output in node.output if output}
     order: list[onnx.NodeProto] = []
@@ -671,11 +681,11 @@ def _node_dependencies(node: onnx.NodeProto) -> list[str]:
         for subgraph in (
             [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
         ):
-            names.extend(_outer_names(subgraph))
+            names.extend(outer_names(subgraph))
     return names
 
 
-def _outer_names(graph: onnx.GraphProto) -> set[str]:
+def outer_names(graph: onnx.GraphProto) -> set[str]:
     local = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     used: set[str] = set()
     for node in graph.node:
@@ -745,10 +755,10 @@ def _unique(problems: list[tuple[str, str, int, str]]) -> list[tuple[str, str, i
 # --------------------------------------------------------------------------- walking a prepared graph
 
 
-def bind_constants(graph: PreparedGraph, backend: Backend) -> dict[str, Any]:
+def bind_constants(graph: PreparedGraph, binder: ConstantBinder) -> dict[str, Any]:
     """Framework values for a graph's constants: parameters for float initializers, the rest buffers."""
     return {
-        name: backend.constant(array, name, trainable=name in graph.trainable)
+        name: binder.constant(array, name, trainable=name in graph.trainable)
         for name, array in graph.constants.items()
     }
 
@@ -756,7 +766,7 @@ def bind_constants(graph: PreparedGraph, backend: Backend) -> dict[str, Any]:
 def run_graph(
     graph: PreparedGraph,
     inputs: Mapping[str, Any],
-    backend: Backend,
+    binder: ConstantBinder,
     outer: Mapping[str, Any] | None = None,
     constants: Mapping[str, Any] | None = None,
     observe: Callable[[Step, tuple], None] | None = None,
@@ -769,31 +779,24 @@ def run_graph(
     `scope(step)` is a context manager entered around each handler call (e.g. tf.name_scope).
     """
     environment: dict[str, Any] = dict(outer or {})
-    environment.update(constants if constants is not None else bind_constants(graph, backend))
+    environment.update(constants if constants is not None else bind_constants(graph, binder))
     environment.update(inputs)
     with progress.steps("building nodes", len(graph.steps) if outer is None else 0) as advance:
-        _walk(graph, environment, backend, observe, scope, advance)
+        _walk(graph, environment, binder, observe, scope, advance)
     missing = [name for name in graph.output_names if name not in environment]
     if missing:
         raise ImporterRunError(f"graph output(s) {', '.join(missing)} were never computed")
     return [environment[name] for name in graph.output_names]
 
 
-def _walk(graph, environment, backend, observe, scope, advance) -> None:
-    refine = getattr(backend, "refine", None)
+def _walk(graph, environment, binder, observe, scope, advance) -> None:
+    refine = getattr(binder, "refine", None)
     for index, step in enumerate(graph.steps):
-        arguments = []
-        for position, name in enumerate(step.node.input):
-            if not name:
-                arguments.append(None)
-            elif position in step.static_positions:
-                arguments.append(graph.known[name])
-            else:
-                arguments.append(environment[name])
+        arguments = [environment[name] if name else None for name in step.node.input]
         keywords = dict(step.attributes)
         for (step_index, attribute_name), subgraph in graph.subgraphs.items():
             if step_index == index:
-                keywords[attribute_name] = Subgraph(subgraph, backend, environment, scope)
+                keywords[attribute_name] = Subgraph(subgraph, binder, environment, scope)
         if step.handler.wants_context:
             keywords["context"] = step.context
         try:

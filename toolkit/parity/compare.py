@@ -106,12 +106,26 @@ def compare_output(
             )
             return result
     if reference.dtype.kind in "biu" and candidate.dtype.kind in "biu":
-        equal = reference.astype(np.int64) == candidate.astype(np.int64)
-        result.max_abs = float(np.abs(reference.astype(np.int64) - candidate.astype(np.int64)).max(initial=0))
-        result.outside_share = float(1.0 - equal.mean()) if equal.size else 0.0
-        result.passed = bool(equal.all())
-        result.max_rel = result.mean_abs = 0.0 if result.passed else float("nan")
-        return result
+        return _compare_integers(result, reference, candidate)
+    return _compare_floats(result, reference, candidate, rtol, atol)
+
+
+def _compare_integers(
+    result: OutputComparison, reference: np.ndarray, candidate: np.ndarray
+) -> OutputComparison:
+    """Integers (and booleans) match exactly or not at all."""
+    equal = reference.astype(np.int64) == candidate.astype(np.int64)
+    result.max_abs = float(np.abs(reference.astype(np.int64) - candidate.astype(np.int64)).max(initial=0))
+    result.outside_share = float(1.0 - equal.mean()) if equal.size else 0.0
+    result.passed = bool(equal.all())
+    result.max_rel = result.mean_abs = 0.0 if result.passed else float("nan")
+    return result
+
+
+def _compare_floats(
+    result: OutputComparison, reference: np.ndarray, candidate: np.ndarray, rtol: float, atol: float
+) -> OutputComparison:
+    """Floats within atol + rtol·|reference|; NaN/Inf must sit in the same places with the same values."""
     ref = reference.astype(np.float64)
     cand = candidate.astype(np.float64)
     ref_nan, cand_nan = ~np.isfinite(ref), ~np.isfinite(cand)

@@ -161,34 +161,21 @@ def fx_values(module: Any, inputs: Sequence[np.ndarray]) -> dict:
 
 
 def tensorflow_importer_values(module: Any, inputs: Sequence[np.ndarray]) -> dict:
-    """The TensorFlow importer's walker run eagerly, observing every step (values back in ONNX layout)."""
-    import tensorflow as tf
-
-    from toolkit.importers import core
-    from toolkit.importers.tensorflow import layout
-
-    prepared, backend, constants = _tensorflow_importer_parts(module)
-    graph = prepared.graph
+    """The TensorFlow importer's walker run eagerly, observing every step (values in ONNX layout)."""
     values: dict[str, np.ndarray] = {}
 
     def observe(step, outputs):
         for name, value in zip(step.node.output, outputs, strict=False):
             if name and value is not None and not isinstance(value, (list, tuple)):
-                values[name] = np.asarray(layout.to_onnx(value))
+                values[name] = np.asarray(value)
 
-    feeds = {name: tf.convert_to_tensor(x) for name, x in zip(graph.input_names, inputs, strict=True)}
-    core.run_graph(graph, feeds, backend, constants=constants, observe=observe)
+    module.run_observed(inputs, observe)
     return values
 
 
-def _tensorflow_importer_parts(module: Any):
-    """(prepared model, backend, bound constants) of a TensorFlow-imported module, or None."""
-    state = getattr(module, "_state", None)
-    if state is not None and hasattr(state, "prepared"):
-        return state.prepared, state.backend, state.constants
-    if hasattr(module, "_prepared"):
-        return module._prepared, module._backend, module._constants
-    return None
+def _is_tensorflow_import(module: Any) -> bool:
+    """A module from the TensorFlow importer (it can run its walker observed)."""
+    return hasattr(module, "run_observed") and hasattr(module, "onnx_model")
 
 
 def torch_module_values(module: Any, model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> dict:
@@ -394,9 +381,9 @@ def value_error(
 
 def topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """Nodes with producers first (exporters usually comply; this makes sure)."""
-    from toolkit.importers.core import _topological
+    from toolkit.importers.core import topological_order
 
-    return _topological(graph)
+    return topological_order(graph)
 
 
 def _growth_path(graph, nodes, start: int, error_of: Callable, prefix: str = "") -> list[PathStep]:
@@ -562,31 +549,7 @@ def _localize(
             )
         return _oracle(candidate, candidate_feeds, rtol, atol, "the two graphs share no value names")
     if reference.kind == "onnx" or candidate.kind == "onnx":
-        onnx_side, other = (reference, candidate) if reference.kind == "onnx" else (candidate, reference)
-        onnx_feeds, other_feeds = (
-            (reference_feeds, candidate_feeds)
-            if onnx_side is reference
-            else (candidate_feeds, reference_feeds)
-        )
-        onnx_values = onnxruntime_values(onnx_side.model, _named(onnx_side.model, onnx_feeds))
-        try:
-            other_values, method = _framework_values(other, onnx_side.model, other_feeds)
-        except Exception as error:  # a model the probes cannot open: fall back to the oracle
-            other_values, method = (
-                {},
-                f"intermediate values unavailable ({type(error).__name__}: {first_line(error)})",
-            )
-        if other_values:
-            other_values = _align_layouts(onnx_values, other_values)
-            shared = set(other_values) & set(onnx_values)
-            if shared:
-                first, second = (
-                    (onnx_values, other_values) if onnx_side is reference else (other_values, onnx_values)
-                )
-                return first_divergence(onnx_side.model, first, second, method, rtol, atol)
-        return _oracle(
-            onnx_side, onnx_feeds, rtol, atol, f"{other.label}: {method or 'no intermediate values'}"
-        )
+        return _localize_against_onnx(reference, candidate, reference_feeds, candidate_feeds, rtol, atol)
     # Neither side is ONNX: an imported model still knows its ONNX graph.
     for imported, other, feeds in (
         (candidate, reference, candidate_feeds),
@@ -609,6 +572,33 @@ def _localize(
     )
 
 
+def _localize_against_onnx(
+    reference: Source, candidate: Source, reference_feeds, candidate_feeds, rtol, atol
+) -> Divergence:
+    """One side is ONNX (run in onnxruntime), the other a framework model probed for its values."""
+    onnx_side, other = (reference, candidate) if reference.kind == "onnx" else (candidate, reference)
+    onnx_feeds, other_feeds = (
+        (reference_feeds, candidate_feeds) if onnx_side is reference else (candidate_feeds, reference_feeds)
+    )
+    onnx_values = onnxruntime_values(onnx_side.model, _named(onnx_side.model, onnx_feeds))
+    try:
+        other_values, method = _framework_values(other, onnx_side.model, other_feeds)
+    except Exception as error:  # a model the probes cannot open: fall back to the oracle
+        other_values, method = (
+            {},
+            f"intermediate values unavailable ({type(error).__name__}: {first_line(error)})",
+        )
+    if other_values:
+        other_values = _align_layouts(onnx_values, other_values)
+        shared = set(other_values) & set(onnx_values)
+        if shared:
+            first, second = (
+                (onnx_values, other_values) if onnx_side is reference else (other_values, onnx_values)
+            )
+            return first_divergence(onnx_side.model, first, second, method, rtol, atol)
+    return _oracle(onnx_side, onnx_feeds, rtol, atol, f"{other.label}: {method or 'no intermediate values'}")
+
+
 def _framework_values(side: Source, model: onnx.ModelProto, feeds) -> tuple[dict, str]:
     """Intermediate values of a non-ONNX side keyed by `model`'s value names, and how they were got."""
     if side.kind == "torch":
@@ -620,7 +610,7 @@ def _framework_values(side: Source, model: onnx.ModelProto, feeds) -> tuple[dict
         if values:
             return values, "torch forward hooks on named modules vs onnxruntime"
         return {}, "torch.onnx recorded no module names to match"
-    if side.kind == "tensorflow" and _tensorflow_importer_parts(side.model) is not None:
+    if side.kind == "tensorflow" and _is_tensorflow_import(side.model):
         return tensorflow_importer_values(
             side.model, feeds
         ), "onnxruntime vs the TensorFlow importer's walker"
@@ -651,8 +641,9 @@ def _oracle(onnx_side: Source, feeds, rtol, atol, reason: str, imported: Source 
 
 
 def _imported_onnx(side: Source) -> onnx.ModelProto | None:
-    parts = _tensorflow_importer_parts(side.model) if side.kind == "tensorflow" else None
-    return parts[0].model if parts is not None else None
+    if side.kind == "tensorflow" and _is_tensorflow_import(side.model):
+        return side.model.onnx_model
+    return None
 
 
 def _named(model: onnx.ModelProto, feeds: Sequence[np.ndarray]) -> dict:

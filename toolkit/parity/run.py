@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -52,6 +52,73 @@ class Layout:
         return bool(self.inputs or self.outputs)
 
 
+@dataclass(frozen=True)
+class ParityOptions:
+    """How a parity check runs: the shapes and seeds tried, tolerances, layouts and localisation.
+
+    `batch_sizes` None: two sizes when the batch is dynamic; `tolerances` {output: (rtol, atol)};
+    `input_ranges` {input: (low, high)} for generated values; `dim_sizes` {dim_param or
+    "input.axis": sizes}; `input_perm`/`output_perm` {name: perm} from the reference's layout to a
+    candidate's; `localize` "auto" (below 5,000 nodes), True or False. Checked on creation.
+    """
+
+    rtol: float | None = None
+    atol: float | None = None
+    batch_sizes: Sequence[int | None] | None = None
+    samples: int = 1
+    tolerances: Mapping[str, tuple[float, float]] | None = None
+    input_ranges: Mapping[str, tuple[float, float]] | None = None
+    dim_sizes: Mapping[str, Sequence[int]] | None = None
+    input_perm: Mapping[str, Sequence[int]] | None = None
+    output_perm: Mapping[str, Sequence[int]] | None = None
+    localize: bool | str = "auto"
+
+    def __post_init__(self) -> None:
+        from toolkit.options import check_batch_sizes, check_samples, check_tolerance
+
+        if self.localize not in (True, False, "auto"):
+            raise UsageError(f"localize={self.localize!r}: expected True, False or 'auto'")
+        check_tolerance(self.rtol, "rtol")
+        check_tolerance(self.atol, "atol")
+        for name, (output_rtol, output_atol) in (self.tolerances or {}).items():
+            check_tolerance(output_rtol, f"tolerance of {name}: rtol")
+            check_tolerance(output_atol, f"tolerance of {name}: atol")
+        check_batch_sizes(self.batch_sizes, "batch size")
+        check_samples(self.samples)
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, object]) -> ParityOptions:
+        """verify_parity's keyword arguments as options; an unknown name is a usage error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(keywords) - known)
+        if unknown:
+            raise UsageError(
+                f"verify_parity got unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**keywords)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(
+            inputs={name: tuple(int(a) for a in perm) for name, perm in (self.input_perm or {}).items()},
+            outputs={name: tuple(int(a) for a in perm) for name, perm in (self.output_perm or {}).items()},
+        )
+
+    def settings(self, user_inputs: bool) -> dict:
+        """What the report records of these options (docs/parity-json-schema.md: "settings")."""
+        layout = self.layout
+        return {
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "tolerances": {name: list(pair) for name, pair in (self.tolerances or {}).items()},
+            "samples": self.samples,
+            "user_inputs": user_inputs,
+            "input_perm": {name: list(perm) for name, perm in layout.inputs.items()},
+            "output_perm": {name: list(perm) for name, perm in layout.outputs.items()},
+            "localize": self.localize if isinstance(self.localize, str) else bool(self.localize),
+        }
+
+
 @dataclass
 class _Run:
     batch_size: int | None
@@ -64,43 +131,81 @@ class _Run:
 def verify(
     reference: Runnable,
     candidates: Sequence[Runnable],
+    options: ParityOptions | None = None,
     example_inputs: Sequence[np.ndarray] | None = None,
-    batch_sizes: Sequence[int | None] | None = None,
-    samples: int = 1,
-    rtol: float | None = None,
-    atol: float | None = None,
-    per_output_tolerance: Mapping[str, tuple[float, float]] | None = None,
-    input_ranges: Mapping[str, tuple[float, float]] | None = None,
     user_inputs: Sequence[np.ndarray] | None = None,
-    dim_sizes: Mapping[str, Sequence[int]] | None = None,
-    layout: Layout | None = None,
-    localize: bool | str = "auto",
     reference_source: Source | None = None,
     candidate_sources: Sequence[Source] | None = None,
 ) -> ParityReport:
     """Compare each candidate with the reference on every (shape, seed) run.
 
-    `dim_sizes` maps a dynamic non-batch axis (its dim_param, or `input.axis`) to sizes to try;
-    `layout` permutes a candidate's inputs and outputs; `localize` ("auto", True, False) looks for
-    the first diverging ONNX node of a failing candidate (needs the sources).
+    Without `user_inputs`, inputs are generated like `example_inputs` at each shape `options`
+    asks for; localisation of a failing candidate needs the sources.
     """
     started = time.perf_counter()
+    options = options or ParityOptions()
     loaded = list(candidates)
-    layout = layout or Layout()
-    specs = reference.input_specs or next((c.input_specs for c in loaded if c.input_specs), None)
+    layout = options.layout
     input_names = _input_names(reference, loaded, user_inputs, example_inputs)
     for candidate in loaded:
         candidate.align_inputs(input_names)
     _check_layout_names(layout.inputs, input_names, "--input-perm")
-    shapes = _shape_variants(reference, loaded, example_inputs, batch_sizes, user_inputs, dim_sizes)
+    runs, skipped = _reference_runs(reference, loaded, options, example_inputs, user_inputs)
+    names = _output_names(reference, loaded, len(runs[0].expected))
+    _check_layout_names(layout.outputs, names, "--output-perm")
+    unknown = sorted(set(options.tolerances or {}) - set(names))
+    if unknown:
+        raise UsageError(
+            f"--tol names unknown output(s) {', '.join(unknown)}; the outputs are {', '.join(names)}"
+        )
+    results = []
+    for index, candidate in enumerate(loaded):
+        result = _compare_candidate(candidate, runs, input_names, names, options, user_inputs is not None)
+        result.notes[:0] = skipped
+        if (
+            not result.passed
+            and not result.error
+            and options.localize
+            and reference_source
+            and candidate_sources
+        ):
+            failing = next((r for r, c in zip(runs, result.runs, strict=False) if not c.passed), runs[0])
+            permuted_inputs = _inputs_to_permute(candidate, layout.inputs, input_names, runs[0].feeds)
+            result.divergence = _localize(
+                reference_source,
+                candidate_sources[index],
+                failing.feeds,
+                _candidate_feeds(failing.feeds, input_names, layout, permuted_inputs),
+                options.rtol,
+                options.atol,
+                options.localize,
+            )
+        results.append(result)
+    report = ParityReport(
+        reference.label, reference.framework, results, seconds=time.perf_counter() - started
+    )
+    report.settings = options.settings(user_inputs is not None)
+    return report
+
+
+def _reference_runs(
+    reference, candidates, options, example_inputs, user_inputs
+) -> tuple[list[_Run], list[str]]:
+    """The reference's outputs on every (shape, seed) run, and notes on shapes it rejected."""
+    specs = reference.input_specs or next((c.input_specs for c in candidates if c.input_specs), None)
+    shapes = _shape_variants(
+        reference, candidates, example_inputs, options.batch_sizes, user_inputs, options.dim_sizes
+    )
     runs: list[_Run] = []
     skipped: list[str] = []
     for batch_size, axis_sizes, dims in shapes:
-        for seed in range(samples):
+        for seed in range(options.samples):
             if user_inputs is not None:
                 feeds = list(user_inputs)
             else:
-                feeds = generate_inputs(example_inputs, specs, batch_size, seed, input_ranges, axis_sizes)
+                feeds = generate_inputs(
+                    example_inputs, specs, batch_size, seed, options.input_ranges, axis_sizes
+                )
             try:
                 expected = reference.run(feeds)
             except InputError as error:
@@ -111,90 +216,62 @@ def verify(
                 break
             _check_reference(reference, expected)
             runs.append(_Run(batch_size, seed, dims, feeds, expected))
-    names = _output_names(reference, loaded, len(runs[0].expected))
-    _check_layout_names(layout.outputs, names, "--output-perm")
-    tolerances = dict(per_output_tolerance or {})
-    unknown = sorted(set(tolerances) - set(names))
-    if unknown:
-        raise UsageError(
-            f"--tol names unknown output(s) {', '.join(unknown)}; the outputs are {', '.join(names)}"
+    return runs, skipped
+
+
+def _candidate_feeds(feeds, input_names, layout: Layout, permuted_inputs: set[str]) -> list[np.ndarray]:
+    return [
+        np.ascontiguousarray(np.transpose(x, layout.inputs[name])) if name in permuted_inputs else x
+        for name, x in zip(input_names, feeds, strict=False)
+    ]
+
+
+def _compare_candidate(
+    candidate: Runnable,
+    runs: list[_Run],
+    input_names: list[str],
+    names: list[str],
+    options: ParityOptions,
+    user_inputs: bool,
+) -> CandidateResult:
+    """One candidate on every run, each output compared with the reference's at its tolerance."""
+    layout = options.layout
+    tolerances = dict(options.tolerances or {})
+    result = CandidateResult(candidate.label, candidate.framework)
+    permuted_inputs = _inputs_to_permute(candidate, layout.inputs, input_names, runs[0].feeds)
+    for name in permuted_inputs:
+        result.layout.append(f"input {name} permuted {_format_perm(layout.inputs[name])} for the candidate")
+    output_notes: set[str] = set()
+    worst_run: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+    for run in runs:
+        feeds = _candidate_feeds(run.feeds, input_names, layout, permuted_inputs)
+        try:
+            actual = _by_name(candidate.run(feeds), candidate.output_names, names)
+        except ToolkitError as error:
+            result.error = str(error)
+            break
+        comparisons = []
+        for position, reference_value in enumerate(run.expected):
+            name = names[position]
+            output_rtol, output_atol = tolerances.get(name, (options.rtol, options.atol))
+            value = actual[position] if position < len(actual) else None
+            if value is not None and name in layout.outputs:
+                value, note = _restore_output(np.asarray(value), reference_value, layout.outputs[name], name)
+                if note:
+                    output_notes.add(note)
+            comparison = compare_output(name, reference_value, value, output_rtol, output_atol)
+            comparisons.append(comparison)
+            _keep_for_plots(worst_run, name, comparison, reference_value, value, run.seed)
+        if len(actual) > len(run.expected):
+            note = f"the candidate has {len(actual)} outputs, the reference {len(run.expected)}"
+            if note not in result.notes:
+                result.notes.append(note)
+        result.runs.append(
+            RunComparison(run.batch_size, run.seed, comparisons, dims=run.dims, user_inputs=user_inputs)
         )
-    results = []
-    for index, candidate in enumerate(loaded):
-        result = CandidateResult(candidate.label, candidate.framework)
-        result.notes.extend(skipped)
-        permuted_inputs = _inputs_to_permute(candidate, layout.inputs, input_names, runs[0].feeds)
-        for name in permuted_inputs:
-            result.layout.append(
-                f"input {name} permuted {_format_perm(layout.inputs[name])} for the candidate"
-            )
-        output_notes: set[str] = set()
-        worst_run: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
-        for run in runs:
-            feeds = [
-                np.ascontiguousarray(np.transpose(x, layout.inputs[name])) if name in permuted_inputs else x
-                for name, x in zip(input_names, run.feeds, strict=False)
-            ]
-            try:
-                actual = _by_name(candidate.run(feeds), candidate.output_names, names)
-            except ToolkitError as error:
-                result.error = str(error)
-                break
-            comparisons = []
-            for position, reference_value in enumerate(run.expected):
-                name = names[position]
-                output_rtol, output_atol = tolerances.get(name, (rtol, atol))
-                value = actual[position] if position < len(actual) else None
-                if value is not None and name in layout.outputs:
-                    value, note = _restore_output(
-                        np.asarray(value), reference_value, layout.outputs[name], name
-                    )
-                    if note:
-                        output_notes.add(note)
-                comparison = compare_output(name, reference_value, value, output_rtol, output_atol)
-                comparisons.append(comparison)
-                _keep_for_plots(worst_run, name, comparison, reference_value, value, run.seed)
-            if len(actual) > len(run.expected):
-                note = f"the candidate has {len(actual)} outputs, the reference {len(run.expected)}"
-                if note not in result.notes:
-                    result.notes.append(note)
-            result.runs.append(
-                RunComparison(
-                    run.batch_size, run.seed, comparisons, dims=run.dims, user_inputs=user_inputs is not None
-                )
-            )
-        result.layout.extend(sorted(output_notes))
-        result.plots = {name: (ref, cand) for name, (_, ref, cand) in worst_run.items()}
-        if not result.passed and not result.error and localize and reference_source and candidate_sources:
-            failing = next((r for r, c in zip(runs, result.runs, strict=False) if not c.passed), runs[0])
-            candidate_feeds = [
-                np.ascontiguousarray(np.transpose(x, layout.inputs[n])) if n in permuted_inputs else x
-                for n, x in zip(input_names, failing.feeds, strict=False)
-            ]
-            result.divergence = _localize(
-                reference_source,
-                candidate_sources[index],
-                failing.feeds,
-                candidate_feeds,
-                rtol,
-                atol,
-                localize,
-            )
-        results.append(result)
-    report = ParityReport(
-        reference.label, reference.framework, results, seconds=time.perf_counter() - started
-    )
-    report.settings = {
-        "rtol": rtol,
-        "atol": atol,
-        "tolerances": {name: list(pair) for name, pair in tolerances.items()},
-        "samples": samples,
-        "user_inputs": user_inputs is not None,
-        "input_perm": {name: list(perm) for name, perm in layout.inputs.items()},
-        "output_perm": {name: list(perm) for name, perm in layout.outputs.items()},
-        "localize": localize if isinstance(localize, str) else bool(localize),
-    }
-    return report
+    result.layout.extend(sorted(output_notes))
+    result.plots = {name: (ref, cand) for name, (_, ref, cand) in worst_run.items()}
+    return result
 
 
 def _localize(reference_source, candidate_source, reference_feeds, candidate_feeds, rtol, atol, mode):

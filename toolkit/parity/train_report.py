@@ -321,9 +321,9 @@ def _candidate(candidate, target: str):
             raise UsageError(f"{candidate}: --train compares an .onnx candidate (exported with --trainable)")
         model = load_onnx(candidate)
         return model, toolkit.convert(model, to=target)
-    prepared = getattr(getattr(candidate, "_state", None), "prepared", None)
-    if prepared is not None:
-        return prepared.model, candidate
+    model = getattr(candidate, "onnx_model", None)  # a module from the TensorFlow importer
+    if model is not None:
+        return model, candidate
     raise UsageError(
         f"a {type(candidate).__name__} candidate: --train takes an ONNX model or a toolkit import"
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.metadata
 import json
 import logging
 import os
@@ -25,7 +27,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-import toolkit
 from toolkit.errors import InputError, ToolkitError
 from toolkit.serve import codec, memory
 from toolkit.serve.batching import DirectRunner, DynamicBatcher
@@ -155,9 +156,24 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
         else load_models(settings.model_paths, settings.provider, settings.threads)
     )
     runners: dict[str, DirectRunner | DynamicBatcher] = {}
-    slots = settings.run_slots or max(2, machine_cores())
-    large_requests = LargeRequestSlots(settings.large_request_slots)
     memory.keep_large_buffers_mapped()
+    app = FastAPI(
+        title="toolkit inference server (KServe v2)",
+        lifespan=_lifespan(settings, models, runners),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.models = models
+    _add_error_handlers(app)
+    _add_health_and_metadata_routes(app, models, runners)
+    _add_infer_route(app, settings, models, runners)
+    return app
+
+
+def _lifespan(settings: ServeSettings, models: Mapping[str, ServedModel], runners: dict):
+    """Start a runner per model (batching where every input and output has a dynamic first axis)
+    on one thread pool of onnxruntime run slots; close them on shutdown."""
+    slots = settings.run_slots or max(2, machine_cores())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -188,23 +204,24 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
                 await runner.close()
             executor.shutdown(wait=True)
 
-    app = FastAPI(
-        title="toolkit inference server (KServe v2)", lifespan=lifespan, docs_url=None, redoc_url=None
-    )
-    app.state.models = models
+    return lifespan
 
-    def find(name: str, version: str | None) -> ServedModel | JSONResponse:
-        model = models.get(name)
-        if model is None:
-            return error_response(
-                404, f"unknown model {name!r}; this server has {', '.join(sorted(models)) or 'none'}"
-            )
-        if version not in (None, "", model.version):
-            return error_response(
-                404, f"model {name!r} has no version {version!r}; it has version {model.version}"
-            )
-        return model
 
+def _find(models: Mapping[str, ServedModel], name: str, version: str | None) -> ServedModel | JSONResponse:
+    """The model a route names, or the protocol's 404."""
+    model = models.get(name)
+    if model is None:
+        return error_response(
+            404, f"unknown model {name!r}; this server has {', '.join(sorted(models)) or 'none'}"
+        )
+    if version not in (None, "", model.version):
+        return error_response(
+            404, f"model {name!r} has no version {version!r}; it has version {model.version}"
+        )
+    return model
+
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ToolkitError)
     async def toolkit_error(request: Request, error: ToolkitError):
         return error_response(400, str(error))
@@ -225,6 +242,8 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
         log.exception("unexpected error on %s", request.url.path)
         return error_response(500, f"internal error: {type(error).__name__}: {error}")
 
+
+def _add_health_and_metadata_routes(app: FastAPI, models: Mapping[str, ServedModel], runners: dict) -> None:
     @app.get("/v2/health/live")
     async def live():
         return Response(status_code=200)
@@ -235,18 +254,18 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
 
     @app.get("/v2")
     async def server_metadata():
-        return {"name": SERVER_NAME, "version": toolkit.__version__, "extensions": EXTENSIONS}
+        return {"name": SERVER_NAME, "version": _toolkit_version(), "extensions": EXTENSIONS}
 
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
     async def model_metadata(name: str, version: str | None = None):
-        model = find(name, version)
+        model = _find(models, name, version)
         return model if isinstance(model, JSONResponse) else model.metadata()
 
     @app.get("/v2/models/{name}/ready")
     @app.get("/v2/models/{name}/versions/{version}/ready")
     async def model_ready(name: str, version: str | None = None):
-        model = find(name, version)
+        model = _find(models, name, version)
         if isinstance(model, JSONResponse):
             return model
         return (
@@ -255,10 +274,16 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
             else error_response(503, f"model {name!r} is not ready")
         )
 
+
+def _add_infer_route(
+    app: FastAPI, settings: ServeSettings, models: Mapping[str, ServedModel], runners: dict
+) -> None:
+    large_requests = LargeRequestSlots(settings.large_request_slots)
+
     @app.post("/v2/models/{name}/infer")
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def infer(name: str, request: Request, version: str | None = None):
-        model = find(name, version)
+        model = _find(models, name, version)
         if isinstance(model, JSONResponse):
             return model
         async with contextlib.AsyncExitStack() as stack:
@@ -275,39 +300,50 @@ def create_app(settings: ServeSettings, models: Mapping[str, ServedModel] | None
                 return error_response(413, str(error))
             except ClientDisconnect:
                 return error_response(400, "the client went away before its request body arrived")
-            response = await answer(model, body, request.headers.get(codec.HEADER_LENGTH))
+            response = await _answer(
+                model, runners[model.name], body, request.headers.get(codec.HEADER_LENGTH)
+            )
             if admitted:  # after it is sent, hand the pages its arrays held back to the OS
                 response.background = BackgroundTask(memory.return_freed_memory)
             return response
 
-    async def answer(model: ServedModel, body, header_length: str | None) -> Response:
-        decoded = codec.decode_request(body, header_length)
-        del body  # the decoded arrays keep what they view of it
-        model.check_datatypes(decoded.datatypes)
-        feeds = model.validate(decoded.inputs)
-        requested = decoded.outputs
-        output_names = (
-            [output.name for output in requested] if requested is not None else model.session.output_names
-        )
-        model.check_output_names(output_names)
-        binary = (
-            {output.name: output.binary or decoded.binary_output_default for output in requested}
-            if requested is not None
-            else dict.fromkeys(output_names, decoded.binary_output_default)
-        )
-        request_id = decoded.id
-        outputs = await runners[model.name].infer(feeds, output_names)
-        del feeds, decoded
-        content, header_length = codec.encode_response(model.name, model.version, outputs, binary, request_id)
-        if header_length is None:
-            return Response(content, media_type=codec.JSON_CONTENT_TYPE)
-        return Response(
-            content,
-            media_type=codec.BINARY_CONTENT_TYPE,
-            headers={codec.HEADER_LENGTH: str(header_length)},
-        )
 
-    return app
+async def _answer(model: ServedModel, runner, body, header_length: str | None) -> Response:
+    """Decode a v2 request, run it, and encode the response (JSON, or binary tensors after a JSON header)."""
+    decoded = codec.decode_request(body, header_length)
+    del body  # the decoded arrays keep what they view of it
+    model.check_datatypes(decoded.datatypes)
+    feeds = model.validate(decoded.inputs)
+    requested = decoded.outputs
+    output_names = (
+        [output.name for output in requested] if requested is not None else model.session.output_names
+    )
+    model.check_output_names(output_names)
+    binary = (
+        {output.name: output.binary or decoded.binary_output_default for output in requested}
+        if requested is not None
+        else dict.fromkeys(output_names, decoded.binary_output_default)
+    )
+    request_id = decoded.id
+    outputs = await runner.infer(feeds, output_names)
+    del feeds, decoded
+    content, header_length = codec.encode_response(model.name, model.version, outputs, binary, request_id)
+    if header_length is None:
+        return Response(content, media_type=codec.JSON_CONTENT_TYPE)
+    return Response(
+        content,
+        media_type=codec.BINARY_CONTENT_TYPE,
+        headers={codec.HEADER_LENGTH: str(header_length)},
+    )
+
+
+@functools.cache
+def _toolkit_version() -> str:
+    """The installed distribution's version (pyproject.toml's), read without importing the package root."""
+    try:
+        return importlib.metadata.version("toolkit")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class LargeRequestSlots:

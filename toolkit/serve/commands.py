@@ -117,29 +117,13 @@ def serve_command(
     access_log,
 ):
     """Serve ONNX MODELS over the KServe v2 / Open Inference Protocol REST API (model name = file stem)."""
-    import uvicorn
-
     from toolkit.runtime import resolve_providers
-    from toolkit.serve.app import (
-        HTTP_PROTOCOL,
-        SETTINGS_ENVIRONMENT,
-        ServeSettings,
-        configure_logging,
-        create_app,
-    )
+    from toolkit.serve.app import ServeSettings, configure_logging
     from toolkit.serve.repository import machine_cores
 
     configure_logging(log_level)
     resolve_providers(provider)  # a provider asked for and absent fails here, before any model loads
-    stems = {}
-    for path in map(Path, models):
-        if not path.is_file():
-            raise InputError(f"{path}: no such file")
-        if path.stem in stems:
-            raise UsageError(
-                f"{path}: model name {path.stem!r} (the file stem) is already taken by {stems[path.stem]}"
-            )
-        stems[path.stem] = path
+    _check_model_files(models)
     settings = ServeSettings(
         model_paths=tuple(str(Path(path).resolve()) for path in models),
         provider=provider,
@@ -152,19 +136,31 @@ def serve_command(
         request_timeout_s=request_timeout,
     )
     if engine == "ray":
-        from toolkit.serve.ray_engine import parse_autoscale, serve_on_ray
-
-        if workers != 1:
-            raise UsageError("--workers is for --engine uvicorn; with Ray use --replicas or --autoscale")
-        bounds = parse_autoscale(autoscale)
-        if bounds and replicas != 1:
-            raise UsageError("give --replicas or --autoscale, not both")
-        most = bounds[1] if bounds else replicas
-        settings = dataclasses.replace(settings, threads=threads or max(1, machine_cores() // most))
-        serve_on_ray(settings, host, port, replicas, bounds, address)
+        _serve_on_ray(settings, host, port, workers, threads, replicas, autoscale, address)
         return
     if replicas != 1 or autoscale or address:
         raise UsageError("--replicas, --autoscale and --address need --engine ray")
+    _serve_on_uvicorn(settings, workers, host, port, log_level, access_log)
+
+
+def _check_model_files(models) -> None:
+    """Every model is a file, and no two share a stem (the stem is the model's name in the URL)."""
+    stems = {}
+    for path in map(Path, models):
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        if path.stem in stems:
+            raise UsageError(
+                f"{path}: model name {path.stem!r} (the file stem) is already taken by {stems[path.stem]}"
+            )
+        stems[path.stem] = path
+
+
+def _serve_on_uvicorn(settings, workers, host, port, log_level, access_log) -> None:
+    import uvicorn
+
+    from toolkit.serve.app import HTTP_PROTOCOL, SETTINGS_ENVIRONMENT, create_app
+
     options = dict(
         host=host,
         port=port,
@@ -179,6 +175,20 @@ def serve_command(
         # Worker processes import the app by name; the settings travel in their environment.
         os.environ[SETTINGS_ENVIRONMENT] = settings.to_json()
         uvicorn.run("toolkit.serve.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+def _serve_on_ray(settings, host, port, workers, threads, replicas, autoscale, address) -> None:
+    from toolkit.serve.ray_engine import parse_autoscale, serve_on_ray
+    from toolkit.serve.repository import machine_cores
+
+    if workers != 1:
+        raise UsageError("--workers is for --engine uvicorn; with Ray use --replicas or --autoscale")
+    bounds = parse_autoscale(autoscale)
+    if bounds and replicas != 1:
+        raise UsageError("give --replicas or --autoscale, not both")
+    most = bounds[1] if bounds else replicas
+    settings = dataclasses.replace(settings, threads=threads or max(1, machine_cores() // most))
+    serve_on_ray(settings, host, port, replicas, bounds, address)
 
 
 @click.command()

@@ -98,20 +98,7 @@ def _convert(module, precision, io_layout, samples, batch, label) -> tuple[bytes
 
     from toolkit.importers.tensorflow.saved_model import signature_key
 
-    specs = []
-    channels_last = []
-    for name, spec in zip(module.input_names, module.input_specs, strict=True):
-        if spec is None:
-            raise InputError(f"{label}: input {name!r} is a sequence or optional; TFLite takes tensors only")
-        shape = list(spec.shape) if spec.shape.rank is not None else None
-        if shape is None:
-            raise InputError(f"{label}: input {name!r} has an unknown rank; TFLite needs it")
-        if batch is not None and shape and shape[0] is None:
-            shape[0] = batch
-        if io_layout == "nhwc" and len(shape) in IMAGE_RANKS and spec.dtype.is_floating:
-            shape = [shape[0], *shape[2:], shape[1]]
-            channels_last.append(name)
-        specs.append(tf.TensorSpec(shape, spec.dtype, name=spec.name))
+    specs, channels_last = _input_specs(module, io_layout, batch, label)
     output_keys = [signature_key(name) for name in module.output_names]
     to_channels_first = {
         i: [0, len(s.shape) - 1, *range(1, len(s.shape) - 1)]
@@ -146,15 +133,7 @@ def _convert(module, precision, io_layout, samples, batch, label) -> tuple[bytes
     ]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     _set_precision(converter, precision, samples, specs, module.input_names, channels_last, batch)
-    try:
-        with stderr_silenced(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            flatbuffer = converter.convert()
-    except Exception as error:
-        failure = _ConversionFailed(str(error), "conversion")
-        # Op names of the traced graph carry the importer's scope: the ONNX node each op came from.
-        failure.op_scopes = [(op.type, op.name) for op in concrete.graph.get_operations()]
-        raise failure from error
+    flatbuffer = _run_converter(converter, concrete)
     interface = Interface(
         inputs=list(module.input_names),
         input_keys=[spec.name for spec in specs],
@@ -168,6 +147,40 @@ def _convert(module, precision, io_layout, samples, batch, label) -> tuple[bytes
     flatbuffer = attach(flatbuffer, interface)
     _smoke_run(flatbuffer, specs, batch)
     return flatbuffer, interface
+
+
+def _run_converter(converter, concrete) -> bytes:
+    try:
+        with stderr_silenced(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.convert()
+    except Exception as error:
+        failure = _ConversionFailed(str(error), "conversion")
+        # Op names of the traced graph carry the importer's scope: the ONNX node each op came from.
+        failure.op_scopes = [(op.type, op.name) for op in concrete.graph.get_operations()]
+        raise failure from error
+
+
+def _input_specs(module, io_layout, batch, label) -> tuple[list, list[str]]:
+    """The flatbuffer's input specs (batch fixed when asked, images channels-last for nhwc), and
+    the names of the inputs turned channels-last."""
+    import tensorflow as tf
+
+    specs = []
+    channels_last = []
+    for name, spec in zip(module.input_names, module.input_specs, strict=True):
+        if spec is None:
+            raise InputError(f"{label}: input {name!r} is a sequence or optional; TFLite takes tensors only")
+        shape = list(spec.shape) if spec.shape.rank is not None else None
+        if shape is None:
+            raise InputError(f"{label}: input {name!r} has an unknown rank; TFLite needs it")
+        if batch is not None and shape and shape[0] is None:
+            shape[0] = batch
+        if io_layout == "nhwc" and len(shape) in IMAGE_RANKS and spec.dtype.is_floating:
+            shape = [shape[0], *shape[2:], shape[1]]
+            channels_last.append(name)
+        specs.append(tf.TensorSpec(shape, spec.dtype, name=spec.name))
+    return specs, channels_last
 
 
 def _set_precision(converter, precision, samples, specs, input_names, channels_last, batch) -> None:

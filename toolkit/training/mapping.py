@@ -68,12 +68,11 @@ def parameter_map(imported) -> dict[str, MappedParameter]:
     attributes = getattr(imported, "onnx_initializer_attributes", None)
     if attributes is not None:
         return _torch_map(imported, attributes)
-    state = getattr(imported, "_state", None)
-    backend = getattr(state, "backend", None)
-    if backend is not None and hasattr(backend, "named"):
+    variables = getattr(imported, "onnx_variables", None)  # a module from the TensorFlow importer
+    if variables is not None:
         return {
             name: MappedParameter(name, variable.name, variable, perm, bool(variable.trainable))
-            for name, (variable, perm) in backend.named.items()
+            for name, (variable, perm) in variables.items()
         }
     raise InputError(
         f"{type(imported).__name__} is not a module the toolkit imported: convert an ONNX model with "
@@ -98,7 +97,7 @@ def metadata(imported) -> dict[str, str]:
     found = getattr(imported, "onnx_metadata", None)
     if found is not None:
         return dict(found)
-    prepared = getattr(getattr(imported, "_state", None), "prepared", None)
-    if prepared is None:
+    model = getattr(imported, "onnx_model", None)  # a module from the TensorFlow importer
+    if model is None:
         return {}
-    return {entry.key: entry.value for entry in prepared.model.metadata_props}
+    return {entry.key: entry.value for entry in model.metadata_props}

@@ -93,32 +93,38 @@ def roles(model: onnx.ModelProto, parameter_names: Sequence[str]) -> list[Role]:
                     shape = next_shape
                 value = node.output[0]
                 continue
-            role.kind = KIND.get(node.op_type, node.op_type)
-            role.position = position
-            role.order = (rank.get(index, len(graph.node)), position)
-            if node.op_type == "Gemm" and position == 1 and _attribute(node, "transB", 0):
-                role.steps.append(("transpose", (1, 0)))  # Gemm B as (in, out), like MatMul's
-                shape = (shape[1], shape[0])
-            if node.op_type in ("Add", "Mul", "Sub"):
-                role.position = 1  # a bias or scale, whichever side it stands on
-                # ordered right after what it biases or scales (tf2onnx emits all the products first)
-                other = next((n for i, n in enumerate(node.input) if i != position), None)
-                if other in producers:
-                    role.order = (rank.get(producers[other], len(graph.node)), 2)
-            if node.op_type == "Gemm" and position == 2:
-                role.kind, role.position = "add", 1  # Gemm's C is MatMul + Add's bias
-            if node.op_type == "LayerNormalization" and position in (1, 2):
-                # tf2onnx writes Keras's LayerNormalization as primitives: a Mul by gamma, an Add of beta
-                role.kind, role.position = ("mul" if position == 1 else "add"), 1
-            if role.kind in ("add", "mul", "sub"):
-                squeezed = _without_leading_ones(shape)
-                if squeezed != shape:
-                    role.steps.append(("reshape", squeezed))
-                    shape = squeezed
+            shape = _classify(role, node, index, position, rank, producers, shape, len(graph.node))
             break
         role.canonical_shape = shape
         found.append(role)
     return sorted(found, key=lambda r: r.order)
+
+
+def _classify(role: Role, node, index: int, position: int, rank, producers, shape, node_count: int):
+    """Fill in `role` from the node that consumes the parameter; returns its canonical shape."""
+    role.kind = KIND.get(node.op_type, node.op_type)
+    role.position = position
+    role.order = (rank.get(index, node_count), position)
+    if node.op_type == "Gemm" and position == 1 and _attribute(node, "transB", 0):
+        role.steps.append(("transpose", (1, 0)))  # Gemm B as (in, out), like MatMul's
+        shape = (shape[1], shape[0])
+    if node.op_type in ("Add", "Mul", "Sub"):
+        role.position = 1  # a bias or scale, whichever side it stands on
+        # ordered right after what it biases or scales (tf2onnx emits all the products first)
+        other = next((n for i, n in enumerate(node.input) if i != position), None)
+        if other in producers:
+            role.order = (rank.get(producers[other], node_count), 2)
+    if node.op_type == "Gemm" and position == 2:
+        role.kind, role.position = "add", 1  # Gemm's C is MatMul + Add's bias
+    if node.op_type == "LayerNormalization" and position in (1, 2):
+        # tf2onnx writes Keras's LayerNormalization as primitives: a Mul by gamma, an Add of beta
+        role.kind, role.position = ("mul" if position == 1 else "add"), 1
+    if role.kind in ("add", "mul", "sub"):
+        squeezed = _without_leading_ones(shape)
+        if squeezed != shape:
+            role.steps.append(("reshape", squeezed))
+            shape = squeezed
+    return shape
 
 
 @dataclass
@@ -228,24 +234,13 @@ def transfer_weights(source_spec, destination_spec, output, rtol: float = 1e-4, 
     """Copy SRC's weights into DST (a factory for the twin in the other framework), prove the outputs
     agree, then write DST's native checkpoint (.pt state_dict or Keras .weights.h5) to `output`."""
     from toolkit import api
-    from toolkit.errors import ParityError, UsageError
+    from toolkit.errors import ParityError
     from toolkit.parity import train
     from toolkit.sources import load_source
 
     source = load_source(source_spec)
     destination = load_source(destination_spec)
-    kinds = {source.kind, destination.kind}
-    if kinds != {"torch", "keras"}:
-        raise UsageError(
-            f"transfer-weights moves weights between a torch and a Keras twin; got {source.kind} and {destination.kind}"
-        )
-    expected_suffix = ".pt" if destination.kind == "torch" else ".weights.h5"
-    if not str(output).endswith(expected_suffix):
-        raise UsageError(
-            f"{output}: the {destination.kind} twin's checkpoint is written as *{expected_suffix}"
-        )
-    if source.example_inputs is None:
-        raise UsageError(f"{source.label}: needs example inputs (an example_inputs() beside the factory)")
+    _check_twins(source, destination, output)
     destination_inputs = destination.example_inputs
     if destination_inputs is None:
         destination_inputs = _inputs_for(destination, source.example_inputs)
@@ -286,6 +281,24 @@ def transfer_weights(source_spec, destination_spec, output, rtol: float = 1e-4, 
         )
     _write(destination, output)
     return TransferResult(matches, difference, str(output), sum(len(c) for c in destination_cells))
+
+
+def _check_twins(source, destination, output) -> None:
+    """A torch and a Keras twin, the checkpoint suffix of the destination's framework, example inputs."""
+    from toolkit.errors import UsageError
+
+    kinds = {source.kind, destination.kind}
+    if kinds != {"torch", "keras"}:
+        raise UsageError(
+            f"transfer-weights moves weights between a torch and a Keras twin; got {source.kind} and {destination.kind}"
+        )
+    expected_suffix = ".pt" if destination.kind == "torch" else ".weights.h5"
+    if not str(output).endswith(expected_suffix):
+        raise UsageError(
+            f"{output}: the {destination.kind} twin's checkpoint is written as *{expected_suffix}"
+        )
+    if source.example_inputs is None:
+        raise UsageError(f"{source.label}: needs example inputs (an example_inputs() beside the factory)")
 
 
 def _inputs_for(destination, source_inputs):

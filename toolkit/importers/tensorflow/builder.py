@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from toolkit.importers.tensorflow.ops import tf_dtype
 _SPEC_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 
 
-class TensorFlowBackend:
+class TensorFlowBinder:
     """Binds each constant once: float initializers become trainable tf.Variables, the rest tf.constants.
 
     Constants planned by layout.py are stored permuted (convolution weights as HWIO). Binding is
@@ -77,10 +78,10 @@ def _name_scope(step: core.Step):
     return tf.name_scope(core.python_name(step.context.name))
 
 
-def _bind_everything(graph: core.PreparedGraph, backend: TensorFlowBackend) -> dict[str, Any]:
-    bound = core.bind_constants(graph, backend)
+def _bind_everything(graph: core.PreparedGraph, binder: TensorFlowBinder) -> dict[str, Any]:
+    bound = core.bind_constants(graph, binder)
     for subgraph in graph.subgraphs.values():
-        _bind_everything(subgraph, backend)
+        _bind_everything(subgraph, binder)
     return bound
 
 
@@ -108,17 +109,42 @@ class ImportedModule(tf.Module):
         super().__init__(name=name)
         graph = prepared.graph
         plan = layout.plan_constants(graph.graph, graph.constants)
-        backend = TensorFlowBackend(plan, _all_state(graph))
+        binder = TensorFlowBinder(plan, _all_state(graph))
         with tf.name_scope(self.name or "imported"):
-            constants = _bind_everything(graph, backend)
+            constants = _bind_everything(graph, binder)
         # Held outside tf.Module's attribute tracking: only `parameters` is state to save.
-        self._state = _Untracked(constants=constants, backend=backend, prepared=prepared)
-        self.parameters = list(backend.variables)  # tracked by tf.Module for checkpoints and SavedModel
+        self._state = _Untracked(constants=constants, binder=binder, prepared=prepared)
+        self.parameters = list(binder.variables)  # tracked by tf.Module for checkpoints and SavedModel
         inputs = {i.name: i for i in prepared.model.graph.input}
         taken: set[str] = set()
         self.input_specs = [_spec(inputs[name], taken) for name in graph.input_names]
         self.input_names = list(graph.input_names)
         self.output_names = list(graph.output_names)
+
+    @property
+    def onnx_model(self) -> onnx.ModelProto:
+        """The ONNX model this module runs, as the core prepared it (upgraded, shapes inferred)."""
+        return self._state.prepared.model
+
+    @property
+    def onnx_variables(self) -> dict[str, tuple[tf.Variable, tuple[int, ...] | None]]:
+        """{ONNX initializer name: (variable, perm)}: where each parameter and running statistic
+        lives, and the permutation layout.py stored it with (None: ONNX layout)."""
+        return self._state.binder.named
+
+    def run_observed(self, inputs: Any, observe: Callable[[core.Step, tuple], None]) -> list[Any]:
+        """Run the handlers eagerly, op by op, calling `observe(step, outputs)` after every step
+        with its outputs in ONNX layout (for localisation); returns the graph outputs."""
+
+        def in_onnx_layout(step: core.Step, outputs: tuple) -> None:
+            observe(step, tuple(v if isinstance(v, list) else layout.to_onnx(v) for v in outputs))
+
+        graph, state = self._state.prepared.graph, self._state
+        feeds = {name: _as_tensor(value) for name, value in zip(graph.input_names, inputs, strict=True)}
+        outputs = core.run_graph(
+            graph, feeds, state.binder, constants=state.constants, observe=in_onnx_layout
+        )
+        return [_as_output(value) for value in outputs]
 
     def call_eager(self, *inputs: Any, training: bool = False) -> Any:
         with training_mode.building(bool(training), self._state.prepared.model):
@@ -133,7 +159,7 @@ class ImportedModule(tf.Module):
             )
         feeds = {name: _as_tensor(value) for name, value in zip(graph.input_names, inputs, strict=True)}
         state = self._state
-        outputs = core.run_graph(graph, feeds, state.backend, constants=state.constants, scope=_name_scope)
+        outputs = core.run_graph(graph, feeds, state.binder, constants=state.constants, scope=_name_scope)
         return [_as_output(value) for value in outputs]
 
 

@@ -2,6 +2,10 @@
 
 Calling convention: positional tensors in the ONNX graph-input order (initializers excluded); one
 output returns a tensor, several a tuple in graph-output order.
+
+Built on the shared graph walker (toolkit/importers/core.py) with torch's operator table (ops/):
+builder.py records the walk as an fx graph, optimize.py tidies it, export.py writes .pt2 and
+.py, dtypes.py maps ONNX element types to torch's.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ import torch
 import torch.fx
 
 from toolkit.importers import core, training
-from toolkit.importers.torch.ops import support
+from toolkit.importers.torch.dtypes import to_torch
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
 
 
 class _Tracer(torch.fx.proxy.GraphAppendingTracer):
@@ -32,7 +33,7 @@ class _Tracer(torch.fx.proxy.GraphAppendingTracer):
 
     def create_arg(self, a):
         if isinstance(a, np.ndarray):
-            a = support.to_torch(a)
+            a = to_torch(a)
         if isinstance(a, np.generic):
             return a.item()
         if isinstance(a, torch.Tensor) and not isinstance(a, torch.nn.Parameter):
@@ -42,7 +43,7 @@ class _Tracer(torch.fx.proxy.GraphAppendingTracer):
         return super().create_arg(a)
 
 
-class FxBackend:
+class FxBinder:
     """Constants as parameters/buffers on the root module, seen in the graph through get_attr."""
 
     def __init__(self, tracer: _Tracer):
@@ -50,7 +51,7 @@ class FxBackend:
         self.attributes: dict[str, str] = {}  # ONNX initializer name -> attribute on the module
 
     def constant(self, array: np.ndarray, name: str, trainable: bool):
-        tensor = support.to_torch(array)
+        tensor = to_torch(array)
         attribute = core.python_name(name, self.tracer.taken)
         self.attributes.setdefault(name, attribute)
         if trainable:
@@ -66,7 +67,7 @@ class FxBackend:
         return proxy
 
 
-class EagerBackend:
+class EagerBinder:
     """For subgraphs run on real tensors inside an OnnxNode: constants it registered at build."""
 
     def __init__(self, module: OnnxNode):
@@ -76,19 +77,17 @@ class EagerBackend:
         attribute = self.module.constant_names.get(name)
         if attribute is not None:
             return getattr(self.module, attribute)
-        return support.to_torch(array)
+        return to_torch(array)
 
 
 class OnnxNode(torch.nn.Module):
     """One ONNX node run by its handler on real tensors (loops, shapes only known at run time)."""
 
-    def __init__(self, step: core.Step, static_values: dict[int, np.ndarray], subgraphs: dict, outer_names):
+    def __init__(self, step: core.Step, subgraphs: dict, outer_names):
         super().__init__()
         self.op_type = step.node.op_type
         self.onnx_name = step.context.name
         self.function = step.handler.function
-        self.arity = len(step.node.input)
-        self.static_values = static_values
         self.attributes = {k: v for k, v in step.attributes.items() if k not in subgraphs}
         self.subgraphs = subgraphs  # attribute -> PreparedGraph
         self.outer_names = list(outer_names)
@@ -104,7 +103,7 @@ class OnnxNode(torch.nn.Module):
             if name in self.constant_names:
                 continue
             attribute = core.python_name(name, taken)
-            tensor = support.to_torch(array)
+            tensor = to_torch(array)
             if name in graph.trainable:
                 self.register_parameter(attribute, torch.nn.Parameter(tensor))
             else:
@@ -114,15 +113,12 @@ class OnnxNode(torch.nn.Module):
             self._register_constants(nested, taken)
 
     def forward(self, *values):
-        dynamic = list(values[: len(values) - len(self.outer_names)])
-        outer = dict(zip(self.outer_names, values[len(dynamic) :], strict=True))
-        arguments = [
-            self.static_values[i] if i in self.static_values else dynamic.pop(0) for i in range(self.arity)
-        ]
+        arguments = list(values[: len(values) - len(self.outer_names)])
+        outer = dict(zip(self.outer_names, values[len(arguments) :], strict=True))
         keywords = dict(self.attributes)
-        backend = EagerBackend(self)
+        binder = EagerBinder(self)
         for attribute, graph in self.subgraphs.items():
-            keywords[attribute] = core.Subgraph(graph, backend, outer)
+            keywords[attribute] = core.Subgraph(graph, binder, outer)
         if self.context is not None:
             keywords["context"] = self.context
         result = self.function(*arguments, **keywords)
@@ -144,7 +140,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     graph = torch.fx.Graph()
     taken: set[str] = set()
     tracer = _Tracer(graph, root, taken)
-    backend = FxBackend(tracer)
+    binder = FxBinder(tracer)
     top = prepared.graph
     inputs = {}
     for name in top.input_names:
@@ -152,7 +148,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
         proxy.node.meta["onnx_value"] = top.value_info.get(name)
         proxy.node.meta["onnx_name"] = name
         inputs[name] = proxy
-    constants = core.bind_constants(top, backend)
+    constants = core.bind_constants(top, binder)
     environment = {**constants, **inputs}  # every value by ONNX name, for the Gradient operator
 
     def observe(step: core.Step, outputs: tuple) -> None:
@@ -173,7 +169,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     training_flag = tracer.create_proxy("get_attr", "training", (), {}, name="training")
     with training.building(training_flag, prepared.model):
         outputs = core.run_graph(
-            dataclasses.replace(top, steps=steps), inputs, backend, constants=constants, observe=observe
+            dataclasses.replace(top, steps=steps), inputs, binder, constants=constants, observe=observe
         )
     result = outputs[0] if len(outputs) == 1 else tuple(outputs)
     graph.output(tracer.create_arg(result))
@@ -186,7 +182,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     module.onnx_output_names = list(top.output_names)
     kept = {*dict(module.named_parameters()), *dict(module.named_buffers())}
     # For toolkit.parameter_map: which parameter or buffer holds each ONNX initializer.
-    module.onnx_initializer_attributes = {n: a for n, a in backend.attributes.items() if a in kept}
+    module.onnx_initializer_attributes = {n: a for n, a in binder.attributes.items() if a in kept}
     module.onnx_metadata = {entry.key: entry.value for entry in prepared.model.metadata_props}
     # Like a loaded checkpoint: inference until the user calls train().
     return module.eval()
@@ -208,10 +204,15 @@ def _recording(
             subgraphs["forward"] = forward
         try:
             if subgraphs and not _static_condition(step, args):
-                raise support.NeedsValues("control flow runs on real tensors")
+                raise NeedsValues("control flow runs on real tensors")
             result = step.handler.function(*args, **keywords)
             _check_recordable(result)
-        except Exception:  # the proxies could not answer: record the node as one eager submodule
+        except (NeedsValues, torch.fx.proxy.TraceError, core.ImporterRunError) as error:
+            # The proxies could not answer (a rank, a value, a Python bool of a tensor), here or in
+            # an inlined subgraph: record the node as one eager submodule. Any other error is the
+            # handler's, raised at import time.
+            if not _needs_values(error):
+                raise
             for node in reversed(_nodes_after(graph, cursor)):
                 if not node.users:
                     graph.erase_node(node)
@@ -223,7 +224,7 @@ def _recording(
                 node.meta["onnx_op_type"] = step.node.op_type
         outputs = result if isinstance(result, (tuple, list)) and step.context.num_outputs > 1 else (result,)
         for value, info in zip(outputs, step.context.outputs, strict=False):
-            if support.is_proxy(value) and info is not None and value.node.op != "get_attr":
+            if is_proxy(value) and info is not None and value.node.op != "get_attr":
                 if value.node.op != "placeholder":
                     value.node.meta["onnx_value"] = info
         return result
@@ -259,7 +260,14 @@ def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> cor
 
 def _static_condition(step: core.Step, args) -> bool:
     """An If whose condition is a constant is resolved while building (its branch is inlined)."""
-    return step.node.op_type == "If" and args and support.known(args[0]) is not None
+    return step.node.op_type == "If" and args and maybe_known(args[0]) is not None
+
+
+def _needs_values(error: BaseException) -> bool:
+    """The error is a proxy that could not answer, possibly wrapped by an inlined subgraph's walk."""
+    while isinstance(error, core.ImporterRunError) and error.__cause__ is not None:
+        error = error.__cause__
+    return isinstance(error, (NeedsValues, torch.fx.proxy.TraceError))
 
 
 def _check_recordable(result) -> None:
@@ -267,8 +275,8 @@ def _check_recordable(result) -> None:
     for value in values:
         if isinstance(value, (tuple, list)):
             _check_recordable(value)
-        elif not (value is None or support.is_proxy(value) or isinstance(value, torch.Tensor)):
-            raise TypeError(f"handler returned {type(value).__name__}")
+        elif not (value is None or is_proxy(value) or isinstance(value, torch.Tensor)):
+            raise NeedsValues(f"handler returned {type(value).__name__}, not a tensor")
 
 
 def _nodes_after(graph: torch.fx.Graph, cursor: torch.fx.Node) -> list[torch.fx.Node]:
@@ -281,20 +289,18 @@ def _nodes_after(graph: torch.fx.Graph, cursor: torch.fx.Node) -> list[torch.fx.
 
 
 def _eager_node(step, args, keywords, subgraphs, tracer: _Tracer, taken: set[str]):
-    static_values = {i: args[i] for i in step.static_positions if i < len(args)}
-    dynamic = [a for i, a in enumerate(args) if i not in step.static_positions]
     outer_names: list[str] = []
     outer_values = []
     for attribute in subgraphs:
         subgraph = keywords[attribute]
-        for name in sorted(core._outer_names(subgraph.graph.graph)):
+        for name in sorted(core.outer_names(subgraph.graph.graph)):
             if name in subgraph.outer and name not in outer_names:
                 outer_names.append(name)
                 outer_values.append(subgraph.outer[name])
-    module = OnnxNode(step, static_values, subgraphs, outer_names)
+    module = OnnxNode(step, subgraphs, outer_names)
     attribute = core.python_name(step.context.name, taken)
     tracer.root.add_module(attribute, module)
-    proxy = tracer.create_proxy("call_module", attribute, tuple(dynamic + outer_values), {})
+    proxy = tracer.create_proxy("call_module", attribute, tuple([*args, *outer_values]), {})
     if step.context.num_outputs == 1:
         return proxy
     return tuple(proxy[i] for i in range(step.context.num_outputs))

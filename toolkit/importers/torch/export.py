@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from toolkit.errors import ExportError, UsageError
-from toolkit.importers.torch.ops.support import TORCH_DTYPES
+from toolkit.importers.torch.dtypes import TORCH_DTYPES
 from toolkit.io import atomic_output, first_line
 
 # Size given to a dimension that varies between calls when example inputs are made up.
@@ -165,7 +165,7 @@ class {class_name}(torch.nn.Module):
 
 def _helper_sources(module: torch.fx.GraphModule) -> str:
     """Definitions of the toolkit helpers the graph calls (functions recorded as single fx calls,
-    e.g. through `support.leaf`), under the names fx's generated code gives them: they use only torch."""
+    e.g. through `values.leaf`), under the names fx's generated code gives them: they use only torch."""
     import inspect
 
     sources = []

@@ -1,5 +1,10 @@
 """The TensorFlow operator table: handlers named after ONNX operators, grouped by family.
 
+Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals),
+deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), nn, quantization,
+resize, rnn, roi_align, signal, tensor. ONNX's rules themselves live in
+toolkit/importers/semantics/, shared with the torch table.
+
 `register` is the core's `OperatorTable.register` plus how the handler treats layout tags
 (see layout.py): "onnx" handlers (the default) see every value in ONNX layout; "elementwise"
 handlers are layout-agnostic and propagate a channels-last tag; "any" handlers see the tags
@@ -9,7 +14,7 @@ themselves (convolutions, pooling, Shape, Identity).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import onnx
 
@@ -26,7 +31,6 @@ def register(
     op_type: str,
     since: int = 1,
     domain: str = core.ONNX_DOMAIN,
-    static: Iterable[str] = (),
     check: Callable | None = None,
     layout_mode: str = "onnx",
 ) -> Callable[[Callable], Callable]:
@@ -45,7 +49,7 @@ def register(
             def wrapped(*arguments, **keywords):
                 return _one_sequence(function(*[layout.to_onnx(a) for a in arguments], **keywords))
 
-        table.register(op_type, since=since, domain=domain, static=static, check=check)(wrapped)
+        table.register(op_type, since=since, domain=domain, check=check)(wrapped)
         return function
 
     return decorate
@@ -59,14 +63,14 @@ def _one_sequence(result):
 def load_all() -> core.OperatorTable:
     """Import every family module (each registers its handlers) and return the table."""
     from toolkit.importers.tensorflow.ops import (  # noqa: F401
-        control,
+        control_flow,
         deform_conv,
         detection,
         elementwise,
         grid_sample,
+        math,
         nn,
         quantization,
-        reduce,
         resize,
         rnn,
         roi_align,
@@ -95,10 +99,11 @@ def tf_dtype(element_type: int):
 
 
 def known(value, what: str = "this input"):
-    """A build-time value as numpy: static inputs arrive as numpy, constants and eager tensors are read.
+    """A build-time value as numpy (a constant, a folded value, an eager tensor), or raise.
 
     Raises when the value is only known at run time (a graph input under tf.function); handlers
-    that can take such a value use `maybe_known` and a TF-op path instead.
+    that can take such a value use `maybe_known` (the value or None, as in the torch table) and a
+    TF-op path instead.
     """
     static = maybe_known(value)
     if static is None and value is not None:

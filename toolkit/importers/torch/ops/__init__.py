@@ -1,5 +1,12 @@
 """The torch operator table: one handler per ONNX operator, grouped by family.
 
+Families: attention, control_flow, detection, elementwise, grid_sample, math (reductions, softmax,
+matrix products, losses), nn (convolution, pooling, normalisation), quantization, resize, rnn
+(+ rnn_fused, torch's fused kernels), signal, tensor. The helpers handlers share, one job each:
+table.py (the OperatorTable), values.py (ranks, dtypes, constants of tensors and fx proxies;
+`NeedsValues`), unsigned.py (uint16/32/64 computed as int64), symbolic.py (shapes as values).
+ONNX's rules themselves live in toolkit/importers/semantics/, shared with the TensorFlow table.
+
 Versioning: a handler is registered with the opset (`since`) from which its signature and
 semantics hold; when an operator changed (Split's `split` moved from attribute to input at 13,
 Softmax stopped flattening at 13, Resize gained modes), the newer behaviour is a second function
@@ -13,15 +20,15 @@ from toolkit.importers.torch.ops import (  # noqa: F401  (registration happens o
     control_flow,
     detection,
     elementwise,
+    grid_sample,
     math,
     nn,
-    quantize,
+    quantization,
     resize,
     rnn,
-    sampling,
     signal,
     tensor,
 )
-from toolkit.importers.torch.ops.support import table
+from toolkit.importers.torch.ops.table import table
 
 __all__ = ["table"]

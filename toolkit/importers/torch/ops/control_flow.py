@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.importers.torch.ops.support import TORCH_DTYPES, NeedsValues, is_proxy, known, register
+from toolkit.importers.torch.dtypes import TORCH_DTYPES
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
 
 
 def _concrete(*values):
@@ -19,7 +21,9 @@ def _concrete(*values):
 
 @register("If", since=1)
 def if_(cond, *, then_branch, else_branch):
-    value = known(cond)
+    value = maybe_known(cond)
+    if value is None:
+        raise NeedsValues("If's condition is known only at run time")
     chosen = then_branch if bool(value.reshape(-1)[0]) else else_branch
     return tuple(chosen())
 

@@ -7,7 +7,8 @@ import math
 import torch
 
 from toolkit.importers.common import center_point_box_supported
-from toolkit.importers.torch.ops.support import known, leaf, register
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import leaf, maybe_known
 
 
 def _corners(boxes, center_point_box):
@@ -43,7 +44,7 @@ def _suppresses(boxes, center_point_box, iou_threshold):
 
 
 def _scalar(value, default):
-    array = known(value)
+    array = maybe_known(value)
     return default if array is None or array.size == 0 else array.reshape(-1)[0].item()
 
 

@@ -8,24 +8,17 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto
 
-from toolkit.importers.torch.ops.support import (
-    FLOAT8_LIMITS,
-    SUB_BYTE_INTEGERS,
-    SYMBOLIC,
-    TORCH_DTYPES,
+from toolkit.importers.torch.dtypes import FLOAT8_LIMITS, SUB_BYTE_INTEGERS, TORCH_DTYPES
+from toolkit.importers.torch.ops.symbolic import SYMBOLIC, symbolic_ints, with_symbolic
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.unsigned import (
     WIDE_UNSIGNED,
-    dims,
-    dtype_of,
     from_int64,
-    is_proxy,
-    maybe_dtype,
-    register,
-    symbolic_ints,
     to_int64,
     unsigned_divmod,
     unsigned_via_int64,
-    with_symbolic,
 )
+from toolkit.importers.torch.ops.values import dims, dtype_of, is_proxy, maybe_dtype
 
 _INTEGER = {
     torch.int8,
@@ -86,7 +79,7 @@ for _op, _function in {
 
 
 def _on_sizes(result, a, b, operator):
-    """Arithmetic on shape values (see support.SYMBOLIC) also computes their symbolic elements."""
+    """Arithmetic on shape values (see symbolic.SYMBOLIC) also computes their symbolic elements."""
     if not any(is_proxy(v) and SYMBOLIC in v.node.meta for v in (a, b)):
         return result
     left, right = symbolic_ints(a), symbolic_ints(b)

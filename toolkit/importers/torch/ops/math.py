@@ -9,15 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import normalize_axes, normalize_axis
-from toolkit.importers.torch.ops.support import (
-    NeedsValues,
-    is_proxy,
-    known_ints,
-    rank,
-    register,
-    symbolic_ints,
-    with_symbolic,
-)
+from toolkit.importers.torch.ops.symbolic import symbolic_ints, with_symbolic
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known_ints, rank
 
 
 def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
@@ -30,7 +24,7 @@ def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
 
 
 def _reduce_sizes(result, data, function):
-    """A reduction of a shape value (see support.SYMBOLIC) also reduces its symbolic elements."""
+    """A reduction of a shape value (see symbolic.SYMBOLIC) also reduces its symbolic elements."""
     combine, identity = _SIZE_REDUCTIONS.get(function, (None, None))
     items = symbolic_ints(data) if combine is not None and is_proxy(data) and rank(data) == 1 else None
     if items is None:
@@ -41,7 +35,7 @@ def _reduce_sizes(result, data, function):
 def _dynamic_axes(axes):
     if axes is None:
         return None
-    values = known_ints(axes)
+    values = maybe_known_ints(axes)
     if values is None:
         raise NeedsValues("axes known only at run time")
     return values

@@ -10,14 +10,14 @@ import torch.nn.functional as F
 
 from toolkit.importers import training
 from toolkit.importers.common import auto_pads, conv_transpose_pads, split_pads
-from toolkit.importers.torch.ops.support import (
+from toolkit.importers.torch.ops.symbolic import sizes_of
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import (
     NeedsValues,
     dims,
     is_proxy,
-    known_ints,
+    maybe_known_ints,
     rank,
-    register,
-    sizes_of,
     static_dims,
 )
 
@@ -398,16 +398,16 @@ def dropout_7(data, *, ratio=0.5, context):
 
 @register("Dropout", since=12)
 def dropout(data, ratio=None, training_mode=None, *, seed=None, context):
-    from toolkit.importers.torch.ops.support import known
+    from toolkit.importers.torch.ops.values import maybe_known
 
     if training_mode is not None:
         # ONNX: training_mode given says when to drop, whatever the module's mode (a trainable
         # export leaves it out, so that its Dropout nodes follow train()/eval()).
-        mode = known(training_mode)
+        mode = maybe_known(training_mode)
         if mode is None or bool(mode):
             raise NeedsValues("training-mode dropout")
         return data, torch.ones_like(data, dtype=torch.bool)
-    ratio_value = 0.5 if ratio is None else known(ratio)
+    ratio_value = 0.5 if ratio is None else maybe_known(ratio)
     if ratio_value is None:
         raise NeedsValues("Dropout's ratio computed by the graph")
     return _dropout(data, float(ratio_value), context)
@@ -426,7 +426,7 @@ def max_unpool(x, i, output_shape=None, *, kernel_shape, pads=None, strides=None
     y = x.new_zeros(math.prod(inferred)).scatter(0, i.reshape(-1), x.reshape(-1)).reshape(inferred)
     if output_shape is None:
         return y
-    target = known_ints(output_shape)
+    target = maybe_known_ints(output_shape)
     if target is None:
         raise NeedsValues("MaxUnpool's output_shape is computed by the graph")
     # a larger output_shape keeps the unpooled values at the start of each axis, zeros after
@@ -436,7 +436,7 @@ def max_unpool(x, i, output_shape=None, *, kernel_shape, pads=None, strides=None
 
 @register("Col2Im", since=18)
 def col2im(input, image_shape, block_shape, *, dilations=None, pads=None, strides=None):  # noqa: A002
-    image, block = known_ints(image_shape), known_ints(block_shape)
+    image, block = maybe_known_ints(image_shape), maybe_known_ints(block_shape)
     if image is None or block is None:
         raise NeedsValues("Col2Im's image_shape and block_shape are computed by the graph")
     count = len(image)

@@ -15,16 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import normalize_axes
-from toolkit.importers.torch.ops.support import (
-    NeedsValues,
-    dims,
-    dtype_of,
-    is_proxy,
-    known,
-    rank,
-    register,
-    symbolic_ints,
-)
+from toolkit.importers.torch.ops.symbolic import symbolic_ints
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, dtype_of, is_proxy, maybe_known, rank
 
 
 def _coefficients(mode, nearest_mode, cubic_coeff_a, antialias):
@@ -176,7 +169,7 @@ def _sizes_and_axes(x, sizes, axes, roi=None):
     Those axes are not resized, so they drop out of `axes`: a dynamic batch no longer makes the
     whole Resize run eagerly, and the graph stays exportable with torch.export.
     """
-    if sizes is None or known(sizes) is not None:
+    if sizes is None or maybe_known(sizes) is not None:
         return _static(sizes), axes
     if roi is not None and np.asarray(roi).size:
         raise NeedsValues("Resize sizes known only at run time, with a roi")
@@ -196,7 +189,7 @@ def _sizes_and_axes(x, sizes, axes, roi=None):
 
 
 def _static(value):
-    array = known(value)
+    array = maybe_known(value)
     if value is not None and array is None:
         raise NeedsValues("Resize scales/sizes known only at run time")
     return array

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from toolkit.importers.semantics import rnn as semantics
 from toolkit.importers.torch.ops import rnn_fused
-from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, register
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy
 
 _ACTIVATIONS = {
     "relu": lambda x, a, b: torch.relu(x),
@@ -205,7 +206,24 @@ def gru(
         )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("GRU", activations, activation_alpha, activation_beta, directions)
-    h = hidden_size
+    cell_for = _gru_cells(functions, hidden_size, clip, linear_before_reset)
+    return _recurrent(
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h],
+        gates=3,
+        hidden_size=hidden_size,
+        direction=direction,
+        layout=layout,
+        cell_for=cell_for,
+    )
+
+
+def _gru_cells(functions, h, clip, linear_before_reset):
+    """cell_for(direction, W, R, B) of a GRU: gates in ONNX's z, r, h order."""
 
     def cell_for(d, w, r, b):
         f, g = functions[d]
@@ -226,19 +244,7 @@ def gru(
 
         return cell
 
-    return _recurrent(
-        x,
-        w,
-        r,
-        b,
-        sequence_lens,
-        [initial_h],
-        gates=3,
-        hidden_size=h,
-        direction=direction,
-        layout=layout,
-        cell_for=cell_for,
-    )
+    return cell_for
 
 
 @register("LSTM", since=7, check=semantics.check)
@@ -288,7 +294,24 @@ def lstm(
         )
     directions = 2 if direction == "bidirectional" else 1
     functions = _activations("LSTM", activations, activation_alpha, activation_beta, directions)
-    h = hidden_size
+    cell_for = _lstm_cells(functions, hidden_size, p, clip, input_forget)
+    return _recurrent(
+        x,
+        w,
+        r,
+        b,
+        sequence_lens,
+        [initial_h, initial_c],
+        gates=4,
+        hidden_size=hidden_size,
+        direction=direction,
+        layout=layout,
+        cell_for=cell_for,
+    )
+
+
+def _lstm_cells(functions, h, p, clip, input_forget):
+    """cell_for(direction, W, R, B) of an LSTM: gates in ONNX's i, o, f, c order, peepholes P."""
 
     def cell_for(d, w, r, b):
         f, g, activation_h = functions[d]
@@ -313,16 +336,4 @@ def lstm(
 
         return cell
 
-    return _recurrent(
-        x,
-        w,
-        r,
-        b,
-        sequence_lens,
-        [initial_h, initial_c],
-        gates=4,
-        hidden_size=h,
-        direction=direction,
-        layout=layout,
-        cell_for=cell_for,
-    )
+    return cell_for

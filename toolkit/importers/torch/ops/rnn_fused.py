@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.importers.torch.ops.support import NeedsValues, dims, is_proxy, known, maybe_dtype
+from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy, maybe_dtype, maybe_known
 
 # The fused kernels, with the activations they apply (RNN: one kernel per activation).
 _RNN_KERNELS = {"tanh": torch.rnn_tanh, "relu": torch.rnn_relu}
@@ -62,12 +62,12 @@ def kernel(
 
 
 def _all_zeros(value) -> bool:
-    array = known(value)
+    array = maybe_known(value)
     return array is not None and not array.any()
 
 
 def _full_lengths(x, sequence_lens, layout) -> bool:
-    lengths = known(sequence_lens)
+    lengths = maybe_known(sequence_lens)
     try:
         steps = dims(x)[1 if layout else 0]
     except NeedsValues:

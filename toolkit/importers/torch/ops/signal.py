@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.importers.torch.ops.support import NeedsValues, dims, known_ints, rank, register
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import NeedsValues, dims, maybe_known_ints, rank
 
 
 def _as_complex(x):
@@ -28,7 +29,7 @@ def _scalar(value, what):
     """An optional scalar input as an int; one computed while running is read at run time."""
     if value is None:
         return None
-    ints = known_ints(value)
+    ints = maybe_known_ints(value)
     if ints is None:
         raise NeedsValues(f"{what} is computed by the graph")
     return ints[0]

@@ -12,24 +12,21 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import constant_value, normalize_axes, normalize_axis
-from toolkit.importers.torch.ops.support import (
-    TORCH_DTYPES,
+from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_torch
+from toolkit.importers.torch.ops.symbolic import sizes_of, symbolic_ints, with_symbolic
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.unsigned import unsigned_via_int64
+from toolkit.importers.torch.ops.values import (
     NeedsValues,
     as_tensor,
     dims,
     dtype_of,
     is_proxy,
-    known,
-    known_ints,
     leaf,
+    maybe_known,
+    maybe_known_ints,
     rank,
-    register,
-    sizes_of,
     static_dims,
-    symbolic_ints,
-    to_torch,
-    unsigned_via_int64,
-    with_symbolic,
 )
 
 
@@ -140,7 +137,7 @@ def squeeze_1(data, *, axes=None):
 
 @register("Squeeze", since=13)
 def squeeze(data, axes=None):
-    return squeeze_1(data, axes=None if axes is None else _require(known_ints(axes)))
+    return squeeze_1(data, axes=None if axes is None else _require(maybe_known_ints(axes)))
 
 
 @register("Unsqueeze", since=1)
@@ -154,7 +151,7 @@ def unsqueeze_1(data, *, axes):
 
 @register("Unsqueeze", since=13)
 def unsqueeze(data, axes):
-    return unsqueeze_1(data, axes=_require(known_ints(axes)))
+    return unsqueeze_1(data, axes=_require(maybe_known_ints(axes)))
 
 
 @register("Concat", since=4)
@@ -181,12 +178,16 @@ def split_2(input, *, axis=0, split=None, context):  # noqa: A002
 
 @register("Split", since=13)
 def split(input, split=None, *, axis=0, context):  # noqa: A002
-    return _split(input, None if split is None else _require(known_ints(split)), axis, context.num_outputs)
+    return _split(
+        input, None if split is None else _require(maybe_known_ints(split)), axis, context.num_outputs
+    )
 
 
 @register("Split", since=18)
 def split_18(input, split=None, *, axis=0, num_outputs=None, context):  # noqa: A002
-    return _split(input, None if split is None else _require(known_ints(split)), axis, context.num_outputs)
+    return _split(
+        input, None if split is None else _require(maybe_known_ints(split)), axis, context.num_outputs
+    )
 
 
 def _slice(data, starts, ends, axes, steps):
@@ -228,8 +229,8 @@ def slice_(data, starts, ends, axes=None, steps=None):
     # Bounds may be sizes known only at run time (`position_ids[:, :input_ids.shape[1]]`): a
     # forward slice takes them as they are, so the graph stays exportable with torch.export.
     starts, ends = _require(symbolic_ints(starts)), _require(symbolic_ints(ends))
-    axes = None if axes is None else _require(known_ints(axes))
-    steps = None if steps is None else _require(known_ints(steps))
+    axes = None if axes is None else _require(maybe_known_ints(axes))
+    steps = None if steps is None else _require(maybe_known_ints(steps))
     if any(is_proxy(bound) for bound in (*starts, *ends)) and any(step < 0 for step in steps or ()):
         raise NeedsValues("a backward slice with bounds known only at run time")
     items = symbolic_ints(data) if is_proxy(data) else None
@@ -243,7 +244,7 @@ def slice_(data, starts, ends, axes=None, steps=None):
 @register("Gather", since=1)
 def gather(data, indices, *, axis=0):
     axis = normalize_axis(axis, rank(data))
-    values = known(indices)
+    values = maybe_known(indices)
     items = symbolic_ints(data) if is_proxy(data) and values is not None and axis == 0 else None
     if items is not None:
         items = [items[int(i)] for i in np.asarray(values).reshape(-1)]
@@ -337,7 +338,7 @@ def expand(input, shape):  # noqa: A002
 
 @register("Tile", since=6)
 def tile(input, repeats):  # noqa: A002
-    return input.repeat(*_require(known_ints(repeats)))
+    return input.repeat(*_require(maybe_known_ints(repeats)))
 
 
 def _pad(data, pads, mode, value, axes=None):
@@ -372,10 +373,10 @@ def pad_2(data, *, mode="constant", pads, value=0.0):
 def pad(data, pads, constant_value=None, axes=None, *, mode="constant"):
     value = None
     if constant_value is not None:
-        value = _require(known(constant_value)).reshape(-1)
+        value = _require(maybe_known(constant_value)).reshape(-1)
         value = value[0].item() if value.size else None
-    axes = None if axes is None else _require(known_ints(axes))
-    return _pad(data, _require(known_ints(pads)), mode, value, axes)
+    axes = None if axes is None else _require(maybe_known_ints(axes))
+    return _pad(data, _require(maybe_known_ints(pads)), mode, value, axes)
 
 
 @register("ConstantOfShape", since=9)
@@ -387,12 +388,14 @@ def constant_of_shape(input, *, value=None):  # noqa: A002
 
 @register("Range", since=11)
 def range_(start, limit, delta):
-    bound = symbolic_ints(limit) if known(limit) is None else None
-    if bound and len(bound) == 1 and known(start) is not None and known(delta) is not None:
+    bound = symbolic_ints(limit) if maybe_known(limit) is None else None
+    if bound and len(bound) == 1 and maybe_known(start) is not None and maybe_known(delta) is not None:
         # `arange(input_ids.shape[1])`: a size known at run time stays a traced size (exportable).
         if not dtype_of(start).is_floating_point:
-            return torch.arange(known(start).item(), bound[0], known(delta).item(), dtype=dtype_of(start))
-    start_value, limit_value, delta_value = (_require(known(v)).item() for v in (start, limit, delta))
+            return torch.arange(
+                maybe_known(start).item(), bound[0], maybe_known(delta).item(), dtype=dtype_of(start)
+            )
+    start_value, limit_value, delta_value = (_require(maybe_known(v)).item() for v in (start, limit, delta))
     dtype = dtype_of(start)
     count = max(int(np.ceil((limit_value - start_value) / delta_value)), 0)
     if dtype.is_floating_point:
@@ -414,7 +417,7 @@ def top_k_1(x, *, axis=-1, k):
 @register("TopK", since=10)
 @unsigned_via_int64(ordered=True, restore=(0,))
 def top_k(x, k, *, axis=-1, largest=1, sorted=1):  # noqa: A002
-    count = _require(known_ints(k))[0]
+    count = _require(maybe_known_ints(k))[0]
     # ONNX TopK: of equal values the lower index comes first; torch.topk leaves ties unordered.
     values, indices = torch.sort(x, dim=axis, descending=bool(largest), stable=True)
     return values.narrow(axis, 0, count), indices.narrow(axis, 0, count)
@@ -439,7 +442,7 @@ def arg_min(data, *, axis=0, keepdims=1, select_last_index=0):
 
 @register("OneHot", since=9)
 def one_hot(indices, depth, values, *, axis=-1):
-    count = int(_require(known(depth)).reshape(-1)[0])
+    count = int(_require(maybe_known(depth)).reshape(-1)[0])
     out_rank = rank(indices) + 1
     axis = normalize_axis(axis, out_rank)
     indices = torch.where(indices < 0, indices + count, indices)
@@ -452,7 +455,7 @@ def one_hot(indices, depth, values, *, axis=-1):
 
 @register("Trilu", since=14)
 def trilu(input, k=None, *, upper=1):  # noqa: A002
-    diagonal = 0 if k is None else int(_require(known(k)).reshape(-1)[0])
+    diagonal = 0 if k is None else int(_require(maybe_known(k)).reshape(-1)[0])
     return torch.triu(input, diagonal) if upper else torch.tril(input, diagonal)
 
 
@@ -495,7 +498,7 @@ def cum_prod(x, axis, *, exclusive=0, reverse=0):
 
 
 def _cumulative(function, x, axis, exclusive, reverse, identity):
-    axis = normalize_axis(int(_require(known(axis)).reshape(-1)[0]), rank(x))
+    axis = normalize_axis(int(_require(maybe_known(axis)).reshape(-1)[0]), rank(x))
     if reverse:
         x = torch.flip(x, [axis])
     if exclusive:
@@ -559,7 +562,7 @@ def sequence_empty(*, dtype=None):
 def _position(sequence, position, default):
     if position is None:
         return default
-    index = int(_require(known(position)).reshape(-1)[0])
+    index = int(_require(maybe_known(position)).reshape(-1)[0])
     return index + len(sequence) if index < 0 else index
 
 
@@ -601,7 +604,7 @@ def split_to_sequence(input, split=None, *, axis=0, keepdims=1):  # noqa: A002
     if split is None:
         parts = torch.split(input, 1, dim=axis)
         return ([p.squeeze(axis) for p in parts] if not keepdims else list(parts),)
-    sizes = _require(known(split))
+    sizes = _require(maybe_known(split))
     if sizes.ndim == 0:
         return (list(torch.split(input, int(sizes), dim=axis)),)
     return (list(torch.split(input, [int(s) for s in sizes], dim=axis)),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from toolkit.importers.torch.ops.support import register
+from toolkit.importers.torch.ops.table import register
 
 # ONNX GridSample mode names (opset 16 and 20 spellings) → torch grid_sample's.
 _MODES = {

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from onnx import TensorProto
 
-from toolkit.importers.torch.ops.support import FLOAT8_LIMITS, TORCH_DTYPES, dtype_of, rank, register
+from toolkit.importers.torch.dtypes import FLOAT8_LIMITS, TORCH_DTYPES
+from toolkit.importers.torch.ops.table import register
+from toolkit.importers.torch.ops.values import dtype_of, rank
 
 # Saturation ranges of the integer targets, by ONNX element type (4- and 2-bit ones included).
 _RANGES = {

@@ -1,5 +1,5 @@
-"""`onnx.backend.base.Backend` for the torch importer, and the compile function the conformance
-suite uses: import once, then run each data set through the same module.
+"""The torch importer's compile function for the conformance harness: import once, then run each
+data set through the same module (feeds and outputs as numpy, ml_dtypes included).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from onnx.backend.base import Backend, BackendRep
 
-from toolkit.importers.torch.ops.support import SUB_BYTE_INTEGERS, to_torch
+from toolkit.importers.torch.dtypes import SUB_BYTE_INTEGERS, to_torch
 
 _TORCH_TO_NUMPY_SPECIAL = {
     torch.bfloat16: "bfloat16",
@@ -57,7 +56,7 @@ def compile_model(model: onnx.ModelProto):
 
     module = import_onnx(model)
     count = len(module.onnx_output_names)
-    # 2- and 4-bit integers travel in 8-bit tensors (see ops.support.TORCH_DTYPES): relabel them.
+    # 2- and 4-bit integers travel in 8-bit tensors (see dtypes.TORCH_DTYPES): relabel them.
     declared = [
         onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type)
         if o.type.tensor_type.elem_type in SUB_BYTE_INTEGERS
@@ -73,42 +72,3 @@ def compile_model(model: onnx.ModelProto):
         return [v if d is None else v.astype(d) for v, d in zip(values, declared, strict=False)]
 
     return run
-
-
-class TorchBackendRep(BackendRep):
-    def __init__(self, model: onnx.ModelProto):
-        self.runner = compile_model(model)
-
-    def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
-        if isinstance(inputs, dict):
-            raise NotImplementedError("feed inputs positionally, in graph-input order")
-        feeds = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        return tuple(self.runner(feeds))
-
-
-class TorchBackend(Backend):
-    """onnx's backend interface over the importer (`onnx.backend.test.BackendTest` can drive it)."""
-
-    @classmethod
-    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
-        return True
-
-    @classmethod
-    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> TorchBackendRep:
-        super().prepare(model, device, **kwargs)
-        return TorchBackendRep(model)
-
-    @classmethod
-    def run_node(
-        cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU", outputs_info=None, **kwargs: Any
-    ):
-        raise NotImplementedError("run_node: wrap the node in a model and use prepare()")
-
-    @classmethod
-    def supports_device(cls, device: str) -> bool:
-        return device == "CPU"
-
-
-prepare = TorchBackend.prepare
-run_model = TorchBackend.run_model
-supports_device = TorchBackend.supports_device
