@@ -118,6 +118,38 @@ def test_loop_growing_a_sequence_runs_traced_and_as_saved_model(tmp_path):
     )
 
 
+def test_loop_state_that_grows_is_traced_with_a_free_shape(tmp_path):
+    """The state's initial shape is its first invariant; a body that grows it builds the loop again."""
+    floats = TensorProto.FLOAT
+    body = helper.make_graph(
+        [
+            helper.make_node("Concat", ["state_in", "one_1d"], ["state_out"], axis=0),
+            helper.make_node("Identity", ["going_in"], ["going_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+            helper.make_tensor_value_info("going_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("state_in", floats, None),
+        ],
+        [
+            helper.make_tensor_value_info("going_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("state_out", floats, None),
+        ],
+    )
+    constants = {"one_1d": np.array([1.0], np.float32), "start": np.array([5.0], np.float32)}
+    model = _model(
+        [
+            helper.make_node("Loop", ["count", "", "start"], ["grown"], body=body),
+            helper.make_node("Mul", ["grown", "start"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("count", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", floats, ["length"])],
+        [numpy_helper.from_array(value, name) for name, value in constants.items()],
+    )
+    _check_traced_and_saved(model, lambda count: {"count": np.array(count, np.int64)}, tmp_path, (0, 3))
+
+
 def _average_pool(shape, count_include_pad):
     return _model(
         [
