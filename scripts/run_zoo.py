@@ -36,21 +36,10 @@ _GRU_TIME_AXIS = (
     "torch.onnx dynamo freezes the time axis of a bidirectional GRU into node_Reshape_175 "
     "([10, 2, 32]) although axis 0 is dynamic: pytorch/pytorch#191855"
 )
-_TF_LOOP = (
-    "TF importer (importers/tensorflow): node n19_2 (Loop, opset 20) from EmbeddingBag: "
-    "TypeError: the two structures don't have the same nested structure (loop state)"
-)
 _TF_RESIZE = (
     "TF importer (importers/tensorflow): node node_upsample_bilinear2d (Resize, opset 20): "
     "sizes from Shape/Slice/Concat with a dynamic batch are not tracked (issue 10 item 5)"
 )
-
-
-def _tf_loop(node: str) -> str:
-    return (
-        f"TF importer (importers/tensorflow): node {node} (Loop) from a tf2onnx while_loop: TypeError: "
-        "the two structures don't have the same nested structure (traced loop state, issue 10 item 5)"
-    )
 
 
 def _torch_loop(node: str, kind: str) -> str:
@@ -70,8 +59,6 @@ _KERAS_RESIZE = (
     "computed from Shape with a dynamic batch are not tracked (issue 10 item 5)"
 )
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
-    **{(model, "tensorflow"): _tf_loop(node) for model, node in _KERAS_LOOPS.items()},
-    **{(model, "saved_model"): _tf_loop(node) for model, node in _KERAS_LOOPS.items()},
     **{
         (model, kind): _torch_loop(node, kind)
         for model, node in _KERAS_LOOPS.items()
@@ -85,8 +72,6 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     ): "torch importer: node Resize__1330 (Resize) sizes known only at run time; torch.export fails",
     ("upsampling", "py"): "torch importer: node Resize__1330 (Resize) runs eagerly; no .py form",
     **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:]},
-    ("embedding_bag", "tensorflow"): _TF_LOOP,
-    ("embedding_bag", "saved_model"): _TF_LOOP,
     ("embedding_bag", "pt2"): "torch importer: node n19_2 (Loop) runs eagerly; torch.export cannot trace it",
     ("embedding_bag", "py"): "torch importer: node n19_2 (Loop) has no plain-torch form for .py",
     ("unet_interpolate", "tensorflow"): _TF_RESIZE,
@@ -102,18 +87,6 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         "py",
     ): "torch importer: nodes node_Split_375, node_Split_382 (Split of Conv1D's qkv with run-time "
     "sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
-    **{
-        (
-            model,
-            kind,
-        ): f"TF importer (importers/tensorflow): node {node} (AveragePool, opset 17) with a dynamic "
-        "batch: TypeError: Expected int32, but got None of type NoneType"
-        for model, node in (
-            ("inception_v3", "inception_v3_1/average_pooling2d_8_1/AvgPool"),
-            ("nasnet_mobile", "nasnet_mobile_1/normal_left4_9_1/AvgPool"),
-        )
-        for kind in ("tensorflow", "saved_model")
-    },
     (
         "gpt2_with_mask",
         "py",

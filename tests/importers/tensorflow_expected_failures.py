@@ -151,8 +151,8 @@ EXPECTED_FAILURES.update(
 EXPECTED_FAILURES.update(
     {
         "test_if_opt": "traced: one branch gives a sequence, the other an empty optional (None): tf.cond needs one structure",
-        "test_loop13_seq": "traced: a sequence carried through a Loop whose trip count is a graph input (tf.while_loop takes no Python list; unrolled only for a known count)",
-        "test_loop16_seq_none": "traced: a sequence carried through a Loop whose trip count is a graph input (tf.while_loop takes no Python list; unrolled only for a known count)",
+        "test_loop13_seq": "traced: the Loop carries its sequence as a TensorArray, but a graph output of run-time length leaves the tf.function as a TensorList variant, not a list of tensors",
+        "test_loop16_seq_none": "traced: an If in the Loop body gives a new sequence (a list) in one branch and the carried TensorArray in the other: tf.cond needs one structure",
         "test_split_to_sequence_1": "traced: SplitToSequence with a run-time split: the sequence length is unknown while building",
     }
 )

@@ -115,7 +115,8 @@ class OperatorTable:
 
 @dataclass
 class ValueInfo:
-    """What shape inference knows of a value: ONNX element type and dims (int, str or None)."""
+    """What shape inference knows of a value: ONNX element type (a sequence's: its tensors') and dims
+    (int, str or None)."""
 
     name: str
     element_type: int = 0
@@ -340,7 +341,10 @@ def _value_infos(graph: onnx.GraphProto) -> dict[str, ValueInfo]:
     for value in [*graph.input, *graph.value_info, *graph.output]:
         tensor_type = value.type.tensor_type if value.type.HasField("tensor_type") else None
         if tensor_type is None:
-            infos[value.name] = ValueInfo(value.name)
+            # A sequence keeps its tensors' element type (a traced Loop carrying an empty one needs it).
+            element = value.type.sequence_type.elem_type if value.type.HasField("sequence_type") else None
+            element_type = element.tensor_type.elem_type if element is not None else 0
+            infos[value.name] = ValueInfo(value.name, element_type)
             continue
         shape = None
         if tensor_type.HasField("shape"):

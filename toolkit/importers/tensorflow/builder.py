@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,19 @@ from toolkit.importers.tensorflow.ops import tf_dtype
 
 # tf.TensorSpec names (and so SavedModel signature keys) must match this.
 _SPEC_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+def tf_name(name: str, taken: set[str] | None = None) -> str:
+    """An ONNX name (any unicode) in the ASCII alphabet TF's scopes, variables and modules take:
+    accents dropped (é → e), other characters as their code point (图 → u56fe), the rest as
+    core.python_name makes it. Errors still quote the ONNX name itself."""
+    spelled = "".join(
+        c if c.isascii() else "" if unicodedata.combining(c) else f"_u{ord(c):04x}_"
+        for c in unicodedata.normalize("NFKD", name)
+    )
+    if spelled != name:
+        spelled = re.sub("_{2,}", "_", core.python_name(spelled))  # 权重 → u6743_u91cd
+    return core.python_name(spelled, taken)
 
 
 class TensorFlowBinder:
@@ -44,10 +58,10 @@ class TensorFlowBinder:
         perm = self.plan.get(name)
         stored = dtypes.carry_array(np.ascontiguousarray(np.transpose(array, perm)) if perm else array)
         if trainable:
-            value = tf.Variable(stored, name=core.python_name(name, self._taken), trainable=True)
+            value = tf.Variable(stored, name=tf_name(name, self._taken), trainable=True)
             self.variables.append(value)
         elif name in self.state:
-            value = tf.Variable(stored, name=core.python_name(name, self._taken), trainable=False)
+            value = tf.Variable(stored, name=tf_name(name, self._taken), trainable=False)
             self.variables.append(value)
         if trainable or name in self.state:
             self.named.setdefault(name, (value, tuple(perm) if perm else None))
@@ -75,7 +89,7 @@ class TensorFlowBinder:
 
 
 def _name_scope(step: core.Step):
-    return tf.name_scope(core.python_name(step.context.name))
+    return tf.name_scope(tf_name(step.context.name))
 
 
 def _bind_everything(graph: core.PreparedGraph, binder: TensorFlowBinder) -> dict[str, Any]:
@@ -92,8 +106,8 @@ def _spec(value: onnx.ValueInfoProto, taken: set[str]) -> tf.TensorSpec | None:
     shape = None
     if tensor_type.HasField("shape"):
         shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-    name = value.name if _SPEC_NAME.match(value.name) else core.python_name(value.name)
-    name = core.python_name(name, taken) if name in taken else name
+    name = value.name if _SPEC_NAME.match(value.name) else tf_name(value.name)
+    name = tf_name(name, taken) if name in taken else name
     taken.add(name)
     return tf.TensorSpec(shape, tf_dtype(tensor_type.elem_type), name=name)
 
@@ -219,5 +233,5 @@ def build_module(prepared: core.PreparedModel) -> ImportedModule:
     function = _ModeFunction(call, "call", **options)
     function.training_function = tf.function(call_training, **options)
     cls = type("ImportedModel", (ImportedModule,), {"__call__": function})
-    graph_name = core.python_name(prepared.model.graph.name or "imported")
+    graph_name = tf_name(prepared.model.graph.name or "imported")
     return cls(prepared, name=graph_name)

@@ -11,7 +11,7 @@ import re
 import tensorflow as tf
 
 from toolkit.errors import InputError
-from toolkit.importers import core
+from toolkit.importers.tensorflow.builder import tf_name
 from toolkit.io import atomic_output
 
 # Signature output keys become tensor names in the loaded graph: keep them to TF's alphabet.
@@ -19,7 +19,7 @@ _KEY = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 
 
 def signature_key(name: str) -> str:
-    return name if _KEY.match(name) else core.python_name(name)
+    return name if _KEY.match(name) else tf_name(name)
 
 
 def serving_function(module) -> tf.types.experimental.ConcreteFunction:

@@ -67,16 +67,21 @@ def loop(trip_count, cond, *initial, body, context):
     carried_count = len(initial)
     if tf.executing_eagerly():
         return _loop_eager(trip_count, cond, initial, body, context)
-    if any(isinstance(value, list) for value in initial):
-        # A sequence (a Python list) cannot be tf.while_loop state; with the trip count known while
-        # building (SequenceMap's expansion loops over a sequence's length) the loop unrolls.
+    sequences = [isinstance(value, list) for value in initial]
+    if any(sequences):
+        # With the trip count known while building (SequenceMap's expansion loops over a sequence's
+        # length) the loop unrolls and its sequences stay Python lists; otherwise each becomes a
+        # TensorArray, which tf.while_loop can carry and which grows at run time (EmbeddingBag).
         count = maybe_known(trip_count) if trip_count is not None else None
-        if count is None or int(np.reshape(count, [])) > UNROLL_LIMIT:
-            raise ValueError(
-                "a Loop carrying a sequence needs a trip count known while building (at most "
-                f"{UNROLL_LIMIT}) when traced; call_eager runs it with any trip count"
-            )
-        return _loop_eager(trip_count, cond, initial, body, context)
+        decided = cond is None or maybe_known(cond) is not None
+        if count is not None and int(np.reshape(count, [])) <= UNROLL_LIMIT and decided:
+            return _loop_eager(trip_count, cond, initial, body, context)
+        initial = [
+            _as_array(value, _sequence_dtype(value, context.inputs[2 + k], context.outputs[k]))
+            if is_sequence
+            else value
+            for k, (value, is_sequence) in enumerate(zip(initial, sequences, strict=True))
+        ]
     maximum = (
         tf.constant(2**62, tf.int64) if trip_count is None else tf.reshape(tf.cast(trip_count, tf.int64), [])
     )
@@ -96,7 +101,10 @@ def loop(trip_count, cond, *initial, body, context):
         values, arrays = list(state[:carried_count]), list(state[carried_count:])
         results = _outputs(body, i, going, *values)
         going = tf.reshape(tf.cast(results[0], tf.bool), [])
-        values = results[1 : 1 + carried_count]
+        values = [
+            _as_array(value, initial[k].dtype) if isinstance(value, list) else value
+            for k, value in enumerate(results[1 : 1 + carried_count])
+        ]
         element_shapes[:] = [value.shape for value in results[1 + carried_count :]]
         arrays = [
             array.write(tf.cast(i, tf.int32), value)
@@ -106,14 +114,16 @@ def loop(trip_count, cond, *initial, body, context):
 
     element_shapes: list[tf.TensorShape] = []  # what the traced body writes, for the stacked outputs
 
-    invariants = [tf.TensorShape([]), tf.TensorShape([])]
-    invariants += [_invariant(value, context.outputs[k]) for k, value in enumerate(initial)]
-    invariants += [tf.TensorShape(None)] * scan_count
-    final = tf.while_loop(
-        condition,
-        step,
-        (tf.constant(0, tf.int64), keep_going, *initial, *arrays),
-        shape_invariants=tuple(invariants),  # the same nest type as loop_vars
+    def invariants(tight):
+        states = [
+            tf.TensorShape(None) if isinstance(value, tf.TensorArray) else _invariant(value, info, tight)
+            for value, info in zip(initial, context.outputs, strict=False)
+        ]
+        # The same nest type as loop_vars.
+        return (tf.TensorShape([]), tf.TensorShape([]), *states, *[tf.TensorShape(None)] * scan_count)
+
+    final = _while_loop(
+        condition, step, (tf.constant(0, tf.int64), keep_going, *initial, *arrays), invariants
     )
     values, arrays = final[2 : 2 + carried_count], final[2 + carried_count :]
     return (*values, *[_stack(array, shape) for array, shape in zip(arrays, element_shapes, strict=True)])
@@ -126,18 +136,49 @@ def _stack(array: tf.TensorArray, element_shape: tf.TensorShape):
     return stacked
 
 
-def _invariant(initial, info) -> tf.TensorShape:
+def _invariant(initial, info, tight: bool) -> tf.TensorShape:
     """A loop state's shape across iterations: what ONNX shape inference says of the final value
-    (unknown sizes free), when the initial value fits it; otherwise anything."""
+    (unknown sizes free), when the initial value fits it; otherwise the initial value's own shape
+    (`tight`: a body that keeps it keeps its static sizes, such as a scalar counter) or anything."""
+    initial_shape = layout.to_onnx(initial).shape
     if info is not None and info.shape is not None:
         shape = tf.TensorShape([d if isinstance(d, int) else None for d in info.shape])
-        if layout.to_onnx(initial).shape.is_compatible_with(shape):
+        if initial_shape.is_compatible_with(shape):
             return shape
-    return tf.TensorShape(None)
+    return initial_shape if tight else tf.TensorShape(None)
+
+
+def _while_loop(condition, body, loop_vars, invariants):
+    """tf.while_loop with each state's initial shape as its invariant where ONNX shape inference
+    is silent; built again with those states free when the body changes their shapes."""
+    try:
+        return tf.while_loop(condition, body, loop_vars, shape_invariants=invariants(True))
+    except ValueError as error:
+        if "shape_invariants" not in str(error):
+            raise
+    return tf.while_loop(condition, body, loop_vars, shape_invariants=invariants(False))
 
 
 # Past this many iterations a traced Loop carrying a sequence is not unrolled.
 UNROLL_LIMIT = 1024
+
+
+def _as_array(sequence: list, dtype) -> tf.TensorArray:
+    """A sequence as tf.while_loop state: a TensorArray whose elements may differ in shape."""
+    array = tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False)
+    for i, value in enumerate(sequence):
+        array = array.write(i, value)
+    return array
+
+
+def _sequence_dtype(sequence: list, *infos):
+    """The element dtype of a sequence: its first tensor's, else what the graph declares."""
+    if sequence:
+        return sequence[0].dtype
+    for info in infos:
+        if info is not None and info.element_type:
+            return tf_dtype(info.element_type)
+    raise ValueError("a Loop carries an empty sequence whose element type the graph does not declare")
 
 
 def _known_loop_value(value):
@@ -216,13 +257,13 @@ def scan(
         return (i + 1, *results[:state_count], *arrays)
 
     element_shapes: list[tf.TensorShape] = []  # what the traced body writes, for the stacked outputs
-    final = tf.while_loop(
+    final = _while_loop(
         lambda i, *state: i < length,
         step,
         (tf.constant(0), *states, *arrays),
-        shape_invariants=(
+        lambda tight: (
             tf.TensorShape([]),
-            *[_invariant(value, context.outputs[k]) for k, value in enumerate(states)],
+            *[_invariant(value, context.outputs[k], tight) for k, value in enumerate(states)],
             *[tf.TensorShape(None)] * scan_count,
         ),
     )
@@ -254,8 +295,28 @@ def sequence_construct(*inputs):
     return list(inputs)
 
 
+# A sequence a traced Loop carries is a tf.TensorArray (its length known only at run time); these
+# handlers take it as well as a Python list.
+
+
+def _array_index(array: tf.TensorArray, position):
+    index = tf.reshape(tf.cast(position, tf.int32), [])
+    return tf.where(index < 0, index + array.size(), index)
+
+
+def _not_in_array(op_type: str):
+    return ValueError(
+        f"{op_type} on a sequence a traced Loop carries (a TensorArray) supports only appending and "
+        "reading; call_eager runs it"
+    )
+
+
 @register("SequenceInsert", since=11)
 def sequence_insert(sequence, tensor, position=None):
+    if isinstance(sequence, tf.TensorArray):
+        if position is not None:
+            raise _not_in_array("SequenceInsert with a position")
+        return sequence.write(sequence.size(), tensor)
     result = list(sequence)
     index = len(result) if position is None else _position(position, len(result))
     if isinstance(index, int):
@@ -272,12 +333,16 @@ def sequence_insert(sequence, tensor, position=None):
 
 @register("SequenceAt", since=11)
 def sequence_at(sequence, position):
+    if isinstance(sequence, tf.TensorArray):
+        return sequence.read(_array_index(sequence, position))
     index = _position(position, len(sequence))
     return sequence[index] if isinstance(index, int) else _pick(index, list(sequence))
 
 
 @register("SequenceErase", since=11)
 def sequence_erase(sequence, position=None):
+    if isinstance(sequence, tf.TensorArray):
+        raise _not_in_array("SequenceErase")
     result = list(sequence)
     index = len(result) - 1 if position is None else _position(position, len(result))
     if isinstance(index, int):
@@ -288,14 +353,41 @@ def sequence_erase(sequence, position=None):
 
 @register("SequenceLength", since=11)
 def sequence_length(sequence):
+    if isinstance(sequence, tf.TensorArray):
+        return tf.cast(sequence.size(), tf.int64)
     return tf.constant(len(sequence), tf.int64)
 
 
 @register("ConcatFromSequence", since=11)
-def concat_from_sequence(sequence, *, axis, new_axis=0):
+def concat_from_sequence(sequence, *, axis, new_axis=0, context):
+    if isinstance(sequence, tf.TensorArray):
+        info = context.outputs[0]
+        rank = len(info.shape) if info is not None and info.shape is not None else None
+        return _concat_array(sequence, axis, new_axis, rank)
     if new_axis:
         return tf.stack(sequence, axis=axis)
     return tf.concat(sequence, axis=axis)
+
+
+def _concat_array(array: tf.TensorArray, axis: int, new_axis: int, rank: int | None):
+    """ConcatFromSequence of a TensorArray (`rank`: the output's): along axis 0 its own concat (the
+    sizes along it may differ); along another axis, or a new one, the elements stacked (they must
+    then agree in shape) and the stacking axis moved there."""
+    if axis == 0 and not new_axis:
+        return array.concat()
+    if rank is None:
+        raise ValueError(
+            "ConcatFromSequence of a traced Loop's sequence along a non-zero axis needs its rank"
+        )
+    axis = common.normalize_axis(axis, rank)
+    stacked = array.stack()
+    stacked.set_shape(tf.TensorShape([None] * (rank if new_axis else rank + 1)))
+    moved = tf.experimental.numpy.moveaxis(stacked, 0, axis)
+    if new_axis:
+        return moved
+    shape = tf.shape(moved)
+    merged = tf.concat([shape[:axis], [shape[axis] * shape[axis + 1]], shape[axis + 2 :]], 0)
+    return tf.reshape(moved, merged)
 
 
 @register("SplitToSequence", since=11)
@@ -314,6 +406,8 @@ def split_to_sequence(x, split=None, *, axis=0, keepdims=1):
 
 @register("SequenceMap", since=17)
 def sequence_map(sequence, *additional, body):
+    if isinstance(sequence, tf.TensorArray):
+        raise _not_in_array("SequenceMap")
     results = []
     for i in range(len(sequence)):
         extra = [a[i] if isinstance(a, list) else a for a in additional]

@@ -373,7 +373,6 @@ def average_pool(
 ):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
-    sizes = _spatial_sizes(x)
     pairs, strides, dilations = _pool_geometry(
         x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "AveragePool"
     )
@@ -383,13 +382,15 @@ def average_pool(
     else:
         area = float(np.prod(kernel))
         total = _pool(_pad_spatial(x, pairs), "AVG", kernel, strides, dilations) * area
+        # One image's worth of ones: a constant when the spatial sizes are static, else as x's.
+        sizes = _spatial_sizes(x)
+        ones = tf.ones([1, *sizes, 1], x.dtype) if None not in sizes else tf.ones_like(x[:1, ..., :1])
         if count_include_pad:
             # Explicit pads count; the extra end padding of ceil_mode does not.
             explicit = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, "AveragePool")
-            ones = tf.ones([1, *[n + b + e for n, (b, e) in zip(sizes, explicit, strict=True)], 1], x.dtype)
+            ones = _pad_spatial(ones, explicit, 1)
             extra = [(0, pe - e) for (_, pe), (_, e) in zip(pairs, explicit, strict=True)]
         else:
-            ones = tf.ones([1, *sizes, 1], x.dtype)
             extra = pairs
         count = _pool(_pad_spatial(ones, extra), "AVG", kernel, strides, dilations) * area
         y = total / count

@@ -91,7 +91,20 @@ def _run(
                 output = new_states[0]
             return (t + 1, array.write(t, output), *new_states)
 
-        final = tf.while_loop(lambda t, *_: t < sequence_length, body, (tf.constant(0), array, *states))
+        # A state's batch is X's: an initial_h of static batch 1 beside an X whose batch is known
+        # only at run time (1 then) must not pin the loop state's shape to batch 1.
+        invariants = [
+            state.shape.most_specific_compatible_shape(tf.TensorShape([projected.shape[1], state.shape[-1]]))
+            if state.shape.rank == 2
+            else tf.TensorShape(None)
+            for state in states
+        ]
+        final = tf.while_loop(
+            lambda t, *_: t < sequence_length,
+            body,
+            (tf.constant(0), array, *states),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape(None), *invariants),
+        )
         y = final[1].stack()
         if reverse:
             y = (

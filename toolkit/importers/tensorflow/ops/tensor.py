@@ -207,6 +207,10 @@ def slice_1(data, *, starts, ends, axes=None):
 
 @register("Slice", since=10)
 def slice_(data, starts, ends, axes=None, steps=None):
+    if axes is None and starts.shape.rank == 1 and starts.shape[0] is None:
+        # ONNX: no axes means the first len(starts) axes; that length is known only at run time
+        # (starts sliced out of a run-time tensor, EmbeddingBag's offsets in a Loop).
+        axes = tf.range(tf.size(starts, out_type=tf.int64))
     static = maybe_known(axes)
     if axes is None or static is not None:
         return _slice(data, starts, ends, None if axes is None else common.as_ints(static), steps)
