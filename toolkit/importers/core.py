@@ -72,6 +72,9 @@ class OperatorTable:
         self._handlers: dict[tuple[str, str], list[Handler]] = {}
         # Element types the framework cannot represent, checked before any work (e.g. strings in torch).
         self.unsupported_element_types: set[int] = set()
+        # (domain, op_type) of the operators that take those element types all the same (torch's
+        # string operators, which compute on numpy arrays).
+        self.exempt_operators: set[tuple[str, str]] = set()
 
     def register(
         self,
@@ -422,7 +425,11 @@ def _prepare_graph(
                     )
                 )
         for index, info in enumerate(context.inputs):
-            if info is not None and info.element_type in table.unsupported_element_types:
+            if (
+                info is not None
+                and info.element_type in table.unsupported_element_types
+                and (domain, node.op_type) not in table.exempt_operators
+            ):
                 type_name = onnx.TensorProto.DataType.Name(info.element_type)
                 problems.append(
                     (domain, node.op_type, opset, f"{name}: input {node.input[index]!r} of type {type_name}")

@@ -14,12 +14,15 @@ from toolkit.importers.torch.ops import (  # noqa: F401  (registration happens o
     detection,
     elementwise,
     math,
+    ml,
     nn,
+    optimizers,
     quantize,
     resize,
     rnn,
     sampling,
     signal,
+    strings,
     tensor,
 )
 from toolkit.importers.torch.ops.support import table

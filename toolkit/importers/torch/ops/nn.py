@@ -367,7 +367,9 @@ def lrn(x, *, alpha=0.0001, beta=0.75, bias=1.0, size):
 
 @register("LpNormalization", since=1)
 def lp_normalization(input, *, axis=-1, p=2):  # noqa: A002
-    return input / torch.linalg.vector_norm(input, ord=p, dim=axis, keepdim=True)
+    norm = torch.linalg.vector_norm(input, ord=p, dim=axis, keepdim=True)
+    # As onnx's reference: a zero norm leaves zeros (not 0/0's NaN).
+    return input / torch.where(norm == 0, torch.ones_like(norm), norm)
 
 
 @register("MeanVarianceNormalization", since=9)

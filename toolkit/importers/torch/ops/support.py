@@ -17,6 +17,7 @@ import torch
 from onnx import TensorProto
 
 from toolkit.importers import core
+from toolkit.importers.semantics.quantization import FLOAT8_TYPES, FLOAT_FORMATS
 
 table = core.OperatorTable("torch")
 register = table.register
@@ -43,6 +44,9 @@ TORCH_DTYPES = {
     TensorProto.FLOAT8E4M3FNUZ: torch.float8_e4m3fnuz,
     TensorProto.FLOAT8E5M2: torch.float8_e5m2,
     TensorProto.FLOAT8E5M2FNUZ: torch.float8_e5m2fnuz,
+    TensorProto.FLOAT8E8M0: torch.float8_e8m0fnu,
+    # float4_e2m1fn values travel in float32, which holds them exactly (see importers/torch/dtypes.py).
+    TensorProto.FLOAT4E2M1: torch.float32,
     # torch has no 2- or 4-bit integers: their values travel in the 8-bit type of the same sign.
     TensorProto.UINT4: torch.uint8,
     TensorProto.INT4: torch.int8,
@@ -50,12 +54,8 @@ TORCH_DTYPES = {
     TensorProto.INT2: torch.int8,
 }
 # Largest finite values of the 8-bit floats: ONNX's saturating casts clamp to them.
-FLOAT8_LIMITS = {
-    TensorProto.FLOAT8E4M3FN: 448.0,
-    TensorProto.FLOAT8E4M3FNUZ: 240.0,
-    TensorProto.FLOAT8E5M2: 57344.0,
-    TensorProto.FLOAT8E5M2FNUZ: 57344.0,
-}
+FLOAT8_LIMITS = {t: FLOAT_FORMATS[t].maximum for t in FLOAT8_TYPES}
+
 # ONNX sub-byte integer types: (bits, signed).
 SUB_BYTE_INTEGERS = {
     TensorProto.UINT4: (4, False),
@@ -122,7 +122,7 @@ def known(value) -> np.ndarray | None:
         return value.node.meta.get("onnx_constant")
     if isinstance(value, torch.Tensor):
         # torch.export runs eager nodes on fake tensors: they have shapes but no values to read.
-        return None if is_fake(value) else value.detach().cpu().numpy()
+        return None if is_fake(value) else to_numpy(value)
     return np.asarray(value)
 
 
@@ -147,7 +147,10 @@ def to_torch(array: np.ndarray) -> torch.Tensor:
         "float8_e4m3fnuz": torch.float8_e4m3fnuz,
         "float8_e5m2": torch.float8_e5m2,
         "float8_e5m2fnuz": torch.float8_e5m2fnuz,
+        "float8_e8m0fnu": torch.float8_e8m0fnu,
     }
+    if name == "float4_e2m1fn":  # carried in float32 (see TORCH_DTYPES)
+        return torch.from_numpy(array.astype(np.float32))
     if name in ("int4", "int2", "uint4", "uint2"):  # carried in 8-bit integers (see TORCH_DTYPES)
         return torch.from_numpy(array.astype(np.int8 if name.startswith("int") else np.uint8))
     if name in special:
@@ -157,6 +160,27 @@ def to_torch(array: np.ndarray) -> torch.Tensor:
     if array.dtype == object or array.dtype.kind in "SU":
         raise TypeError("torch has no string tensors")
     return torch.from_numpy(np.array(array, copy=True))
+
+
+_NUMPY_SPECIAL = {
+    torch.bfloat16: "bfloat16",
+    torch.float8_e4m3fn: "float8_e4m3fn",
+    torch.float8_e4m3fnuz: "float8_e4m3fnuz",
+    torch.float8_e5m2: "float8_e5m2",
+    torch.float8_e5m2fnuz: "float8_e5m2fnuz",
+    torch.float8_e8m0fnu: "float8_e8m0fnu",
+}
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as numpy, bfloat16 and float8 as onnx's ml_dtypes (numpy itself has neither)."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype in _NUMPY_SPECIAL:
+        import ml_dtypes
+
+        bits = tensor.view(torch.uint16 if tensor.dtype == torch.bfloat16 else torch.uint8).numpy()
+        return bits.view(getattr(ml_dtypes, _NUMPY_SPECIAL[tensor.dtype]))
+    return tensor.numpy()
 
 
 def leaf(function):
