@@ -15,52 +15,23 @@ EXPECTED_FAILURES.update(
         "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
         "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
         "test_averagepool_3d_dilations_small": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
-        "test_basic_deform_conv_with_padding": "operator not implemented yet: DeformConv (opset 22) has no handler",
-        "test_basic_deform_conv_without_padding": "operator not implemented yet: DeformConv (opset 22) has no handler",
         "test_bernoulli": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_double": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_double_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_seed": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_seed_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
-        "test_deform_conv_with_mask_bias": "operator not implemented yet: DeformConv (opset 22) has no handler",
-        "test_deform_conv_with_multiple_offset_groups": "operator not implemented yet: DeformConv (opset 22) has no handler",
-        "test_flexattention": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_causal_mask": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_diff_head_sizes": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_double": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_gqa": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_prob_mod": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_relative_positional": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_scaled": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_score_mod": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_flexattention_soft_cap": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
-        "test_melweightmatrix": "operator not implemented yet: MelWeightMatrix (opset 17) has no handler",
-        "test_scan_sum": "operator not implemented yet: Scan (opset 8) has no handler",
     }
 )
 
 # --- strings: torch has no string tensors
-EXPECTED_FAILURES.update(
-    {
-        "test_image_decoder_decode_bmp_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_jpeg2k_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_jpeg_bgr": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_jpeg_grayscale": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_jpeg_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_png_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_pnm_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_tiff_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-        "test_image_decoder_decode_webp_rgb": "strings: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: ImageDecoder_0 (ImageDecoder, opset 20). Re-e",
-    }
-)
+EXPECTED_FAILURES.update({})
 
 # --- reduced precision: torch computes bfloat16/float16 differently from the reference (or numpy cannot hold bfloat16)
 EXPECTED_FAILURES.update(
     {
         "test_attention_4d_causal_fp16": "reduced precision: data set 0, output 0: values differ: Mismatched elements: 2 / 192 (1.04%); Max absolute difference among viola",
         "test_attention_4d_causal_fp16_expanded": "reduced precision: data set 0, output 0: values differ: Mismatched elements: 2 / 192 (1.04%); Max absolute difference among viola",
-        "test_flexattention_fp16": "reduced precision: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: FlexAttention_0 (ai.onnx.preview::FlexAttenti",
     }
 )
 
@@ -70,12 +41,10 @@ EXPECTED_FAILURES.update(
         "test_averagepool_2d_pads": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
         "test_averagepool_2d_pads_count_include_pad": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
         "test_convtranspose_kernel_shape": "semantics not matched yet: data set 0, output 0: shape (1, 2, 9, 7), expected (1, 2, 10, 8)",
-        "test_if_opt": "semantics not matched yet: data set 0, output 0: expected a sequence of 1 tensors",
         "test_loop16_seq_none": "semantics not matched yet: ImporterRunError: node 'SequenceInsert_7' (SequenceInsert, opset 16): TypeError: iteration over a 0-d tensor",
         "test_lppool_2d_dilations": "semantics not matched yet: data set 0, output 0: shape (1, 1, 3, 3), expected (1, 1, 2, 2)",
         "test_lppool_2d_pads": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
         "test_maxpool_2d_pads": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
-        "test_maxpool_with_argmax_2d_precomputed_strides": "semantics not matched yet: NeedsValues: column-major indices",
         "test_range_bfloat16_type_positive_delta_expanded": "semantics not matched yet: data set 0, output 0: shape (2, 1), expected (2,)",
     }
 )

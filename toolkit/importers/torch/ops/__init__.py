@@ -11,8 +11,10 @@ converter first) to the newest the installed onnx defines, without `if opset >= 
 from toolkit.importers.torch.ops import (  # noqa: F401  (registration happens on import)
     attention,
     control_flow,
+    deform_conv,
     detection,
     elementwise,
+    image,
     math,
     ml,
     nn,

@@ -180,10 +180,17 @@ def max_pool_8(
     )
     if not context.output_used(1):
         return result
-    if storage_order:
-        raise NeedsValues("column-major indices")
+    if storage_order and rank(x) != 4:
+        raise NeedsValues("column-major indices of a pool that is not 2-D")
     if isinstance(x, torch.fx.Proxy):
         raise NeedsValues("indices offsets need the batch size")
+    if storage_order:  # ONNX storage_order=1: an index within a plane counts down the columns
+        y, indices = result
+        height, width = x.shape[2], x.shape[3]
+        result = (
+            y,
+            torch.remainder(indices, width) * height + torch.div(indices, width, rounding_mode="floor"),
+        )
     return _max_pool_indices(x, result)
 
 

@@ -641,7 +641,7 @@ def split_to_sequence(input, split=None, *, axis=0, keepdims=1):  # noqa: A002
 
 @register("Optional", since=15)
 def optional(input=None, *, type=None):  # noqa: A002
-    return input
+    return (input,)  # a 1-tuple: an optional sequence is a list, which the core would read as outputs
 
 
 @register("OptionalHasElement", since=15)
