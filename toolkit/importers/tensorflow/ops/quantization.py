@@ -1,4 +1,8 @@
-"""Linear quantization (QuantizeLinear, DequantizeLinear, the integer matmuls and convolutions)."""
+"""Linear quantization (QuantizeLinear, DequantizeLinear, the integer matmuls and convolutions).
+
+The layouts of scales and zero points, result types and saturation ranges are ONNX's rules in
+`importers.semantics.quantization`, shared with the torch table; the handlers make TF calls.
+"""
 
 from __future__ import annotations
 
@@ -135,6 +139,54 @@ def q_linear_mat_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale
     b_real = tf.cast(_centered(b, b_zero_point), tf.float32) * tf.cast(b_scale, tf.float32)
     y = tf.matmul(a_real, b_real) / tf.cast(_per_row(y_scale), tf.float32)
     y = tf.round(y) + tf.cast(_per_row(y_zero_point), tf.float32)
+    low, high = quantization.saturation_range(_element_type(y_zero_point.dtype))
+    return tf.cast(tf.clip_by_value(y, low, high), y_zero_point.dtype)
+
+
+def _per_channel(parameter, weight_rank: int, against_output: bool = False):
+    """A weight parameter of a quantized convolution: one value per output channel."""
+    rank = parameter.shape.rank
+    shape = quantization.per_channel_shape(rank, parameter.shape[0] if rank == 1 else None, weight_rank)
+    if shape is not None and against_output:
+        shape = (1, *shape[:-1])
+    return parameter if shape is None else tf.reshape(parameter, shape)
+
+
+def _integer_conv(x, w, x_zero_point, w_zero_point, attributes):
+    """x − zero point convolved with w − zero point, exactly (float64 holds every 8-bit sum)."""
+    from toolkit.importers.tensorflow import layout
+    from toolkit.importers.tensorflow.ops import nn
+
+    weight_rank = w.shape.rank
+    x_values = tf.cast(_centered(x, x_zero_point), tf.float64)
+    w_values = tf.cast(_centered(w, w_zero_point, lambda p: _per_channel(p, weight_rank)), tf.float64)
+    return layout.to_onnx(nn.conv(x_values, w_values, **attributes))
+
+
+@register("ConvInteger", since=10)
+def conv_integer(
+    x, w, x_zero_point=None, w_zero_point=None, *, auto_pad="NOTSET", dilations=None, group=1,
+    kernel_shape=None, pads=None, strides=None,
+):  # fmt: skip
+    attributes = dict(auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                      pads=pads, strides=strides)  # fmt: skip
+    return tf.cast(_integer_conv(x, w, x_zero_point, w_zero_point, attributes), tf.int32)
+
+
+@register("QLinearConv", since=10)
+def q_linear_conv(
+    x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, b=None, *,
+    auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None,
+):  # fmt: skip
+    attributes = dict(auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                      pads=pads, strides=strides)  # fmt: skip
+    accumulated = _integer_conv(x, w, x_zero_point, w_zero_point, attributes)
+    weight_rank = w.shape.rank
+    if b is not None:  # ONNX QLinearConv: the int32 bias is quantized with scale x_scale * w_scale
+        accumulated = accumulated + tf.reshape(tf.cast(b, tf.float64), [1, -1] + [1] * (weight_rank - 2))
+    # As the reference: the combined multiplier in the scales' own type, the product in float64.
+    multiplier = tf.cast(x_scale * _per_channel(w_scale, weight_rank, True) / y_scale, tf.float64)
+    y = tf.round(accumulated * multiplier) + tf.cast(y_zero_point, tf.float64)
     low, high = quantization.saturation_range(_element_type(y_zero_point.dtype))
     return tf.cast(tf.clip_by_value(y, low, high), y_zero_point.dtype)
 

@@ -1,6 +1,6 @@
 """DeformConv (2-D): each kernel tap reads X bilinearly at its offset position, then a grouped product.
 
-As the reference (and the TensorFlow table's deform_conv.py): offsets are laid out
+As the reference (rules in importers/semantics/deform_conv.py, shared with TensorFlow): offsets are laid out
 [N, offset_group, kH, kW, (y, x), oH, oW] in pixels, taps outside X read zero, and the optional mask
 scales each tap. Sizes come from the tensors, so the batch may vary between calls.
 """
@@ -10,15 +10,8 @@ from __future__ import annotations
 import torch
 
 from toolkit.importers import common
+from toolkit.importers.semantics import deform_conv as rules
 from toolkit.importers.torch.ops.support import NeedsValues, dims, register, static_dims
-
-
-def _two_dimensional(attributes, context):
-    kernel = attributes.get("kernel_shape")
-    shape = context.inputs[0].shape if context.inputs and context.inputs[0] is not None else None
-    if (kernel is not None and len(kernel) != 2) or (shape is not None and len(shape) != 4):
-        return "only 2-D DeformConv is supported"
-    return ""
 
 
 def _taps(coordinate, size: int):
@@ -39,7 +32,7 @@ def _sizes_after_batch(value):
     return sizes
 
 
-@register("DeformConv", since=19, check=_two_dimensional)
+@register("DeformConv", since=19, check=rules.check)
 def deform_conv(
     x, w, offset, b=None, mask=None, *, dilations=None, group=1, kernel_shape=None, offset_group=1,
     pads=None, strides=None,
