@@ -10,15 +10,7 @@ import numpy as np
 import onnx
 import torch
 
-from toolkit.importers.torch.dtypes import SUB_BYTE_INTEGERS, to_torch
-
-_TORCH_TO_NUMPY_SPECIAL = {
-    torch.bfloat16: "bfloat16",
-    torch.float8_e4m3fn: "float8_e4m3fn",
-    torch.float8_e4m3fnuz: "float8_e4m3fnuz",
-    torch.float8_e5m2: "float8_e5m2",
-    torch.float8_e5m2fnuz: "float8_e5m2fnuz",
-}
+from toolkit.importers.torch.dtypes import CARRIED_FLOATS, SUB_BYTE_INTEGERS, to_numpy, to_torch
 
 
 def to_torch_value(value: Any) -> Any:
@@ -31,7 +23,10 @@ def to_torch_value(value: Any) -> Any:
         return value
     if isinstance(value, onnx.TensorProto):
         value = onnx.numpy_helper.to_array(value)
-    return to_torch(np.asarray(value))
+    value = np.asarray(value)
+    if value.dtype == object or value.dtype.kind in "SU":  # strings stay numpy (see ops/strings.py)
+        return value.astype(object)
+    return to_torch(value)
 
 
 def to_numpy_value(value: Any) -> Any:
@@ -41,13 +36,7 @@ def to_numpy_value(value: Any) -> Any:
         return [to_numpy_value(v) for v in value]
     if not isinstance(value, torch.Tensor):
         return np.asarray(value)
-    value = value.detach().cpu()
-    if value.dtype in _TORCH_TO_NUMPY_SPECIAL:
-        import ml_dtypes
-
-        bits = value.view(torch.uint16 if value.dtype == torch.bfloat16 else torch.uint8).numpy()
-        return bits.view(getattr(ml_dtypes, _TORCH_TO_NUMPY_SPECIAL[value.dtype]))
-    return value.numpy()
+    return to_numpy(value)
 
 
 def compile_model(model: onnx.ModelProto):
@@ -56,10 +45,11 @@ def compile_model(model: onnx.ModelProto):
 
     module = import_onnx(model)
     count = len(module.onnx_output_names)
-    # 2- and 4-bit integers travel in 8-bit tensors (see dtypes.TORCH_DTYPES): relabel them.
+    # 2- and 4-bit integers travel in 8-bit tensors, float4 in float32 (see dtypes.TORCH_DTYPES):
+    # relabel them.
     declared = [
         onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type)
-        if o.type.tensor_type.elem_type in SUB_BYTE_INTEGERS
+        if o.type.tensor_type.elem_type in (*SUB_BYTE_INTEGERS, *CARRIED_FLOATS)
         else None
         for o in model.graph.output
     ]

@@ -108,20 +108,6 @@ EXPECTED_FAILURES.update(
 # node cases — operators not implemented yet in the TensorFlow table
 EXPECTED_FAILURES.update(
     {
-        "test_convinteger_with_padding": "ConvInteger (opset 10) not implemented",
-        "test_convinteger_without_padding": "ConvInteger (opset 10) not implemented",
-        "test_flexattention": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_causal_mask": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_diff_head_sizes": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_double": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_fp16": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_gqa": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_prob_mod": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_relative_positional": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_scaled": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_score_mod": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_flexattention_soft_cap": "ai.onnx.preview::FlexAttention (opset 1) not implemented",
-        "test_qlinearconv": "QLinearConv (opset 10) not implemented",
         "test_scan_sum": "Scan (opset 8) not implemented",
     }
 )

@@ -348,17 +348,17 @@ def test_loop_and_scan_run_on_real_tensors():
 def test_unsupported_nodes_are_listed_at_once_before_work():
     nodes = [
         helper.make_node("Sin", ["x"], ["a"], name="ok"),
-        helper.make_node("StringNormalizer", ["a"], ["b"], name="strings"),
-        helper.make_node("Adam", ["b"], ["y"], name="grad", domain="ai.onnx.preview.training"),
+        helper.make_node("RandomUniformLike", ["a"], ["b"], name="random"),
+        helper.make_node("Fused", ["b"], ["y"], name="custom", domain="com.example"),
     ]
     model = _model(
         nodes, [helper.make_tensor_value_info("x", F32, [2])], [helper.make_tensor_value_info("y", F32, None)]
     )
-    model.opset_import.append(helper.make_opsetid("ai.onnx.preview.training", 1))
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
     with pytest.raises(UnsupportedOperatorError) as raised:
         import_onnx(model)
     assert len(raised.value.unsupported) == 2
-    assert "strings (StringNormalizer" in str(raised.value) and "grad (ai.onnx.preview.training::Adam" in str(
+    assert "random (RandomUniformLike" in str(raised.value) and "custom (com.example::Fused" in str(
         raised.value
     )
 

@@ -71,6 +71,9 @@ class OperatorTable:
         self._handlers: dict[tuple[str, str], list[Handler]] = {}
         # Element types the framework cannot represent, checked before any work (e.g. strings in torch).
         self.unsupported_element_types: set[int] = set()
+        # (domain, op_type) of the operators that take those element types all the same (torch's
+        # string operators, which compute on numpy arrays).
+        self.exempt_operators: set[tuple[str, str]] = set()
 
     def register(
         self,
@@ -454,8 +457,9 @@ def _step_problems(step: Step, table: OperatorTable) -> list[tuple[str, str, int
     context, node = step.context, step.node
     where = (context.domain, node.op_type, context.opset)
     problems = []
+    exempt = (context.domain, node.op_type) in table.exempt_operators
     for index, info in enumerate(context.inputs):
-        if info is not None and info.element_type in table.unsupported_element_types:
+        if info is not None and info.element_type in table.unsupported_element_types and not exempt:
             type_name = onnx.TensorProto.DataType.Name(info.element_type)
             problems.append((*where, f"{context.name}: input {node.input[index]!r} of type {type_name}"))
     if step.handler.check is not None:

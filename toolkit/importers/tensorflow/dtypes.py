@@ -16,17 +16,9 @@ import numpy as np
 import onnx
 import tensorflow as tf
 
+from toolkit.importers.semantics import quantization
+
 T = onnx.TensorProto
-
-
-@dataclass(frozen=True)
-class FloatFormat:
-    """A small float: `mantissa` bits, smallest normal exponent, largest finite value."""
-
-    mantissa: int
-    min_exponent: int
-    maximum: float
-    has_nan: bool  # float4_e2m1fn has none: overflow and NaN saturate
 
 
 @dataclass(frozen=True)
@@ -43,11 +35,8 @@ class IntegerFormat:
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
 
-FLOAT_FORMATS = {
-    T.FLOAT8E4M3FNUZ: FloatFormat(3, -7, 240.0, True),
-    T.FLOAT8E5M2FNUZ: FloatFormat(2, -15, 57344.0, True),
-    T.FLOAT4E2M1: FloatFormat(1, 0, 6.0, False),
-}
+# Carried in float32; the formats (and the rounding rule's parameters) are ONNX's, shared with torch.
+FLOAT_FORMATS = {t: quantization.FLOAT_FORMATS[t] for t in (T.FLOAT8E4M3FNUZ, T.FLOAT8E5M2FNUZ, T.FLOAT4E2M1)}
 INTEGER_FORMATS = {
     T.INT4: IntegerFormat(4, True),
     T.UINT4: IntegerFormat(4, False),
@@ -55,7 +44,7 @@ INTEGER_FORMATS = {
     T.UINT2: IntegerFormat(2, False),
 }
 # float8 types TF casts natively; ONNX's saturate=1 clips to their largest finite value first.
-NATIVE_FLOAT8 = {T.FLOAT8E4M3FN: 448.0, T.FLOAT8E5M2: 57344.0}
+NATIVE_FLOAT8 = {t: quantization.FLOAT_FORMATS[t].maximum for t in (T.FLOAT8E4M3FN, T.FLOAT8E5M2)}
 NATIVE_FLOAT8_DTYPES = {
     T.FLOAT8E4M3FN: tf.dtypes.experimental.float8_e4m3fn,
     T.FLOAT8E5M2: tf.dtypes.experimental.float8_e5m2,
@@ -99,7 +88,7 @@ def cast_to(x, element_type: int, saturate: bool):
     return tf.cast(x, NATIVE_FLOAT8_DTYPES[element_type])
 
 
-def _round_to_float(x, fmt: FloatFormat, saturate: bool):
+def _round_to_float(x, fmt: quantization.FloatFormat, saturate: bool):
     """Round half to even onto the format's grid: the step is 2^(exponent - mantissa bits),
     the exponent taken from float32's bits and held at the smallest normal one (subnormals)."""
     x = tf.cast(x, tf.float32)
@@ -127,9 +116,3 @@ def _wrap_to_integer(x, fmt: IntegerFormat):
     span = 1 << fmt.bits
     wrapped = tf.math.floormod(x - fmt.minimum, span) + fmt.minimum
     return tf.cast(wrapped, tf.int8 if fmt.signed else tf.uint8)
-
-
-def quantize_range(element_type: int) -> tuple[float, float] | None:
-    """The clip range of QuantizeLinear to a carried integer type (its own range, not the carrier's)."""
-    fmt = INTEGER_FORMATS.get(element_type)
-    return None if fmt is None else (float(fmt.minimum), float(fmt.maximum))

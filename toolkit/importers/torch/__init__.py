@@ -1,7 +1,8 @@
 """ONNX → torch: `import_onnx` gives a trainable `torch.fx.GraphModule`; `save` writes .pt2 or .py.
 
 Calling convention: positional tensors in the ONNX graph-input order (initializers excluded); one
-output returns a tensor, several a tuple in graph-output order.
+output returns a tensor, several a tuple in graph-output order. torch has no string tensors: ONNX
+STRING inputs and outputs are numpy arrays of str (see ops/strings.py).
 
 Built on the shared graph walker (toolkit/importers/core.py) with torch's operator table (ops/):
 builder.py records the walk as an fx graph, optimize.py tidies it, export.py writes .pt2 and

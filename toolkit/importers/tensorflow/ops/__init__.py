@@ -63,6 +63,7 @@ def _one_sequence(result):
 def load_all() -> core.OperatorTable:
     """Import every family module (each registers its handlers) and return the table."""
     from toolkit.importers.tensorflow.ops import (  # noqa: F401
+        attention,
         control_flow,
         deform_conv,
         detection,

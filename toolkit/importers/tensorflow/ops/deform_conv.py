@@ -9,15 +9,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from toolkit.importers import common
+from toolkit.importers.semantics import deform_conv as rules
 from toolkit.importers.tensorflow.ops import register
-
-
-def _two_dimensional(attributes, context):
-    kernel = attributes.get("kernel_shape")
-    shape = context.inputs[0].shape if context.inputs and context.inputs[0] is not None else None
-    if (kernel is not None and len(kernel) != 2) or (shape is not None and len(shape) != 4):
-        return "only 2-D DeformConv is supported"
-    return ""
 
 
 def _taps(coordinate, size):
@@ -31,7 +24,7 @@ def _taps(coordinate, size):
     return taps
 
 
-@register("DeformConv", since=19, check=_two_dimensional)
+@register("DeformConv", since=19, check=rules.check)
 def deform_conv(
     x,
     w,

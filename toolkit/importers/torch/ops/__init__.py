@@ -18,15 +18,20 @@ converter first) to the newest the installed onnx defines, without `if opset >= 
 from toolkit.importers.torch.ops import (  # noqa: F401  (registration happens on import)
     attention,
     control_flow,
+    deform_conv,
     detection,
     elementwise,
     grid_sample,
+    image,
     math,
+    ml,
     nn,
+    optimizers,
     quantization,
     resize,
     rnn,
     signal,
+    strings,
     tensor,
 )
 from toolkit.importers.torch.ops.table import table

@@ -106,6 +106,39 @@ def scan(
     return tuple(states) + tuple(finals)
 
 
+@register("Scan", since=8)
+def scan_8(sequence_lens, *inputs, body, num_scan_inputs, directions=None):
+    """Scan before opset 9: every input has a leading batch axis (scanned along axis 1), and each
+    batch entry runs its own scan over its first sequence_lens[b] steps (all of them without)."""
+    _concrete(sequence_lens, *inputs)
+    state_count = len(inputs) - num_scan_inputs
+    batch = inputs[0].shape[0]
+    lengths = [inputs[-1].shape[1]] * batch if sequence_lens is None else [int(n) for n in sequence_lens]
+    results = []
+    for entry, length in enumerate(lengths):
+        states = [state[entry] for state in inputs[:state_count]]
+        sequences = [sequence[entry, :length] for sequence in inputs[state_count:]]
+        results.append(
+            scan(
+                *states,
+                *sequences,
+                body=body,
+                num_scan_inputs=num_scan_inputs,
+                scan_input_directions=directions,
+            )
+        )
+    longest = max(lengths, default=0)
+    finals = []
+    for index in range(len(results[0]) if results else 0):
+        items = [result[index] for result in results]
+        if index >= state_count:  # scan outputs: steps past an entry's length are zeros
+            items = [
+                torch.nn.functional.pad(i, [0, 0] * (i.dim() - 1) + [0, longest - i.shape[0]]) for i in items
+            ]
+        finals.append(torch.stack(items))
+    return tuple(finals)
+
+
 @register("SequenceMap", since=17)
 def sequence_map(input_sequence, *additional_inputs, body, context):
     _concrete(input_sequence, *additional_inputs)

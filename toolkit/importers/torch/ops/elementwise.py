@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto
 
+from toolkit.importers.torch import dtypes
 from toolkit.importers.torch.dtypes import FLOAT8_LIMITS, SUB_BYTE_INTEGERS, TORCH_DTYPES
 from toolkit.importers.torch.ops.symbolic import SYMBOLIC, symbolic_ints, with_symbolic
 from toolkit.importers.torch.ops.table import register
@@ -267,6 +268,10 @@ SIZE_TYPES = frozenset({TensorProto.INT32, TensorProto.INT64})
 
 @register("Cast", since=6)
 def cast(x, *, to, saturate=1, round_mode="up"):
+    if to in dtypes.CARRIED_FLOATS:
+        return dtypes.cast_to_carried(x, to, saturate)
+    if to == TensorProto.FLOAT8E8M0:
+        return dtypes.cast_to_e8m0(x, saturate, round_mode)
     if to in SUB_BYTE_INTEGERS:
         return _wrap_sub_byte(x, to)
     if to in FLOAT8_LIMITS:
@@ -290,6 +295,8 @@ def _to_float8(x, element_type: int, saturate: int):
 @register("CastLike", since=15)
 def cast_like(x, target_type, *, saturate=1, round_mode="up", context):
     target = context.inputs[1]
+    if target is not None and target.element_type in (*dtypes.CARRIED_FLOATS, TensorProto.FLOAT8E8M0):
+        return cast(x, to=target.element_type, saturate=saturate, round_mode=round_mode)
     if target is not None and target.element_type in SUB_BYTE_INTEGERS:
         return _wrap_sub_byte(x, target.element_type)
     if target is not None and target.element_type in FLOAT8_LIMITS:

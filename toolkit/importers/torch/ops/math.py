@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import operator
 
 import torch
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from toolkit.importers.common import normalize_axes, normalize_axis
 from toolkit.importers.torch.ops.symbolic import symbolic_ints, with_symbolic
 from toolkit.importers.torch.ops.table import register
-from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known_ints, rank
+from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy, maybe_known_ints, rank
 
 
 def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
@@ -41,14 +42,32 @@ def _dynamic_axes(axes):
     return values
 
 
+def _empty_along(x, axes) -> bool:
+    try:
+        sizes = dims(x)
+    except NeedsValues:
+        return False
+    return any(sizes[axis] == 0 for axis in axes)
+
+
 def _prod(x, axes, keepdims):
     for axis in sorted(axes, reverse=True):
         x = torch.prod(x, dim=axis, keepdim=keepdims)
     return x
 
 
-def _extreme(function, identity):
+def _extreme(function, largest: bool):
     def reduce(x, axes, keepdims):
+        if _empty_along(x, axes):
+            # ONNX ReduceMax/ReduceMin of an empty set: the type's lowest (highest) value, False (True).
+            if x.dtype == torch.bool:
+                identity = not largest
+            elif x.dtype.is_floating_point:
+                identity = -math.inf if largest else math.inf
+            else:
+                identity = torch.iinfo(x.dtype).min if largest else torch.iinfo(x.dtype).max
+            shaped = torch.sum(x.to(torch.float32), dim=axes, keepdim=keepdims)
+            return torch.full_like(shaped, identity, dtype=x.dtype)
         if x.dtype == torch.bool:
             return function(x.to(torch.uint8), dim=axes, keepdim=keepdims).to(torch.bool)
         return function(x, dim=axes, keepdim=keepdims)
@@ -59,8 +78,8 @@ def _extreme(function, identity):
 REDUCTIONS = {
     "ReduceSum": lambda x, a, k: torch.sum(x, dim=a, keepdim=k, dtype=x.dtype),
     "ReduceMean": lambda x, a, k: torch.mean(x, dim=a, keepdim=k),
-    "ReduceMax": _extreme(torch.amax, None),
-    "ReduceMin": _extreme(torch.amin, None),
+    "ReduceMax": _extreme(torch.amax, largest=True),
+    "ReduceMin": _extreme(torch.amin, largest=False),
     "ReduceProd": _prod,
     "ReduceL1": lambda x, a, k: torch.sum(torch.abs(x), dim=a, keepdim=k, dtype=x.dtype),
     "ReduceL2": lambda x, a, k: torch.sqrt(torch.sum(x * x, dim=a, keepdim=k)).to(x.dtype),

@@ -180,10 +180,17 @@ def max_pool_8(
     )
     if not context.output_used(1):
         return result
-    if storage_order:
-        raise NeedsValues("column-major indices")
+    if storage_order and rank(x) != 4:
+        raise NeedsValues("column-major indices of a pool that is not 2-D")
     if isinstance(x, torch.fx.Proxy):
         raise NeedsValues("indices offsets need the batch size")
+    if storage_order:  # ONNX storage_order=1: an index within a plane counts down the columns
+        y, indices = result
+        height, width = x.shape[2], x.shape[3]
+        result = (
+            y,
+            torch.remainder(indices, width) * height + torch.div(indices, width, rounding_mode="floor"),
+        )
     return _max_pool_indices(x, result)
 
 
@@ -367,7 +374,9 @@ def lrn(x, *, alpha=0.0001, beta=0.75, bias=1.0, size):
 
 @register("LpNormalization", since=1)
 def lp_normalization(input, *, axis=-1, p=2):  # noqa: A002
-    return input / torch.linalg.vector_norm(input, ord=p, dim=axis, keepdim=True)
+    norm = torch.linalg.vector_norm(input, ord=p, dim=axis, keepdim=True)
+    # As onnx's reference: a zero norm leaves zeros (not 0/0's NaN).
+    return input / torch.where(norm == 0, torch.ones_like(norm), norm)
 
 
 @register("MeanVarianceNormalization", since=9)

@@ -1,4 +1,4 @@
-"""DFT and STFT, via torch.fft.
+"""DFT and STFT, via torch.fft; MelWeightMatrix.
 
 ONNX carries complex values as a trailing dimension: size 1 for a real signal, 2 for (real,
 imaginary) pairs; every result is written back in that form.
@@ -6,10 +6,13 @@ imaginary) pairs; every result is written back in that form.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from onnx import helper
 
+from toolkit.importers.torch.dtypes import to_torch
 from toolkit.importers.torch.ops.table import register
-from toolkit.importers.torch.ops.values import NeedsValues, dims, maybe_known_ints, rank
+from toolkit.importers.torch.ops.values import NeedsValues, dims, maybe_known, maybe_known_ints, rank
 
 
 def _as_complex(x):
@@ -85,3 +88,32 @@ def stft(signal, frame_step, window=None, frame_length=None, *, onesided=1):
     if onesided:
         y = y[..., : frame_length // 2 + 1]
     return _pairs(y, signal.dtype)
+
+
+@register("MelWeightMatrix", since=17)
+def mel_weight_matrix(
+    num_mel_bins, dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz, *, output_datatype=1
+):
+    """[dft_length // 2 + 1, num_mel_bins] triangular filters, with the reference's integer bin edges.
+
+    Its inputs decide its shape, so they are read (while building when constant, else at run time)."""
+    values = [
+        maybe_known(v) for v in (num_mel_bins, dft_length, sample_rate, lower_edge_hertz, upper_edge_hertz)
+    ]
+    if any(v is None for v in values):
+        raise NeedsValues("MelWeightMatrix's sizes are known only at run time")
+    bins, length, rate = (int(np.asarray(v).reshape(-1)[0]) for v in values[:3])
+    lower, upper = (float(np.asarray(v).reshape(-1)[0]) for v in values[3:])
+    low_mel, high_mel = (2595 * np.log10(1 + hertz / 700) for hertz in (lower, upper))
+    mel_step = (high_mel - low_mel) / (bins + 2)
+    hertz = 700 * (10 ** ((np.arange(bins + 2) * mel_step + low_mel) / 2595) - 1)
+    edges = np.floor((length + 1) * hertz / rate).astype(np.int64)
+    left, centre, right = edges[None, :-2], edges[None, 1:-1], edges[None, 2:]
+    j = np.arange(length // 2 + 1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rising = np.where(
+            centre == left, (j == centre).astype(np.float64), (j - left) / np.maximum(centre - left, 1)
+        )
+        falling = (right - j) / np.maximum(right - centre, 1)
+    y = np.where((j >= left) & (j <= centre), rising, np.where((j > centre) & (j < right), falling, 0.0))
+    return to_torch(y.astype(helper.tensor_dtype_to_np_dtype(output_datatype)))

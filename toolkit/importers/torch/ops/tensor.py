@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import constant_value, normalize_axes, normalize_axis
-from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_torch
+from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_numpy, to_torch
 from toolkit.importers.torch.ops.symbolic import sizes_of, symbolic_ints, with_symbolic
 from toolkit.importers.torch.ops.table import register
 from toolkit.importers.torch.ops.unsigned import unsigned_via_int64
@@ -479,6 +479,37 @@ def space_to_depth(input, *, blocksize):  # noqa: A002
     )
 
 
+@register("SpaceToDepth", since=28)
+def space_to_depth_28(input, *, blocksize, mode="DCR"):  # noqa: A002
+    # ONNX SpaceToDepth opset 28: CRD orders the output channels (C, block row, block column).
+    if mode == "CRD":
+        return F.pixel_unshuffle(input, blocksize)
+    return space_to_depth(input, blocksize=blocksize)
+
+
+def _tensor_scatter_check(attributes, context):
+    mode = attributes["mode"]
+    return "" if mode in ("linear", "circular") else f"mode={mode!r} is not one of linear, circular"
+
+
+@register("TensorScatter", since=24, check=_tensor_scatter_check)
+def tensor_scatter(past_cache, update, write_indices=None, *, axis=-2, mode="linear"):
+    # ONNX TensorScatter: batch b's update goes along `axis` from write_indices[b] (0 without them);
+    # circular mode wraps the positions around the cache's length.
+    axis = normalize_axis(axis, rank(past_cache))
+    cache, update = past_cache.movedim(axis, 1), update.movedim(axis, 1)  # [batch, sequence, ...]
+    batch, length = update.shape[0], update.shape[1]
+    steps = torch.arange(length, device=update.device)[None, :]
+    if write_indices is None:
+        position = steps.expand(batch, length)
+    else:
+        position = write_indices.to(torch.int64)[:, None] + steps
+    if mode == "circular":
+        position = torch.remainder(position, cache.shape[1])
+    rows = torch.arange(batch, device=update.device)[:, None].expand_as(position)
+    return cache.index_put((rows, position), update).movedim(1, axis)
+
+
 @register("Compress", since=9)
 def compress(input, condition, *, axis=None):  # noqa: A002
     chosen = torch.nonzero(condition).reshape(-1)
@@ -533,7 +564,7 @@ def reverse_sequence(input, sequence_lens, *, batch_axis=1, time_axis=0):  # noq
 def unique(x, *, axis=None, sorted=1):  # noqa: A002
     if is_proxy(x):
         raise NeedsValues("Unique runs on real tensors")
-    array = x.detach().cpu().numpy()
+    array = to_numpy(x)  # bfloat16 as ml_dtypes' (torch's .numpy() has no bfloat16)
     values, first, inverse, counts = np.unique(
         array, return_index=True, return_inverse=True, return_counts=True, axis=axis
     )
@@ -543,7 +574,7 @@ def unique(x, *, axis=None, sorted=1):  # noqa: A002
         rank_of = np.argsort(order)
         inverse, first, counts = rank_of[inverse.reshape(-1)], first[order], counts[order]
     as_long = lambda a: torch.from_numpy(np.asarray(a, np.int64).reshape(-1))  # noqa: E731
-    return torch.from_numpy(np.ascontiguousarray(values)), as_long(first), as_long(inverse), as_long(counts)
+    return to_torch(values), as_long(first), as_long(inverse), as_long(counts)
 
 
 # --------------------------------------------------------------------------- sequences and optionals
@@ -612,7 +643,7 @@ def split_to_sequence(input, split=None, *, axis=0, keepdims=1):  # noqa: A002
 
 @register("Optional", since=15)
 def optional(input=None, *, type=None):  # noqa: A002
-    return input
+    return (input,)  # a 1-tuple: an optional sequence is a list, which the core would read as outputs
 
 
 @register("OptionalHasElement", since=15)

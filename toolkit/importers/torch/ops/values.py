@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from toolkit.importers import core
-from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_torch
+from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_numpy, to_torch
 
 
 class NeedsValues(Exception):
@@ -77,7 +77,7 @@ def maybe_known(value) -> np.ndarray | None:
         return value.node.meta.get("onnx_constant")
     if isinstance(value, torch.Tensor):
         # torch.export runs eager nodes on fake tensors: they have shapes but no values to read.
-        return None if is_fake(value) else value.detach().cpu().numpy()
+        return None if is_fake(value) else to_numpy(value)
     return np.asarray(value)
 
 
