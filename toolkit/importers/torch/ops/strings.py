@@ -141,7 +141,8 @@ def _items(values) -> list:
 
 
 @leaf
-def _look_up(x, mapping, default, dtype):
+def _look_up(x, mapping, default, dtype_name):
+    dtype = None if dtype_name is None else np.dtype(dtype_name)
     values = _strings(x) if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
     found = [mapping.get(v, default) for v in values.reshape(-1).tolist()]
     if dtype is None:
@@ -181,7 +182,8 @@ def label_encoder(
     else:
         dtype, default, values = np.dtype(np.float32), default_float, values_floats
     mapping = dict(zip(_items(keys), _items(values), strict=True))
-    return _look_up(x, mapping, default, dtype)
+    # The dtype goes by name: an fx node's arguments cannot hold a numpy dtype.
+    return _look_up(x, mapping, default, None if dtype is None else dtype.name)
 
 
 def _pool(pool, ngram_counts, ngram_indexes) -> dict[tuple, int]:
