@@ -98,7 +98,8 @@ def weights_to_initializers(
     for name, value in given.items():
         if name in used:  # unused variables (a Dropout's seed state) are left out
             model.graph.initializer.append(numpy_helper.from_array(value, name))
-    only_source_initializers(model, given)
+    count = len(keras_model.trainable_variables)  # trainable first, as weight_specs orders them
+    only_source_initializers(model, names[:count], names[count:])
     keys = h5_keys(keras_model)
     paths = dict(zip(variable_paths(keras_model), _all_variables(keras_model), strict=True))
     h5 = {name: keys[id(variable)] for name, variable in paths.items() if id(variable) in keys}
