@@ -402,11 +402,20 @@ def keep_training_nodes_for_inference(model: onnx.ModelProto) -> onnx.ModelProto
             del node.input[2:]
             if len(node.output) > 1 and not _read(model, node.output[1]):
                 del node.output[1:]
-    used = {name for node in model.graph.node for name in node.input}
+    used = _names_read(model.graph)  # a Loop body reads outer constants by name
     unused = [node for node in model.graph.node if node.op_type == "Constant" and node.output[0] not in used]
     for node in unused:
         model.graph.node.remove(node)
     return model
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    names = {name for node in graph.node for name in node.input}
+    for node in graph.node:
+        for attribute in node.attribute:
+            for subgraph in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
+                names |= _names_read(subgraph)
+    return names
 
 
 def _read(model: onnx.ModelProto, name: str) -> bool:
