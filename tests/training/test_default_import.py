@@ -13,7 +13,7 @@ import pytest
 
 import toolkit
 from toolkit.parity import train
-from toolkit.training.inventory import trainable_inventory
+from toolkit.training.inventory import Inventory, trainable_inventory
 
 
 def _keras_conv_gap_dense():
@@ -121,3 +121,16 @@ def test_llama_block_constants_stay_constants_and_gradients_match(target):
     for name, gradient in source_gradients.items():
         assert np.isfinite(gradients[name]).all(), name
         np.testing.assert_allclose(gradients[name], gradient, rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("target", ["torch", "tensorflow"])
+def test_a_frozen_torch_parameter_stays_frozen(target):
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    module[0].weight.requires_grad_(False)  # frozen, as Whisper's positional table is
+    imported = toolkit.convert(module, to=target, example_inputs=(np.ones((2, 4), np.float32),))
+    assert trainable_inventory(imported) == trainable_inventory(module) == Inventory(3, 3 + 6 + 2)
+    assert "0.weight" not in train.imported(imported).parameters
+    assert toolkit.verify_parity(module, imported, example_inputs=(np.ones((2, 4), np.float32),))

@@ -133,7 +133,9 @@ def _export_for_training(module, tensors, names, axes, opset, keyword_inputs, op
             "a trainable torch export needs an nn.Module or ExportedProgram (its parameters name the "
             "initializers), not a TorchScript module"
         )
-    parameters, buffers = dict(module.named_parameters()), dict(module.named_buffers())
+    # A frozen parameter (requires_grad=False: Whisper's positional table) is a constant of the graph.
+    parameters = [name for name, parameter in module.named_parameters() if parameter.requires_grad]
+    buffers = dict(module.named_buffers())
     try:
         traced = _keyword_call(module, names) if keyword_inputs else module
         model = _export_torchscript(traced, tensors, names, axes, opset, notes, training=True)
@@ -413,7 +415,9 @@ def _names_read(graph: onnx.GraphProto) -> set[str]:
     names = {name for node in graph.node for name in node.input}
     for node in graph.node:
         for attribute in node.attribute:
-            for subgraph in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
+            for subgraph in (
+                [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs
+            ):
                 names |= _names_read(subgraph)
     return names
 
