@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from toolkit.checks import check_model
-from toolkit.errors import InputError, UsageError
+from toolkit.errors import ExportError, InputError, UsageError
 from toolkit.io import check_output, replacing_foreign_directories, save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
 
@@ -74,11 +74,15 @@ def _convert(
     model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, trainable, target_options
 ):
     source = load_source(model_or_path, example_inputs)
-    if trainable is None:
-        trainable = target in IMPORT_TARGETS and exports_for_training(source)
-    onnx_model = to_onnx(
-        source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes, trainable=trainable
-    )
+    options = {"input_spec": input_spec, "opset": opset, "dynamic_axes": dynamic_axes}
+    if trainable is None and target in IMPORT_TARGETS and exports_for_training(source):
+        try:
+            onnx_model = to_onnx(source, **options, trainable=True)
+        except ExportError as error:  # the import still works, from the inference graph
+            onnx_model = to_onnx(source, **options, trainable=False)
+            _tag(onnx_model, "toolkit.note", f"exported for inference, parameters may be folded: {error}")
+    else:
+        onnx_model = to_onnx(source, **options, trainable=bool(trainable))
     if target == "onnx":
         if output is not None:
             save_onnx(onnx_model, output)
