@@ -4,7 +4,8 @@
 
 Legs: export (toolkit.convert), onnxruntime, torch and tensorflow (imported modules, traced
 tf.function), then .pt2, .py and SavedModel reloaded in fresh processes without the toolkit
-(one process per artifact kind), checked at two batch sizes and two sequence lengths where dynamic.
+(one process per artifact kind), checked at two batch sizes and two sequence lengths where dynamic;
+parameters: the imports exported for training keep every trainable source parameter (count, size).
 A leg listed in EXPECTED_FAILURES with its reason shows as "xfail"; a listed leg that passes is
 reported, so the list only shrinks.
 """
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # configs are built in code: nothing is downloaded
 
-LEGS = ("export", "onnxruntime", "torch", "tensorflow", "pt2", "py", "saved_model")
+LEGS = ("export", "onnxruntime", "torch", "tensorflow", "pt2", "py", "saved_model", "parameters")
 RELOADED = ("pt2", "py", "saved_model")
 BATCH_SIZES = (1, 3)
 
@@ -171,6 +172,24 @@ def _parity_leg(name: str, model, candidate, inputs) -> Leg:
     return leg
 
 
+def _parameters_leg(model, inputs) -> Leg:
+    """The imports people train (`convert --to torch/tensorflow` exports for training) keep every
+    trainable source parameter: the same count and total size in torch and in TensorFlow."""
+    import toolkit
+    from toolkit.training.inventory import compare_imports
+
+    def check():
+        onnx_model = toolkit.convert(model, to="onnx", example_inputs=inputs, trainable=True)
+        problems = compare_imports(
+            model, {t: toolkit.convert(onnx_model, to=t) for t in ("torch", "tensorflow")}
+        )
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+    leg, _ = _timed("parameters", check)
+    return leg
+
+
 def _timed(name: str, action) -> tuple[Leg, object]:
     leg = Leg(name)
     started = time.perf_counter()
@@ -223,6 +242,7 @@ def run_model(name: str, output_dir: Path, reloads: dict[str, list]) -> ModelRes
         parity = _parity_leg("tensorflow", model, tf_module, inputs)
         parity.seconds += leg.seconds
         _settle(result, parity)
+    _settle(result, _parameters_leg(model, inputs))
 
     leg, cases = _timed(
         "cases", lambda: _write_cases(model, inputs, onnx_model, output_dir / f"{name}.cases.npz")

@@ -65,5 +65,5 @@ def test_representative_models_pass_every_leg(repository, tmp_path):
     assert completed.returncode == 0
     records = json.loads(report.read_text())
     legs = {leg for record in records for leg in record["legs"]}
-    assert legs == {"export", "onnxruntime", "torch", "tensorflow", "pt2", "py", "saved_model"}
+    assert legs == {"export", "onnxruntime", "torch", "tensorflow", "pt2", "py", "saved_model", "parameters"}
     assert "absl::InitializeLog" not in completed.stderr + completed.stdout

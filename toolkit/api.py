@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from toolkit.checks import check_model
-from toolkit.errors import InputError, UsageError
+from toolkit.errors import ExportError, InputError, UsageError
 from toolkit.io import check_output, replacing_foreign_directories, save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 TARGETS = ("onnx", "torch", "tensorflow", "tflite")
 MIN_OPSET = 7
 TARGET_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
+# Targets whose result is a native module to train: exported keeping every parameter by default.
+IMPORT_TARGETS = ("torch", "tensorflow")
 
 
 def convert(
@@ -31,13 +33,15 @@ def convert(
     output: str | Path | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
     force: bool = False,
-    trainable: bool = False,
+    trainable: bool | None = None,
     **target_options: Any,
 ):
     """Convert a model (object or path) to ONNX, torch or TensorFlow; write it when `output` is given.
 
     `trainable=True` exports for training: every source parameter stays an initializer (named
     after it), BatchNormalization and Dropout stay nodes that follow the import's train/eval mode.
+    It is the default for `to="torch"`/`"tensorflow"` from a torch module or Keras model (an import
+    is for training); `to="onnx"` keeps the exporters' inference-optimised graph unless asked.
 
     Returns an `onnx.ModelProto` for `to="onnx"`, a `torch.nn.Module` for `to="torch"` and a
     `tf.Module` for `to="tensorflow"`. Non-ONNX sources always pass through checked ONNX first.
@@ -73,9 +77,15 @@ def _convert(
     model_or_path, target, example_inputs, input_spec, opset, output, dynamic_axes, trainable, target_options
 ):
     source = load_source(model_or_path, example_inputs)
-    onnx_model = to_onnx(
-        source, input_spec=input_spec, opset=opset, dynamic_axes=dynamic_axes, trainable=trainable
-    )
+    options = {"input_spec": input_spec, "opset": opset, "dynamic_axes": dynamic_axes}
+    if trainable is None and target in IMPORT_TARGETS and exports_for_training(source):
+        try:
+            onnx_model = to_onnx(source, **options, trainable=True)
+        except ExportError as error:  # the import still works, from the inference graph
+            onnx_model = to_onnx(source, **options, trainable=False)
+            _tag(onnx_model, "toolkit.note", f"exported for inference, parameters may be folded: {error}")
+    else:
+        onnx_model = to_onnx(source, **options, trainable=bool(trainable))
     if target == "onnx":
         if output is not None:
             save_onnx(onnx_model, output)
@@ -152,6 +162,20 @@ def to_onnx(
             f"opset {opset}, ask for {result.opset} or another it supports"
         )
     return _tagged(result, source)
+
+
+def exports_for_training(source: Source) -> bool:
+    """Whether the source's exporter can keep its parameters: a torch nn.Module or ExportedProgram,
+    a Keras model (a TorchScript file, SavedModel or tf.function has no parameter names to keep)."""
+    if source.kind == "keras":
+        return True
+    if source.kind != "torch":
+        return False
+    import torch
+
+    return isinstance(source.model, (torch.nn.Module, torch.export.ExportedProgram)) and not isinstance(
+        source.model, torch.jit.ScriptModule
+    )
 
 
 def check_opset(opset: int | None) -> None:

@@ -144,9 +144,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "input, named batch); 'none' for static.",
 )
 @click.option(
-    "--trainable",
-    is_flag=True,
-    help="Export for training: every parameter kept, BatchNorm/Dropout follow train/eval.",
+    "--trainable/--no-trainable",
+    default=None,
+    help="Export for training: every parameter kept, BatchNorm/Dropout follow train/eval (default for "
+    "--to torch/tensorflow from a torch or Keras model; --no-trainable: the inference-optimised graph).",
 )
 @click.option(
     "--force", is_flag=True, help="Replace an existing SavedModel directory that toolkit did not write."

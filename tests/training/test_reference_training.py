@@ -12,6 +12,7 @@ import pytest
 import toolkit
 from models import REFERENCE_MODELS, load_reference
 from toolkit.parity import train
+from toolkit.training.inventory import trainable_inventory
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -29,22 +30,17 @@ def _source(name, model):
     return train.torch_source(model) if name.startswith("torch_") else train.keras_source(model)
 
 
-def _sizes(named: dict) -> tuple[int, int]:
-    return len(named), sum(int(np.prod(tuple(v.shape))) for v in named.values())
-
-
 @pytest.mark.parametrize("target", ["torch", "tensorflow"])
 @pytest.mark.parametrize("name", list(REFERENCE_MODELS))
 def test_every_trainable_parameter_stays_trainable(name, target):
-    model, _, onnx_model = _exported(name)
-    imported = toolkit.convert(onnx_model, to=target)
-    source = _source(name, model)
-    if target == "torch":
-        trainable = {n: p for n, p in imported.named_parameters() if p.requires_grad}
-    else:
-        trainable = {v.name: v for v in imported.trainable_variables}
-    assert _sizes(trainable) == _sizes(source.parameters)
-    assert set(train.imported(imported).parameters) == set(source.parameters)
+    """The path users take, `convert --to torch/tensorflow`: the count and total size of trainable
+    parameters of source and import are the same, and each maps back to its source name."""
+    reference = load_reference(name)
+    model = reference.build()
+    examples = tuple(np.asarray(x) for x in reference.example_inputs())
+    imported = toolkit.convert(model, to=target, example_inputs=examples)
+    assert trainable_inventory(imported) == trainable_inventory(model)
+    assert set(train.imported(imported).parameters) == set(_source(name, model).parameters)
 
 
 def _other(name: str) -> str:

@@ -25,6 +25,8 @@ TWINS = "tests.training.twins"
         ("torch_block", "keras_block", ".weights.h5"),
         ("torch_bilstm", "keras_bilstm", ".weights.h5"),
         ("keras_bilstm", "torch_bilstm", ".pt"),
+        ("torch_bigru", "keras_bigru", ".weights.h5"),
+        ("keras_bigru", "torch_bigru", ".pt"),
     ],
 )
 def test_twins_get_the_weights_and_agree(tmp_path, source, destination, suffix):
@@ -50,6 +52,13 @@ def test_twins_get_the_weights_and_agree(tmp_path, source, destination, suffix):
         got = fresh(image).numpy()
         expected = reference.model(torch.from_numpy(inputs)).detach().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_keras_gru_with_the_reset_gate_before_the_matmul_is_refused(tmp_path):
+    output = tmp_path / "gru.pt"
+    with pytest.raises(InputError, match="reset_after=False"):
+        transfer_weights(f"{TWINS}:keras_bigru_reset_before", f"{TWINS}:torch_bigru", output)
+    assert not output.exists()
 
 
 def test_a_twin_with_another_hidden_size_is_refused_and_nothing_is_written(tmp_path):

@@ -134,3 +134,36 @@ def keras_bilstm():
     sequence = keras.Input((6, 5), name="sequence")
     x = keras.layers.Bidirectional(keras.layers.LSTM(8))(sequence)
     return keras.Model(sequence, keras.layers.Dense(3)(x)), _sequences()
+
+
+def torch_bigru():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(SEED)
+
+    class Net(nn.Module):
+        def __init__(self, hidden=8):
+            super().__init__()
+            self.gru = nn.GRU(5, hidden, batch_first=True, bidirectional=True)
+            self.dense = nn.Linear(2 * hidden, 3)
+
+        def forward(self, x):
+            _, h = self.gru(x)  # final states, forward then backward: Keras's concat merge
+            return self.dense(torch.cat([h[0], h[1]], dim=-1))
+
+    return Net().eval(), _sequences()
+
+
+def keras_bigru(reset_after: bool = True):
+    import keras
+
+    keras.utils.set_random_seed(SEED + 1)
+    sequence = keras.Input((6, 5), name="sequence")
+    gru = keras.layers.GRU(8, reset_after=reset_after, bias_initializer="random_normal")
+    x = keras.layers.Bidirectional(gru)(sequence)
+    return keras.Model(sequence, keras.layers.Dense(3)(x)), _sequences()
+
+
+def keras_bigru_reset_before():
+    return keras_bigru(reset_after=False)

@@ -7,6 +7,12 @@ Here the model runs through `stateless_call`, its variables are inputs of the tr
 so the import's parameters map back to the source by name. BatchNormalization is traced as
 TensorFlow's fused op, which tf2onnx writes as an ONNX BatchNormalization node, whose running
 statistics the importers then treat as state; its Keras momentum is written onto the node.
+
+Keras drops Dropout when it traces with `training=False`, and a trace with `training=True`
+would put batch statistics and random ops in the graph. So each Dropout is traced as a marked
+CheckNumerics (an identity that survives freezing and grappler), and tf2onnx turns the marked
+ones into ONNX Dropout nodes with the layer's rate: onnxruntime runs them as identities, the
+importers apply them in training mode, as they do for torch.onnx's training export.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ def stateless_call(keras_model, inputs: Any, weights: Sequence[Any]):
     """The model's inference output as a pure function of its inputs (as the model takes them:
     a tensor, a list or a dict) and weights."""
     count = len(keras_model.trainable_variables)
-    with fused_batch_normalization():
+    with fused_batch_normalization(), marked_dropout():
         outputs, _ = keras_model.stateless_call(
             list(weights[:count]),
             list(weights[count:]),
@@ -86,6 +92,48 @@ def fused_batch_normalization() -> Iterator[None]:
         keras_ops.batch_normalization = original
 
 
+DROPOUT_MARK = "toolkit.dropout:"  # CheckNumerics message: the mark, then the rate
+
+
+@contextlib.contextmanager
+def marked_dropout() -> Iterator[None]:
+    """While tracing, a Keras Dropout (no noise_shape) is CheckNumerics(x, "toolkit.dropout:RATE")."""
+    import keras
+    import tensorflow as tf
+
+    original = keras.layers.Dropout.call
+
+    def marked(self, inputs, training=False):
+        if self.rate > 0 and self.noise_shape is None and inputs.dtype.is_floating:
+            return tf.debugging.check_numerics(inputs, f"{DROPOUT_MARK}{float(self.rate)!r}")
+        return original(self, inputs, training=training)
+
+    keras.layers.Dropout.call = marked
+    try:
+        yield
+    finally:
+        keras.layers.Dropout.call = original
+
+
+def _dropout_or_identity(ctx, node, name, args):
+    """tf2onnx handler for CheckNumerics: a marked one is an ONNX Dropout, any other an Identity."""
+    message = node.get_attr_str("message") if node.get_attr("message") else ""
+    for attribute in list(node.attr):
+        del node.attr[attribute]
+    if message.startswith(DROPOUT_MARK):
+        # ONNX Dropout, opset 12: the ratio is input 1 (default 0.5), no longer an attribute.
+        ratio = np.array(float(message[len(DROPOUT_MARK) :]), np.float32)
+        constant = ctx.make_const(f"{node.name}/ratio", ratio)
+        node.type = "Dropout"
+        ctx.replace_inputs(node, [node.input[0], constant.output[0]])
+    else:
+        node.type = "Identity"
+    return node
+
+
+TF2ONNX_HANDLERS = {"CheckNumerics": (_dropout_or_identity, [])}
+
+
 def weights_to_initializers(
     model: onnx.ModelProto, names: Sequence[str], values: Sequence[np.ndarray], keras_model
 ) -> onnx.ModelProto:
@@ -98,7 +146,8 @@ def weights_to_initializers(
     for name, value in given.items():
         if name in used:  # unused variables (a Dropout's seed state) are left out
             model.graph.initializer.append(numpy_helper.from_array(value, name))
-    only_source_initializers(model, given)
+    count = len(keras_model.trainable_variables)  # trainable first, as weight_specs orders them
+    only_source_initializers(model, names[:count], names[count:])
     keys = h5_keys(keras_model)
     paths = dict(zip(variable_paths(keras_model), _all_variables(keras_model), strict=True))
     h5 = {name: keys[id(variable)] for name, variable in paths.items() if id(variable) in keys}

@@ -278,6 +278,7 @@ def _convert(source: _Source, opset: int, tf) -> onnx.ModelProto:
                 output_names=graph_outputs,
                 opset=opset,
                 tensors_to_rename=renames,
+                custom_op_handlers=_trainable_handlers() if source.weights else None,
             )
     except Exception as error:
         raise ExportError(f"tf2onnx cannot convert the model: {first_line(error)}") from error
@@ -287,6 +288,12 @@ def _convert(source: _Source, opset: int, tf) -> onnx.ModelProto:
         names, values = zip(*source.weights, strict=True)
         onnx_model = keras_trainable.weights_to_initializers(onnx_model, names, values, source.owner)
     return onnx_model
+
+
+def _trainable_handlers() -> dict:
+    from toolkit.export import keras_trainable
+
+    return dict(keras_trainable.TF2ONNX_HANDLERS)
 
 
 _CALL_OPS = ("StatefulPartitionedCall", "PartitionedCall")

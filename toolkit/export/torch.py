@@ -48,9 +48,9 @@ def export_torch(
     Axis 0 of every input is dynamic, and axis 1 of token inputs (integer, rank 2: ids and masks),
     unless `dynamic_axes` says otherwise (`{}`: fully static). `keyword_inputs` calls the module as
     `module(**dict(zip(input_names, example_inputs)))`, as a dict of examples asks.
-    `trainable`: torch.onnx's TorchScript exporter in TrainingMode.TRAINING without constant
-    folding, so Dropout and BatchNormalization stay training-aware nodes and no parameter is
-    folded away (the dynamo exporter's optimizer fuses BatchNormalization into Conv).
+    `trainable`: every parameter and buffer stays an initializer named after its state_dict key
+    (`_export_for_training`); otherwise the dynamo exporter's optimised inference graph, in which
+    BatchNormalization is fused into Conv and constant biases are folded.
     """
     import torch
 
@@ -65,22 +65,9 @@ def export_torch(
     tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
 
     if trainable:
-        if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule):
-            raise UsageError(
-                "a trainable torch export needs an nn.Module (its parameters name the initializers)"
-            )
-        try:
-            model = _export_torchscript(module, tensors, names, axes, opset, notes, training=True)
-        except Exception as error:
-            raise ExportError(
-                f"torch.onnx cannot export the module for training: {_reason(error)}"
-            ) from error
-        model = keep_training_nodes_for_inference(model)
-        from toolkit.export.trainable import only_source_initializers
-
-        source_names = [*dict(module.named_parameters()), *dict(module.named_buffers())]
-        model = only_source_initializers(model, source_names)
-        exporter = TORCHSCRIPT
+        model, exporter = _export_for_training(
+            module, tensors, names, axes, opset, keyword_inputs, optional, notes
+        )
     elif isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         model = _export_torchscript(module, tensors, names, axes, opset, notes)
         exporter = TORCHSCRIPT
@@ -122,10 +109,63 @@ def export_torch(
     return ExportResult(model=model, exporter=exporter, opset=default_opset(model), notes=notes)
 
 
-def _export_dynamo_batch_fallback(module, tensors, names, axes, opset, keyword_inputs, optional, notes):
+def _export_for_training(module, tensors, names, axes, opset, keyword_inputs, optional, notes):
+    """Every source parameter and buffer an initializer named after it, nothing else a float initializer.
+
+    torch.onnx's TorchScript exporter in TrainingMode.TRAINING without constant folding keeps
+    Dropout and BatchNormalization as training-aware nodes. Where TorchScript cannot trace the
+    module, and for an ExportedProgram, the dynamo exporter runs with `optimize=False`: its
+    optimizer is what fuses BatchNormalization into Conv and folds constant biases, and without it
+    every parameter and BatchNormalization stay, but Dropout (traced in eval mode) does not.
+    """
+    import torch
+
+    from toolkit.export.trainable import only_source_initializers, strip_initializer_prefix
+
+    if isinstance(module, torch.export.ExportedProgram):
+        model, axes = _export_dynamo_batch_fallback(
+            module, tensors, names, axes, opset, keyword_inputs, optional, notes, optimize=False
+        )
+        signature = module.graph_signature
+        return only_source_initializers(model, signature.parameters, signature.buffers), DYNAMO
+    if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule):
+        raise UsageError(
+            "a trainable torch export needs an nn.Module or ExportedProgram (its parameters name the "
+            "initializers), not a TorchScript module"
+        )
+    # A frozen parameter (requires_grad=False: Whisper's positional table) is a constant of the graph.
+    parameters = [name for name, parameter in module.named_parameters() if parameter.requires_grad]
+    buffers = dict(module.named_buffers())
+    try:
+        traced = _keyword_call(module, names) if keyword_inputs else module
+        model = _export_torchscript(traced, tensors, names, axes, opset, notes, training=True)
+        if keyword_inputs:
+            model = strip_initializer_prefix(model, KEYWORD_CALL_PREFIX)
+        model = only_source_initializers(keep_training_nodes_for_inference(model), parameters, buffers)
+        return model, TORCHSCRIPT
+    except Exception as torchscript_error:
+        try:
+            model, axes = _export_dynamo_batch_fallback(
+                module.eval(), tensors, names, axes, opset, keyword_inputs, optional, notes, optimize=False
+            )
+        except Exception as dynamo_error:
+            raise ExportError(
+                f"torch.onnx cannot export the module for training: TorchScript: {_reason(torchscript_error)}; "
+                f"dynamo: {_reason(dynamo_error)}"
+            ) from dynamo_error
+        notes.append(
+            f"TorchScript cannot trace the module for training ({_reason(torchscript_error)}): exported "
+            "with dynamo unoptimised; every parameter kept, Dropout not exported (inference only)"
+        )
+        return only_source_initializers(model, parameters, buffers), DYNAMO
+
+
+def _export_dynamo_batch_fallback(
+    module, tensors, names, axes, opset, keyword_inputs, optional, notes, optimize=True
+):
     """Dynamo with dynamic sequence axes, else with the batch axis only (the model fixes its length)."""
     try:
-        return _export_dynamo(module, tensors, names, axes, opset, keyword_inputs, optional), axes
+        return _export_dynamo(module, tensors, names, axes, opset, keyword_inputs, optional, optimize), axes
     except Exception as error:
         if not optional:
             raise
@@ -133,7 +173,7 @@ def _export_dynamo_batch_fallback(module, tensors, names, axes, opset, keyword_i
             name: [a for a in name_axes if a not in optional.get(name, ())]
             for name, name_axes in axes.items()
         }
-        model = _export_dynamo(module, tensors, names, batch_only, opset, keyword_inputs)
+        model = _export_dynamo(module, tensors, names, batch_only, opset, keyword_inputs, optimize=optimize)
         notes.append(
             f"dynamo cannot export a dynamic sequence length ({_reason(error)}); the sequence length is fixed"
         )
@@ -231,6 +271,9 @@ def _free_sequences(tensors) -> set[int]:
     return {index for index in tokens if int(tensors[index].shape[1]) not in other_lengths}
 
 
+KEYWORD_CALL_PREFIX = "module."  # the wrapped module's attribute in _keyword_call
+
+
 def _keyword_call(module, names):
     """A module taking keyword inputs, called positionally: the TorchScript exporter passes positions."""
     import torch
@@ -238,7 +281,7 @@ def _keyword_call(module, names):
     class KeywordCall(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.module = module
+            self.module = module  # its state_dict keys gain KEYWORD_CALL_PREFIX
 
         def forward(self, *inputs):
             return self.module(**dict(zip(names, inputs, strict=True)))
@@ -262,7 +305,7 @@ def _grow_small_dynamic_axes(names, tensors, axes):
 
 
 def _export_dynamo(
-    module, tensors, names, axes, opset, keyword_inputs=False, optional=None
+    module, tensors, names, axes, opset, keyword_inputs=False, optional=None, optimize=True
 ) -> onnx.ModelProto:
     import torch
 
@@ -294,7 +337,7 @@ def _export_dynamo(
             input_names=list(names),
             opset_version=opset,
             dynamic_shapes=dynamic_shapes,
-            optimize=True,
+            optimize=optimize,
         )
     # model_proto embeds every initializer: external data only happens when saving to a file.
     return program.model_proto
@@ -361,11 +404,22 @@ def keep_training_nodes_for_inference(model: onnx.ModelProto) -> onnx.ModelProto
             del node.input[2:]
             if len(node.output) > 1 and not _read(model, node.output[1]):
                 del node.output[1:]
-    used = {name for node in model.graph.node for name in node.input}
+    used = _names_read(model.graph)  # a Loop body reads outer constants by name
     unused = [node for node in model.graph.node if node.op_type == "Constant" and node.output[0] not in used]
     for node in unused:
         model.graph.node.remove(node)
     return model
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    names = {name for node in graph.node for name in node.input}
+    for node in graph.node:
+        for attribute in node.attribute:
+            for subgraph in (
+                [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs
+            ):
+                names |= _names_read(subgraph)
+    return names
 
 
 def _read(model: onnx.ModelProto, name: str) -> bool:

@@ -227,7 +227,7 @@ class TransferResult:
     matches: list[Match]
     max_abs_difference: float  # between SRC and DST outputs on SRC's example inputs
     output: str
-    recurrent_parameters: int = 0  # destination LSTM parameters set cell by cell (recurrent.py)
+    recurrent_parameters: int = 0  # destination LSTM/GRU parameters set cell by cell (recurrent.py)
 
 
 def transfer_weights(source_spec, destination_spec, output, rtol: float = 1e-4, atol: float = 1e-5):
