@@ -117,7 +117,9 @@ def pool_window(
         if sizes is None or any(n is None for n in sizes):
             raise ValueError("ceil_mode needs static spatial sizes")
         padded = []
-        for n, (b, e), k, s, d in zip(sizes, explicit, geometry.kernel, geometry.strides, geometry.dilations, strict=True):
+        for n, (b, e), k, s, d in zip(
+            sizes, explicit, geometry.kernel, geometry.strides, geometry.dilations, strict=True
+        ):
             out = math.ceil((n + b + e - span(k, d)) / s) + 1
             # ONNX pooling (and torch): the last window must start inside the input or its begin pad.
             if (out - 1) * s >= n + b:
@@ -140,7 +142,14 @@ def kernel_of(kernel_shape, weight_dims) -> list[int]:
 
 
 def conv_transpose_crops(
-    sizes, kernel, strides=None, dilations=None, output_padding=None, output_shape=None, auto_pad="NOTSET", pads=None
+    sizes,
+    kernel,
+    strides=None,
+    dilations=None,
+    output_padding=None,
+    output_shape=None,
+    auto_pad="NOTSET",
+    pads=None,
 ) -> list[tuple[int, int, int]]:
     """(begin crop, end crop, zeros appended first) per axis, against the full transposed output
     stride * (in - 1) + span: the result is (full ++ zeros)[begin : len - end].
@@ -161,7 +170,9 @@ def conv_transpose_crops(
         list(output_shape)[-count:] if output_shape else [n * s for n, s in zip(sizes, strides, strict=True)]
     )
     crops = []
-    for n, s, k, d, extra, target in zip(sizes, strides, kernel, dilations, output_padding, targets, strict=True):
+    for n, s, k, d, extra, target in zip(
+        sizes, strides, kernel, dilations, output_padding, targets, strict=True
+    ):
         total = s * (n - 1) + extra + span(k, d) - target
         if total < 0:
             crops.append((0, 0, extra - total))

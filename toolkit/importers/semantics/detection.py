@@ -43,7 +43,9 @@ def roi_align_check(attributes, context) -> str:
     """RoiAlign's mode (avg, max) and, from opset 16, coordinate_transformation_mode."""
     transformation = attributes.get("coordinate_transformation_mode", "output_half_pixel")
     if transformation not in ROI_ALIGN_TRANSFORMATIONS:
-        return f"coordinate_transformation_mode={transformation!r} is not one of half_pixel, output_half_pixel"
+        return (
+            f"coordinate_transformation_mode={transformation!r} is not one of half_pixel, output_half_pixel"
+        )
     mode = attributes.get("mode", "avg")
     return "" if mode in ROI_ALIGN_MODES else f"mode={mode!r} is not one of avg, max"
 
