@@ -40,10 +40,6 @@ _TF_LOOP = (
     "TF importer (importers/tensorflow): node n19_2 (Loop, opset 20) from EmbeddingBag: "
     "TypeError: the two structures don't have the same nested structure (loop state)"
 )
-_TF_RESIZE = (
-    "TF importer (importers/tensorflow): node node_upsample_bilinear2d (Resize, opset 20): "
-    "sizes from Shape/Slice/Concat with a dynamic batch are not tracked (issue 10 item 5)"
-)
 
 
 def _tf_loop(node: str) -> str:
@@ -65,10 +61,6 @@ _KERAS_LOOPS = {
     "bidirectional_gru": "functional_1/bidirectional_1/forward_gru_1/while_loop",
     "embedding_masking": "functional_8_1/lstm_2_1/while_loop",
 }
-_KERAS_RESIZE = (
-    "TF importer (importers/tensorflow): node Resize__1330 (Resize, opset 17) from UpSampling2D: sizes "
-    "computed from Shape with a dynamic batch are not tracked (issue 10 item 5)"
-)
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     **{(model, "tensorflow"): _tf_loop(node) for model, node in _KERAS_LOOPS.items()},
     **{(model, "saved_model"): _tf_loop(node) for model, node in _KERAS_LOOPS.items()},
@@ -77,20 +69,11 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         for model, node in _KERAS_LOOPS.items()
         for kind in ("pt2", "py")
     },
-    ("upsampling", "tensorflow"): _KERAS_RESIZE,
-    ("upsampling", "saved_model"): _KERAS_RESIZE,
-    (
-        "upsampling",
-        "pt2",
-    ): "torch importer: node Resize__1330 (Resize) sizes known only at run time; torch.export fails",
-    ("upsampling", "py"): "torch importer: node Resize__1330 (Resize) runs eagerly; no .py form",
     **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:]},
     ("embedding_bag", "tensorflow"): _TF_LOOP,
     ("embedding_bag", "saved_model"): _TF_LOOP,
     ("embedding_bag", "pt2"): "torch importer: node n19_2 (Loop) runs eagerly; torch.export cannot trace it",
     ("embedding_bag", "py"): "torch importer: node n19_2 (Loop) has no plain-torch form for .py",
-    ("unet_interpolate", "tensorflow"): _TF_RESIZE,
-    ("unet_interpolate", "saved_model"): _TF_RESIZE,
     **{
         (model, kind): f"torch importer: node node_repeat (Tile) repeats known only at run time (DeBERTa's "
         f"relative positions); {'torch.export fails' if kind == 'pt2' else 'no plain-torch .py form'}"
@@ -131,8 +114,6 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         "py",
     ): "torch importer: nodes node_Split_72, node_Split_77 (Split with run-time "
     "sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
-    ("mobilevit", "tensorflow"): _TF_RESIZE,
-    ("mobilevit", "saved_model"): _TF_RESIZE,
 }
 
 
