@@ -173,38 +173,68 @@ def weights(mode, coordinates, in_size, scale, antialias=0, cubic_coeff_a=-0.75,
 
 
 @dataclass(frozen=True)
+class Interpolation:
+    """A Resize's attributes with the spec's defaults (opset 18/19); Upsample and Resize-10 pass LEGACY."""
+
+    mode: str = "nearest"
+    coordinate_transformation_mode: str = "half_pixel"
+    nearest_mode: str = "round_prefer_floor"
+    cubic_coeff_a: float = -0.75
+    exclude_outside: int = 0
+    extrapolation_value: float = 0.0
+    antialias: int = 0
+    axes: Sequence[int] | None = None
+    keep_aspect_ratio_policy: str = "stretch"
+
+
+@dataclass(frozen=True)
 class AxisWeights:
     """How one axis is resampled: `indices` (nearest: a gather) or `matrix` (output × input), and
     `outside`, the output positions tf_crop_and_resize fills with extrapolation_value (or None)."""
 
-    axis: int
+    axis: Axis
     indices: np.ndarray | None
     matrix: np.ndarray | None
     outside: np.ndarray | None
 
 
-def axis_weights(
-    axis: Axis,
-    *,
-    mode="nearest",
-    coordinate_transformation_mode="half_pixel",
-    nearest_mode="round_prefer_floor",
-    cubic_coeff_a=-0.75,
-    exclude_outside=0,
-    antialias=0,
-) -> AxisWeights:
-    coordinates = source_coordinates(coordinate_transformation_mode, axis)
+def axis_weights(axis: Axis, how: Interpolation) -> AxisWeights:
+    coordinates = source_coordinates(how.coordinate_transformation_mode, axis)
     outside = None
-    if coordinate_transformation_mode == "tf_crop_and_resize":
+    if how.coordinate_transformation_mode == "tf_crop_and_resize":
         outside = (coordinates < 0) | (coordinates > axis.input_size - 1)
         outside = outside if outside.any() else None
-    if mode == "nearest":
-        indices = np.clip(nearest(coordinates, nearest_mode), 0, axis.input_size - 1).astype(np.int64)
-        return AxisWeights(axis.axis, indices, None, outside)
+    if how.mode == "nearest":
+        indices = np.clip(nearest(coordinates, how.nearest_mode), 0, axis.input_size - 1).astype(np.int64)
+        return AxisWeights(axis, indices, None, outside)
     matrix = weights(
-        mode, coordinates, axis.input_size, axis.scale, antialias, cubic_coeff_a, exclude_outside
+        how.mode,
+        coordinates,
+        axis.input_size,
+        axis.scale,
+        how.antialias,
+        how.cubic_coeff_a,
+        how.exclude_outside,
     )
-    return AxisWeights(axis.axis, None, matrix, outside)
+    return AxisWeights(axis, None, matrix, outside)
+
+
+def resample(input_dims, roi, scales, sizes, how: Interpolation) -> list[AxisWeights] | None:
+    """Each resized axis with its weights (none: the Resize is the identity), or None when a
+    resized axis's sizes are known only at run time."""
+    crop = how.coordinate_transformation_mode == "tf_crop_and_resize"
+    axes = plan(
+        input_dims,
+        roi,
+        scales,
+        sizes,
+        axes=how.axes,
+        keep_aspect_ratio_policy=how.keep_aspect_ratio_policy,
+        crop=crop,
+    )
+    if any(axis.input_size is None or axis.output_size is None for axis in axes):
+        return None
+    return [axis_weights(axis, how) for axis in axes]
 
 
 def partial_sizes(context, axes):

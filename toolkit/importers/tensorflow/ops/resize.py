@@ -6,6 +6,7 @@ Scales or sizes known only at run time take the same formulas in TF ops (`_resiz
 
 from __future__ import annotations
 
+import dataclasses
 import string
 
 import numpy as np
@@ -17,74 +18,34 @@ from toolkit.importers.tensorflow import layout
 from toolkit.importers.tensorflow.ops import maybe_known, register
 
 
-def _resize(
-    x,
-    roi,
-    scales,
-    sizes,
-    *,
-    mode,
-    coordinate_transformation_mode,
-    nearest_mode="round_prefer_floor",
-    cubic_coeff_a=-0.75,
-    exclude_outside=0,
-    extrapolation_value=0.0,
-    antialias=0,
-    axes=None,
-    keep_aspect_ratio_policy="stretch",
-    context=None,
-):
+def _resize(x, roi, scales, sizes, *, context=None, **attributes):
+    how = rules.Interpolation(**attributes)
     static = [maybe_known(v) for v in (roi, scales, sizes)]
     no_roi = static[0] is None or not np.size(static[0])
-    if static[2] is None and sizes is not None and keep_aspect_ratio_policy == "stretch" and no_roi:
+    if static[2] is None and sizes is not None and how.keep_aspect_ratio_policy == "stretch" and no_roi:
         # Sizes computed from shapes (F.interpolate(y, size=x.shape[-2:])): the axes whose size is
         # the input's own (a dynamic batch, the channels) are left alone, the rest are static.
-        partial = rules.partial_sizes(context, axes)
+        partial = rules.partial_sizes(context, how.axes)
         if partial is not None:
-            axes, static[2] = partial
-            roi, sizes = None, static[2]
+            how = dataclasses.replace(how, axes=partial[0])
+            roi, sizes = None, partial[1]
+            static[2] = sizes
     if any(
         known is None and given is not None for known, given in zip(static, (roi, scales, sizes), strict=True)
     ):
-        return _resize_dynamic(
-            layout.to_onnx(x),
-            roi,
-            scales,
-            sizes,
-            mode=mode,
-            coordinate_transformation_mode=coordinate_transformation_mode,
-            nearest_mode=nearest_mode,
-            cubic_coeff_a=cubic_coeff_a,
-            exclude_outside=exclude_outside,
-            extrapolation_value=extrapolation_value,
-            antialias=antialias,
-            axes=axes,
-            keep_aspect_ratio_policy=keep_aspect_ratio_policy,
-        )
+        return _resize_dynamic(layout.to_onnx(x), roi, scales, sizes, how)
     roi, scales, sizes = static
     perm = x.perm if isinstance(x, layout.Transposed) else None
     stored = x.stored if perm else x
     rank = len(perm) if perm else stored.shape.rank
     dims = [stored.shape[perm.index(a)] if perm else stored.shape[a] for a in range(rank)]
-    crop = coordinate_transformation_mode == "tf_crop_and_resize"
-    plan = rules.plan(
-        dims, roi, scales, sizes, axes=axes, keep_aspect_ratio_policy=keep_aspect_ratio_policy, crop=crop
-    )
-    if any(axis.input_size is None for axis in plan):
+    resampling = rules.resample(dims, roi, scales, sizes, how)
+    if resampling is None:
         raise ValueError("Resize needs static sizes along the resized axes")
     letters = string.ascii_lowercase[:rank]
     y = stored
-    for axis in plan:
-        where = perm.index(axis.axis) if perm else axis.axis
-        weights = rules.axis_weights(
-            axis,
-            mode=mode,
-            coordinate_transformation_mode=coordinate_transformation_mode,
-            nearest_mode=nearest_mode,
-            cubic_coeff_a=cubic_coeff_a,
-            exclude_outside=exclude_outside,
-            antialias=antialias,
-        )
+    for weights in resampling:
+        where = perm.index(weights.axis.axis) if perm else weights.axis.axis
         if weights.indices is not None:
             y = tf.gather(y, weights.indices, axis=where)
         else:
@@ -92,9 +53,9 @@ def _resize(
             y = tf.einsum(f"{letters},Z{letters[where]}->{target}", y, tf.constant(weights.matrix, y.dtype))
         if weights.outside is not None:
             shape = [1] * rank
-            shape[where] = axis.output_size
+            shape[where] = weights.axis.output_size
             y = tf.where(
-                tf.constant(weights.outside.reshape(shape)), tf.cast(extrapolation_value, y.dtype), y
+                tf.constant(weights.outside.reshape(shape)), tf.cast(how.extrapolation_value, y.dtype), y
             )
     return layout.Transposed(y, perm) if perm else y
 
@@ -164,24 +125,9 @@ def _weights_dynamic(mode, coordinates, in_size, scale, antialias, cubic_coeff_a
     return tf.reduce_sum(tf.one_hot(indices, in_size, dtype=tf.float64) * coefficients[..., None], axis=1)
 
 
-def _resize_dynamic(
-    x,
-    roi,
-    scales,
-    sizes,
-    *,
-    mode,
-    coordinate_transformation_mode,
-    nearest_mode,
-    cubic_coeff_a,
-    exclude_outside,
-    extrapolation_value,
-    antialias,
-    axes,
-    keep_aspect_ratio_policy,
-):
+def _resize_dynamic(x, roi, scales, sizes, how):
     rank = x.shape.rank
-    axes = common.normalize_axes(axes, rank) if axes is not None else list(range(rank))
+    axes = common.normalize_axes(how.axes, rank) if how.axes is not None else list(range(rank))
     in_sizes = [x.shape[a] for a in axes]
     if any(s is None for s in in_sizes):
         raise ValueError("Resize needs static sizes along the resized axes")
@@ -189,8 +135,8 @@ def _resize_dynamic(
     if sizes is not None and sizes.shape.num_elements() != 0:
         wanted = tf.cast(tf.reshape(sizes, [-1]), tf.float64)
         ratios = wanted / in_tensor
-        if keep_aspect_ratio_policy != "stretch":
-            pick = tf.reduce_min if keep_aspect_ratio_policy == "not_larger" else tf.reduce_max
+        if how.keep_aspect_ratio_policy != "stretch":
+            pick = tf.reduce_min if how.keep_aspect_ratio_policy == "not_larger" else tf.reduce_max
             scale_tensor = tf.fill([len(axes)], pick(ratios))
             out_sizes = tf.math.floor(scale_tensor * in_tensor + 0.5)
         else:
@@ -206,21 +152,27 @@ def _resize_dynamic(
     for k, (axis, in_size) in enumerate(zip(axes, in_sizes, strict=True)):
         start, end = (roi[k], roi[k + len(axes)]) if has_roi else (0.0, 1.0)
         coordinates = _source_coordinates_dynamic(
-            coordinate_transformation_mode, out_sizes[k], in_size, scale_tensor[k], start, end
+            how.coordinate_transformation_mode, out_sizes[k], in_size, scale_tensor[k], start, end
         )
-        if mode == "nearest":
-            indices = tf.clip_by_value(_nearest_dynamic(coordinates, nearest_mode), 0, in_size - 1)
+        if how.mode == "nearest":
+            indices = tf.clip_by_value(_nearest_dynamic(coordinates, how.nearest_mode), 0, in_size - 1)
             y = tf.gather(y, tf.cast(indices, tf.int32), axis=axis)
         else:
             matrix = _weights_dynamic(
-                mode, coordinates, in_size, scale_tensor[k], antialias, cubic_coeff_a, exclude_outside
+                how.mode,
+                coordinates,
+                in_size,
+                scale_tensor[k],
+                how.antialias,
+                how.cubic_coeff_a,
+                how.exclude_outside,
             )
             target = letters[:axis] + "Z" + letters[axis + 1 :]
             y = tf.einsum(f"{letters},Z{letters[axis]}->{target}", y, tf.cast(matrix, y.dtype))
-        if coordinate_transformation_mode == "tf_crop_and_resize":
+        if how.coordinate_transformation_mode == "tf_crop_and_resize":
             outside = (coordinates < 0) | (coordinates > in_size - 1)
             shape = tf.tensor_scatter_nd_update(tf.ones([rank], tf.int32), [[axis]], [out_sizes[k]])
-            y = tf.where(tf.reshape(outside, shape), tf.cast(extrapolation_value, y.dtype), y)
+            y = tf.where(tf.reshape(outside, shape), tf.cast(how.extrapolation_value, y.dtype), y)
     return y
 
 

@@ -27,80 +27,54 @@ from toolkit.importers.torch.ops.support import (
 )
 
 
-def _resize(
-    x,
-    roi,
-    scales,
-    sizes,
-    *,
-    antialias=0,
-    axes=None,
-    coordinate_transformation_mode="half_pixel",
-    cubic_coeff_a=-0.75,
-    exclude_outside=0,
-    extrapolation_value=0.0,
-    keep_aspect_ratio_policy="stretch",
-    mode="nearest",
-    nearest_mode="round_prefer_floor",
-):
-    crop = coordinate_transformation_mode == "tf_crop_and_resize"
-    plan = rules.plan(
-        dims(x), roi, scales, sizes, axes=axes, keep_aspect_ratio_policy=keep_aspect_ratio_policy, crop=crop
-    )
-    if not plan:
-        return x
-    if any(axis.input_size is None or axis.output_size is None for axis in plan):
+def _resize(x, roi, scales, sizes, **attributes):
+    how = rules.Interpolation(**attributes)
+    resampling = rules.resample(dims(x), roi, scales, sizes, how)
+    if resampling is None:
         raise NeedsValues("resized dimension varies between calls")
-    if not (antialias or exclude_outside):
-        fast = _interpolate(x, plan, mode, coordinate_transformation_mode, nearest_mode, cubic_coeff_a)
-        if fast is not None:
-            return fast
+    if not resampling:
+        return x
+    fast = _interpolate(x, [weights.axis for weights in resampling], how)
+    if fast is not None:
+        return fast
     floating = dtype_of(x).is_floating_point
-    dtype = dtype_of(x) if floating or mode == "nearest" else torch.float64
+    dtype = dtype_of(x) if floating or how.mode == "nearest" else torch.float64
     y, outside_any = x.to(dtype), None
-    for axis in plan:
-        weights = rules.axis_weights(
-            axis,
-            mode=mode,
-            coordinate_transformation_mode=coordinate_transformation_mode,
-            nearest_mode=nearest_mode,
-            cubic_coeff_a=cubic_coeff_a,
-            exclude_outside=exclude_outside,
-            antialias=antialias,
-        )
+    for weights in resampling:
+        axis = weights.axis.axis
         if weights.indices is not None:
-            y = torch.index_select(y, axis.axis, torch.from_numpy(weights.indices))
+            y = torch.index_select(y, axis, torch.from_numpy(weights.indices))
         else:
             matrix = torch.from_numpy(weights.matrix.T).to(dtype)
-            y = torch.movedim(torch.matmul(torch.movedim(y, axis.axis, -1), matrix), -1, axis.axis)
+            y = torch.movedim(torch.matmul(torch.movedim(y, axis, -1), matrix), -1, axis)
         if weights.outside is not None:
             shape = [1] * len(dims(x))
-            shape[axis.axis] = -1
+            shape[axis] = -1
             mask = torch.from_numpy(weights.outside).reshape(shape)
             outside_any = mask if outside_any is None else outside_any | mask
     if outside_any is not None:
-        y = torch.where(outside_any, torch.tensor(extrapolation_value).to(dtype), y)
+        y = torch.where(outside_any, torch.tensor(how.extrapolation_value).to(dtype), y)
     if dtype != dtype_of(x):
         y = torch.round(y).to(dtype_of(x))
     return y
 
 
-def _interpolate(x, plan, mode, transform, nearest_mode, cubic_a):
+def _interpolate(x, plan, how):
     """F.interpolate for the spatial-only cases where it computes exactly what ONNX says."""
     r = len(dims(x))
-    if any(axis.axis < 2 for axis in plan) or r not in (3, 4, 5) or len(plan) != r - 2:
+    if how.antialias or how.exclude_outside or not dtype_of(x).is_floating_point:
         return None
-    if not dtype_of(x).is_floating_point:
+    if any(axis.axis < 2 for axis in plan) or r not in (3, 4, 5) or len(plan) != r - 2:
         return None
     if not all(math.isclose(axis.scale, axis.output_size / axis.input_size) for axis in plan):
         return None  # the spec's coordinates use the scale, F.interpolate's the sizes
-    sizes = [axis.output_size for axis in plan]
-    if mode == "nearest" and transform == "asymmetric" and nearest_mode == "floor":
+    sizes, transform = [axis.output_size for axis in plan], how.coordinate_transformation_mode
+    if how.mode == "nearest" and transform == "asymmetric" and how.nearest_mode == "floor":
         if all(float(axis.scale).is_integer() for axis in plan):
             return F.interpolate(x, size=sizes, mode="nearest")
-    if mode in ("linear", "cubic"):
-        torch_mode = {3: "linear", 4: "bilinear", 5: "trilinear"}[r] if mode == "linear" else "bicubic"
-        if mode == "cubic" and (r != 4 or cubic_a != -0.75):
+    if how.mode in ("linear", "cubic"):
+        torch_mode = {3: "linear", 4: "bilinear", 5: "trilinear"}[r] if how.mode == "linear" else "bicubic"
+        if how.mode == "cubic" and (r != 4 or how.cubic_coeff_a != -0.75):
             return None
         if transform == "align_corners":
             return F.interpolate(x, size=sizes, mode=torch_mode, align_corners=True)
