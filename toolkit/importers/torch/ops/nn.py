@@ -13,6 +13,7 @@ from toolkit.importers.semantics import conv as rules
 from toolkit.importers.torch.ops.support import (
     NeedsValues,
     dims,
+    dtype_of,
     is_proxy,
     known_ints,
     rank,
@@ -195,7 +196,7 @@ def _window_sum(x, geometry):
     channels = dims(x)[1]
     if channels is None:
         raise NeedsValues("dilated pooling needs the channel count")
-    ones = torch.ones([channels, 1, *geometry.kernel], dtype=x.dtype)
+    ones = torch.ones([channels, 1, *geometry.kernel], dtype=dtype_of(x))
     return _CONV[count](x, ones, None, geometry.strides, 0, geometry.dilations, channels)
 
 
