@@ -26,11 +26,9 @@ def _axis_taps(coordinate, size):
     return low, high, 1.0 - fraction, fraction, outside
 
 
-def _roi_align(x, rois, batch_indices, half_pixel, mode, output_height, output_width, sampling_ratio, scale):
-    compute = tf.float64 if x.dtype == tf.float64 else tf.float32
-    features = tf.transpose(tf.cast(x, compute), [0, 2, 3, 1])  # [N, H, W, C] for gathers
-    height, width = tf.shape(x)[2], tf.shape(x)[3]
-    rois = tf.cast(rois, compute)
+def _regions(rois, half_pixel, output_height, output_width, sampling_ratio, scale):
+    """Each region's start and bin size [R, (x, y)], samples per bin [R, (x, y)], the most of any
+    region per axis, and each region's sample count."""
     start, bin_size, grid = rules.roi_bins(
         rois[:, 0],
         rois[:, 1],
@@ -47,8 +45,17 @@ def _roi_align(x, rois, batch_indices, half_pixel, mode, output_height, output_w
     start, bin_size = tf.stack(start, axis=1), tf.stack(bin_size, axis=1)  # [R, (x, y)]
     grid = tf.fill(tf.shape(start), sampling_ratio) if sampling_ratio > 0 else tf.stack(grid, axis=1)
     most = tf.reduce_max(grid, axis=0) if sampling_ratio <= 0 else tf.constant([sampling_ratio] * 2)
-    most = tf.maximum(most, 1)
-    count = tf.cast(tf.maximum(grid[:, 0] * grid[:, 1], 1), compute)  # [R]
+    count = tf.cast(tf.maximum(grid[:, 0] * grid[:, 1], 1), rois.dtype)  # samples per bin [R]
+    return start, bin_size, grid, tf.maximum(most, 1), count
+
+
+def _roi_align(x, rois, batch_indices, half_pixel, mode, output_height, output_width, sampling_ratio, scale):
+    compute = tf.float64 if x.dtype == tf.float64 else tf.float32
+    features = tf.transpose(tf.cast(x, compute), [0, 2, 3, 1])  # [N, H, W, C] for gathers
+    height, width = tf.shape(x)[2], tf.shape(x)[3]
+    start, bin_size, grid, most, count = _regions(
+        tf.cast(rois, compute), half_pixel, output_height, output_width, sampling_ratio, scale
+    )
 
     def positions(axis, pooled_count):
         # [R, bins, samples] coordinates along one axis, and which samples the region really takes.
