@@ -28,8 +28,6 @@ COORDINATE_TRANSFORMATION_MODES = (
 )
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 KEEP_ASPECT_RATIO_POLICIES = ("stretch", "not_larger", "not_smaller")
-# Resize opset 10 and Upsample have no coordinate attributes: they behave as these.
-LEGACY = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
 
 
 def check(attributes, context) -> str:
@@ -174,7 +172,8 @@ def weights(mode, coordinates, in_size, scale, antialias=0, cubic_coeff_a=-0.75,
 
 @dataclass(frozen=True)
 class Interpolation:
-    """A Resize's attributes with the spec's defaults (opset 18/19); Upsample and Resize-10 pass LEGACY."""
+    """A Resize's attributes with the spec's defaults (opset 18/19); Upsample and Resize-10, which
+    have no coordinate attributes, are asymmetric with floor rounding."""
 
     mode: str = "nearest"
     coordinate_transformation_mode: str = "half_pixel"
