@@ -134,13 +134,6 @@ def uncounted(geometry: PoolWindow) -> list[tuple[int, int]]:
     return [(b - cb, e - ce) for (b, e), (cb, ce) in zip(geometry.pads, geometry.counted, strict=True)]
 
 
-def kernel_of(kernel_shape, weight_dims) -> list[int]:
-    """ONNX Conv/ConvTranspose: kernel_shape, or the weight's spatial dims when absent."""
-    if kernel_shape:
-        return [int(k) for k in kernel_shape]
-    return [int(k) for k in weight_dims[2:]]
-
-
 def conv_transpose_crops(
     sizes,
     kernel,

@@ -46,6 +46,11 @@ def _pool_window(x, kernel, strides, dilations, auto_pad, pads, ceil_mode=0, cou
         raise NeedsValues(str(error)) from error
 
 
+def _kernel(kernel_shape, w):
+    """ONNX Conv/ConvTranspose: kernel_shape, or the weight's spatial dims when absent."""
+    return [int(k) for k in kernel_shape] if kernel_shape else list(static_dims(w)[2:])
+
+
 def _pad(x, pairs, value=0.0):
     if not any(b or e for b, e in pairs):
         return x
@@ -61,7 +66,7 @@ def _symmetric(pairs):
 def conv(
     x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None
 ):
-    geometry = _window(x, rules.kernel_of(kernel_shape, static_dims(w)), strides, dilations, auto_pad, pads)
+    geometry = _window(x, _kernel(kernel_shape, w), strides, dilations, auto_pad, pads)
     padding = _symmetric(geometry.pads)
     if padding is None:
         x, padding = _pad(x, geometry.pads), 0
@@ -83,7 +88,7 @@ def conv_transpose(
     pads=None,
     strides=None,
 ):
-    kernel = rules.kernel_of(kernel_shape, static_dims(w))
+    kernel = _kernel(kernel_shape, w)
     count = len(kernel)
     strides = strides or [1] * count
     dilations = dilations or [1] * count
