@@ -37,10 +37,6 @@ _GRU_TIME_AXIS = (
     "torch.onnx dynamo freezes the time axis of a bidirectional GRU into node_Reshape_175 "
     "([10, 2, 32]) although axis 0 is dynamic: pytorch/pytorch#191855"
 )
-_TF_RESIZE = (
-    "TF importer (importers/tensorflow): node node_upsample_bilinear2d (Resize, opset 20): "
-    "sizes from Shape/Slice/Concat with a dynamic batch are not tracked (issue 10 item 5)"
-)
 
 
 def _torch_loop(node: str, kind: str) -> str:
@@ -55,28 +51,15 @@ _KERAS_LOOPS = {
     "bidirectional_gru": "functional_1/bidirectional_1/forward_gru_1/while_loop",
     "embedding_masking": "functional_8_1/lstm_2_1/while_loop",
 }
-_KERAS_RESIZE = (
-    "TF importer (importers/tensorflow): node Resize__1330 (Resize, opset 17) from UpSampling2D: sizes "
-    "computed from Shape with a dynamic batch are not tracked (issue 10 item 5)"
-)
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     **{
         (model, kind): _torch_loop(node, kind)
         for model, node in _KERAS_LOOPS.items()
         for kind in ("pt2", "py")
     },
-    ("upsampling", "tensorflow"): _KERAS_RESIZE,
-    ("upsampling", "saved_model"): _KERAS_RESIZE,
-    (
-        "upsampling",
-        "pt2",
-    ): "torch importer: node Resize__1330 (Resize) sizes known only at run time; torch.export fails",
-    ("upsampling", "py"): "torch importer: node Resize__1330 (Resize) runs eagerly; no .py form",
     **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:]},
     ("embedding_bag", "pt2"): "torch importer: node n19_2 (Loop) runs eagerly; torch.export cannot trace it",
     ("embedding_bag", "py"): "torch importer: node n19_2 (Loop) has no plain-torch form for .py",
-    ("unet_interpolate", "tensorflow"): _TF_RESIZE,
-    ("unet_interpolate", "saved_model"): _TF_RESIZE,
     **{
         (model, kind): f"torch importer: node node_repeat (Tile) repeats known only at run time (DeBERTa's "
         f"relative positions); {'torch.export fails' if kind == 'pt2' else 'no plain-torch .py form'}"
@@ -105,8 +88,6 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         "py",
     ): "torch importer: nodes node_Split_72, node_Split_77 (Split with run-time "
     "sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
-    ("mobilevit", "tensorflow"): _TF_RESIZE,
-    ("mobilevit", "saved_model"): _TF_RESIZE,
 }
 
 

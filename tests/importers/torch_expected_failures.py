@@ -9,12 +9,6 @@ EXPECTED_FAILURES: dict[str, str] = {}
 # --- operator not implemented yet
 EXPECTED_FAILURES.update(
     {
-        "test_averagepool_2d_dilations": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
-        "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
-        "test_averagepool_3d_dilations_small": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: AveragePool_0: AveragePool with dilations is ",
         "test_bernoulli": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_double": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
         "test_bernoulli_double_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
@@ -38,13 +32,7 @@ EXPECTED_FAILURES.update(
 # --- semantics not matched yet
 EXPECTED_FAILURES.update(
     {
-        "test_averagepool_2d_pads": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
-        "test_averagepool_2d_pads_count_include_pad": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
-        "test_convtranspose_kernel_shape": "semantics not matched yet: data set 0, output 0: shape (1, 2, 9, 7), expected (1, 2, 10, 8)",
         "test_loop16_seq_none": "semantics not matched yet: ImporterRunError: node 'SequenceInsert_7' (SequenceInsert, opset 16): TypeError: iteration over a 0-d tensor",
-        "test_lppool_2d_dilations": "semantics not matched yet: data set 0, output 0: shape (1, 1, 3, 3), expected (1, 1, 2, 2)",
-        "test_lppool_2d_pads": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
-        "test_maxpool_2d_pads": "semantics not matched yet: data set 0, output 0: shape (1, 3, 26, 26), expected (1, 3, 30, 30)",
         "test_range_bfloat16_type_positive_delta_expanded": "semantics not matched yet: data set 0, output 0: shape (2, 1), expected (2,)",
     }
 )

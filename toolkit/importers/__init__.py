@@ -1,7 +1,9 @@
 """ONNX → framework importers. Read them in this order:
 
 - `semantics/`: ONNX's rules written once, framework-neutral (per family a numpy-level plan and a
-  `check` the core attaches to both tables), so the two importers cannot drift apart.
+  `check` the core attaches to both tables), so the two importers cannot drift apart: Resize,
+  Conv/ConvTranspose and pools, detection (NMS, RoiAlign), RNNs, quantization, FlexAttention,
+  DeformConv. `tests/importers/cases.py` runs one case table through both.
 - `core.py`: the one graph walker: opsets, the up-front support scan (one error listing every
   unsupported node), constant folding, attributes parsed with the spec's defaults, the
   topological walk and subgraphs. `run_graph(..., observe=)` is the walk-and-observe API that

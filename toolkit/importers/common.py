@@ -1,8 +1,8 @@
-"""ONNX semantics both importers need, written once: axes, pads and auto_pad, dtypes, broadcasting."""
+"""Small ONNX helpers both importers need: axes, the pads layout, dtypes, constants; the operator
+families' rules live in `importers/semantics/`."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,29 +25,6 @@ def split_pads(pads: Sequence[int]) -> list[tuple[int, int]]:
     """ONNX pads are [x1_begin, x2_begin, ..., x1_end, x2_end]; return (begin, end) per spatial axis."""
     half = len(pads) // 2
     return [(int(pads[i]), int(pads[i + half])) for i in range(half)]
-
-
-def auto_pads(
-    auto_pad: str,
-    input_size: Sequence[int],
-    kernel: Sequence[int],
-    strides: Sequence[int],
-    dilations: Sequence[int],
-) -> list[tuple[int, int]]:
-    """Explicit (begin, end) pads for SAME_UPPER/SAME_LOWER/VALID, from static spatial sizes.
-
-    ONNX Conv/Pool: output = ceil(input / stride); the odd pixel of padding goes at the end for
-    SAME_UPPER and at the beginning for SAME_LOWER.
-    """
-    if auto_pad == "VALID":
-        return [(0, 0)] * len(kernel)
-    pads = []
-    for size, k, s, d in zip(input_size, kernel, strides, dilations, strict=True):
-        output = math.ceil(size / s)
-        total = max(0, (output - 1) * s + (k - 1) * d + 1 - size)
-        small, large = total // 2, total - total // 2
-        pads.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
-    return pads
 
 
 def onnx_to_numpy_dtype(element_type: int) -> np.dtype:
@@ -99,42 +76,3 @@ def constant_value(
         if scalar_or_list is not None:
             return np.asarray(scalar_or_list, dtype)
     raise ValueError("Constant without a value attribute")
-
-
-def conv_transpose_pads(
-    sizes: Sequence[int],
-    strides: Sequence[int],
-    kernel: Sequence[int],
-    dilations: Sequence[int],
-    output_padding: Sequence[int],
-    output_shape: Sequence[int] | None,
-    auto_pad: str,
-) -> list[tuple[int, int]]:
-    """(begin, end) crops of a ConvTranspose's full output that give `output_shape` (or SAME's size).
-
-    ONNX ConvTranspose: total = stride * (in - 1) + output_padding + (kernel - 1) * dilation + 1 - out;
-    SAME_UPPER (and an explicit output_shape) crops the smaller half at the beginning, SAME_LOWER at
-    the end. A negative total asks for a larger output: (0, total) means zeros appended at the end.
-    """
-    targets = (
-        list(output_shape)[-len(sizes) :]
-        if output_shape is not None
-        else [n * s for n, s in zip(sizes, strides, strict=True)]
-    )
-    pairs = []
-    for size, stride, k, d, extra, target in zip(
-        sizes, strides, kernel, dilations, output_padding, targets, strict=True
-    ):
-        total = stride * (size - 1) + extra + (k - 1) * d + 1 - target
-        small, large = total // 2, total - total // 2
-        if total < 0:
-            pairs.append((0, total))
-        else:
-            pairs.append((large, small) if auto_pad == "SAME_LOWER" else (small, large))
-    return pairs
-
-
-def center_point_box_supported(attributes, context) -> str:
-    """NonMaxSuppression defines center_point_box 0 (corners) and 1 (centre, size) only."""
-    value = attributes.get("center_point_box", 0)
-    return "" if value in (0, 1) else f"NonMaxSuppression center_point_box={value} is not defined (0 or 1)"

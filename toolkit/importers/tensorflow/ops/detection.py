@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from toolkit.importers.common import center_point_box_supported
+from toolkit.importers.semantics import detection as rules
 from toolkit.importers.tensorflow.ops import register
-
-
-def _corners(boxes, center_point_box):
-    if not center_point_box:
-        return boxes  # [y1, x1, y2, x2] in either corner order: TF's IoU takes min/max per axis
-    # ONNX NonMaxSuppression center_point_box=1: [x_center, y_center, width, height]
-    centre, size = boxes[..., :2], boxes[..., 2:]
-    return tf.concat([centre - size / 2, centre + size / 2], axis=-1)
 
 
 def _scalar(value, default, dtype):
@@ -22,7 +14,7 @@ def _scalar(value, default, dtype):
     return tf.cast(tf.reshape(value, []), dtype)
 
 
-@register("NonMaxSuppression", since=10, check=center_point_box_supported)
+@register("NonMaxSuppression", since=10, check=rules.nms_check)
 def non_max_suppression(
     boxes,
     scores,
@@ -32,11 +24,18 @@ def non_max_suppression(
     *,
     center_point_box=0,
 ):
-    boxes = tf.cast(_corners(boxes, center_point_box), tf.float32)
+    x_min, y_min, x_max, y_max = rules.corners(
+        tf.cast(boxes, tf.float32), center_point_box, tf.minimum, tf.maximum
+    )
+    boxes = tf.stack([y_min, x_min, y_max, x_max], axis=-1)
     scores = tf.cast(scores, tf.float32)
     batches, classes, count = tf.shape(scores)[0], tf.shape(scores)[1], tf.shape(scores)[2]
-    limit = tf.minimum(tf.maximum(_scalar(max_output_boxes_per_class, 0, tf.int32), 0), count)
-    iou = _scalar(iou_threshold, 0.0, tf.float32)
+    default_limit, default_iou = (
+        rules.NMS_DEFAULTS["max_output_boxes_per_class"],
+        rules.NMS_DEFAULTS["iou_threshold"],
+    )
+    limit = tf.minimum(tf.maximum(_scalar(max_output_boxes_per_class, default_limit, tf.int32), 0), count)
+    iou = _scalar(iou_threshold, default_iou, tf.float32)
     # ONNX keeps boxes scoring strictly above score_threshold, and filters none without it; so does TF's kernel.
     floor = _scalar(score_threshold, float("-inf"), tf.float32)
     rows = tf.range(batches * classes)

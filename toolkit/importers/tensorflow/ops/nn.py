@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
 from toolkit.importers import common, training
+from toolkit.importers.semantics import conv as rules
 from toolkit.importers.tensorflow import layout
 from toolkit.importers.tensorflow.ops import maybe_known, register
 
@@ -20,21 +19,6 @@ def _spatial_sizes(x_channels_last) -> list[int | None]:
     return list(x_channels_last.shape[1:-1])
 
 
-def _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, op_type):
-    """(begin, end) per spatial axis, or the string "SAME" where TF's SAME equals SAME_UPPER."""
-    spatial = len(kernel)
-    if auto_pad in ("NOTSET", ""):
-        return common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
-    if auto_pad == "VALID":
-        return [(0, 0)] * spatial
-    sizes = _spatial_sizes(x)
-    if any(s is None for s in sizes):
-        if auto_pad == "SAME_UPPER":
-            return "SAME"
-        raise ValueError(f"{op_type} with auto_pad={auto_pad} needs static spatial sizes")
-    return common.auto_pads(auto_pad, sizes, kernel, strides, dilations)
-
-
 def _pad_spatial(x, pairs, value=0):
     if all(b == 0 and e == 0 for b, e in pairs):
         return x
@@ -44,7 +28,7 @@ def _pad_spatial(x, pairs, value=0):
 # --------------------------------------------------------------------------- convolution
 
 
-@register("Conv", since=1, layout_mode="any")
+@register("Conv", since=1, layout_mode="any", check=rules.check)
 def conv(
     x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None
 ):
@@ -57,13 +41,12 @@ def conv(
         if filters.shape[:spatial].is_fully_defined()
         else kernel_shape
     )
-    strides = list(strides or [1] * spatial)
-    dilations = list(dilations or [1] * spatial)
-    pairs = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, "Conv")
-    if pairs == "SAME":
-        padding = "SAME"
+    geometry = rules.window(kernel, strides, dilations, auto_pad, pads, _spatial_sizes(x))
+    strides, dilations = geometry.strides, geometry.dilations
+    if geometry.pads is None:
+        padding = "SAME"  # SAME_UPPER over sizes known only at run time: TF's SAME is the same rule
     else:
-        x = _pad_spatial(x, pairs)
+        x = _pad_spatial(x, geometry.pads)
         padding = "VALID"
     channels = x.shape[-1]
     if group == 1:
@@ -91,7 +74,7 @@ def _convolve(x, filters, strides, padding, dilations):
     return tf.nn.convolution(x, filters, strides, padding, dilations=dilations)
 
 
-@register("ConvTranspose", since=1, layout_mode="any")
+@register("ConvTranspose", since=1, layout_mode="any", check=rules.check)
 def conv_transpose(
     x,
     w,
@@ -113,18 +96,14 @@ def conv_transpose(
     kernel = [int(k) for k in filters.shape[:spatial]]
     strides = list(strides or [1] * spatial)
     dilations = list(dilations or [1] * spatial)
-    output_padding = list(output_padding or [0] * spatial)
     sizes = _spatial_sizes(x)
     full = [
-        None if n is None else (n - 1) * s + (k - 1) * d + 1
+        None if n is None else (n - 1) * s + rules.span(k, d)
         for n, s, k, d in zip(sizes, strides, kernel, dilations, strict=True)
     ]
-    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        pairs = common.conv_transpose_pads(
-            sizes, strides, kernel, dilations, output_padding, output_shape, auto_pad
-        )
-    else:
-        pairs = common.split_pads(pads) if pads is not None else [(0, 0)] * spatial
+    crops = rules.conv_transpose_crops(
+        sizes, kernel, strides, dilations, output_padding, output_shape, auto_pad, pads
+    )
     batch = tf.shape(x)[0]
     dynamic = tf.shape(x)
     xs = tf.split(x, group, axis=-1) if group > 1 else [x]
@@ -134,18 +113,16 @@ def conv_transpose(
         dims = [
             full[i]
             if full[i] is not None
-            else (dynamic[i + 1] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+            else (dynamic[i + 1] - 1) * strides[i] + rules.span(kernel[i], dilations[i])
             for i in range(spatial)
         ]
         output_dims = tf.stack([batch, *dims, tf.shape(f)[-2]])
         outputs.append(tf.nn.conv_transpose(part, f, output_dims, strides, "VALID", dilations=dilations))
     y = tf.concat(outputs, -1) if group > 1 else outputs[0]
-    output_padding = [p + max(0, -e) for p, (_, e) in zip(output_padding, pairs, strict=True)]
-    pairs = [(b, max(e, 0)) for b, e in pairs]
-    if any(output_padding):
-        y = _pad_spatial(y, [(0, p) for p in output_padding])
-    if any(b or e for b, e in pairs):
-        y = y[(slice(None), *[slice(b, (-e if e else None)) for b, e in pairs], slice(None))]
+    if any(append for _, _, append in crops):
+        y = _pad_spatial(y, [(0, append) for _, _, append in crops])
+    if any(begin or end for begin, end, _ in crops):
+        y = y[(slice(None), *[slice(begin, (-end if end else None)) for begin, end, _ in crops], slice(None))]
     if b is not None:
         y = tf.nn.bias_add(y, layout.to_onnx(b))
     return layout.Transposed(y, layout.channels_last_perm(rank))
@@ -234,24 +211,10 @@ def _col2im_dynamic(x, image_shape, block_shape, dilations, pads, strides):
 # --------------------------------------------------------------------------- pooling
 
 
-def _pool_geometry(x, kernel, auto_pad, pads, strides, dilations, ceil_mode, op_type):
-    spatial = len(kernel)
-    strides = list(strides or [1] * spatial)
-    dilations = list(dilations or [1] * spatial)
-    pairs = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, op_type)
-    if pairs == "SAME":
-        raise ValueError(f"{op_type} with auto_pad=SAME_UPPER needs static spatial sizes")
-    if ceil_mode:
-        sizes = _spatial_sizes(x)
-        extended = []
-        for n, (b, e), k, s, d in zip(sizes, pairs, kernel, strides, dilations, strict=True):
-            span = (k - 1) * d + 1
-            out = math.ceil((n + b + e - span) / s) + 1
-            if (out - 1) * s >= n + b:  # the last window must start inside the input or its begin pad
-                out -= 1
-            extended.append((b, max(e, (out - 1) * s + span - n - b)))
-        pairs = extended
-    return pairs, strides, dilations
+def _pool_geometry(x, kernel, auto_pad, pads, strides, dilations, ceil_mode, count_include_pad=0):
+    return rules.pool_window(
+        kernel, strides, dilations, auto_pad, pads, _spatial_sizes(x), ceil_mode, count_include_pad
+    )
 
 
 def _pool(x, kind, kernel, strides, dilations):
@@ -306,7 +269,7 @@ def _pool_with_indices(x, positions, kernel, strides, dilations):
     return best, best_at
 
 
-@register("MaxPool", since=1, layout_mode="any")
+@register("MaxPool", since=1, layout_mode="any", check=rules.check)
 def max_pool(
     x,
     *,
@@ -321,9 +284,8 @@ def max_pool(
 ):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
-    pairs, strides, dilations = _pool_geometry(
-        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "MaxPool"
-    )
+    geometry = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode)
+    pairs, strides, dilations = geometry.pads, geometry.strides, geometry.dilations
     perm = layout.channels_last_perm(rank)
     if context is not None and context.output_used(1):
         positions = _pad_spatial(_onnx_positions(x, storage_order), pairs, -1)
@@ -359,7 +321,7 @@ def max_unpool(x, indices, output_shape=None, *, kernel_shape, pads=None, stride
     return tf.pad(y, tf.stack([tf.zeros_like(extra), extra], axis=1))
 
 
-@register("AveragePool", since=1, layout_mode="any")
+@register("AveragePool", since=1, layout_mode="any", check=rules.check)
 def average_pool(
     x,
     *,
@@ -373,39 +335,32 @@ def average_pool(
 ):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
-    pairs, strides, dilations = _pool_geometry(
-        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "AveragePool"
+    geometry = _pool_geometry(
+        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, count_include_pad
     )
-    kernel = list(kernel_shape)
-    if all(b == 0 and e == 0 for b, e in pairs):
+    kernel, strides, dilations = geometry.kernel, geometry.strides, geometry.dilations
+    if all(b == 0 and e == 0 for b, e in geometry.pads):
         y = _pool(x, "AVG", kernel, strides, dilations)
     else:
+        # ONNX AveragePool: the sum over the window divided by the positions counted (the input,
+        # and the explicit pads with count_include_pad=1; never ceil_mode's extra end padding).
         area = float(np.prod(kernel))
-        total = _pool(_pad_spatial(x, pairs), "AVG", kernel, strides, dilations) * area
-        # One image's worth of ones: a constant when the spatial sizes are static, else as x's.
-        sizes = _spatial_sizes(x)
-        ones = tf.ones([1, *sizes, 1], x.dtype) if None not in sizes else tf.ones_like(x[:1, ..., :1])
-        if count_include_pad:
-            # Explicit pads count; the extra end padding of ceil_mode does not.
-            explicit = _explicit_pads(x, auto_pad, pads, kernel, strides, dilations, "AveragePool")
-            ones = _pad_spatial(ones, explicit, 1)
-            extra = [(0, pe - e) for (_, pe), (_, e) in zip(pairs, explicit, strict=True)]
-        else:
-            extra = pairs
-        count = _pool(_pad_spatial(ones, extra), "AVG", kernel, strides, dilations) * area
+        total = _pool(_pad_spatial(x, geometry.pads), "AVG", kernel, strides, dilations) * area
+        ones = _pad_spatial(tf.ones_like(x[:1, ..., :1]), geometry.counted, 1)  # sizes may vary
+        count = _pool(_pad_spatial(ones, rules.uncounted(geometry)), "AVG", kernel, strides, dilations) * area
         y = total / count
     return layout.Transposed(y, layout.channels_last_perm(rank))
 
 
-@register("LpPool", since=11, layout_mode="any")
+@register("LpPool", since=11, layout_mode="any", check=rules.check)
 def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, p=2, pads=None, strides=None):
     rank = len(kernel_shape) + 2
     x = layout.channels_last(x, rank)
-    pairs, strides, dilations = _pool_geometry(
-        x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode, "LpPool"
+    geometry = _pool_geometry(x, kernel_shape, auto_pad, pads, strides, dilations, ceil_mode)
+    powered = _pad_spatial(tf.pow(tf.abs(x), p), geometry.pads)
+    total = _pool(powered, "AVG", geometry.kernel, geometry.strides, geometry.dilations) * float(
+        np.prod(kernel_shape)
     )
-    powered = _pad_spatial(tf.pow(tf.abs(x), p), pairs)
-    total = _pool(powered, "AVG", list(kernel_shape), strides, dilations) * float(np.prod(kernel_shape))
     return layout.Transposed(tf.pow(total, 1.0 / p), layout.channels_last_perm(rank))
 
 

@@ -1,14 +1,14 @@
 """RoiAlign: bilinear samples on a regular grid inside each bin of each region, averaged or maxed.
 
-Follows the spec's (and onnxruntime's) sampling: `sampling_ratio` samples per bin and axis, or
-ceil(roi size / output size) when 0, which varies by region; every region then samples the largest
-grid and masks the samples past its own.
+Each region's bins come from `semantics/detection.py` (`roi_bins`); the samples per bin vary by
+region, so every region samples the largest grid and masks the samples past its own.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from toolkit.importers.semantics import detection as rules
 from toolkit.importers.tensorflow.ops import register
 
 
@@ -26,26 +26,36 @@ def _axis_taps(coordinate, size):
     return low, high, 1.0 - fraction, fraction, outside
 
 
+def _regions(rois, half_pixel, output_height, output_width, sampling_ratio, scale):
+    """Each region's start and bin size [R, (x, y)], samples per bin [R, (x, y)], the most of any
+    region per axis, and each region's sample count."""
+    start, bin_size, grid = rules.roi_bins(
+        rois[:, 0],
+        rois[:, 1],
+        rois[:, 2],
+        rois[:, 3],
+        spatial_scale=scale,
+        half_pixel=half_pixel,
+        output_height=output_height,
+        output_width=output_width,
+        sampling_ratio=sampling_ratio,
+        maximum=tf.maximum,
+        ceil=lambda v: tf.cast(tf.math.ceil(v), tf.int32),
+    )
+    start, bin_size = tf.stack(start, axis=1), tf.stack(bin_size, axis=1)  # [R, (x, y)]
+    grid = tf.fill(tf.shape(start), sampling_ratio) if sampling_ratio > 0 else tf.stack(grid, axis=1)
+    most = tf.reduce_max(grid, axis=0) if sampling_ratio <= 0 else tf.constant([sampling_ratio] * 2)
+    count = tf.cast(tf.maximum(grid[:, 0] * grid[:, 1], 1), rois.dtype)  # samples per bin [R]
+    return start, bin_size, grid, tf.maximum(most, 1), count
+
+
 def _roi_align(x, rois, batch_indices, half_pixel, mode, output_height, output_width, sampling_ratio, scale):
     compute = tf.float64 if x.dtype == tf.float64 else tf.float32
     features = tf.transpose(tf.cast(x, compute), [0, 2, 3, 1])  # [N, H, W, C] for gathers
     height, width = tf.shape(x)[2], tf.shape(x)[3]
-    rois = tf.cast(rois, compute) * scale
-    # ONNX RoiAlign opset 16: half_pixel shifts by -0.5; output_half_pixel (the opset 10 rule) does not
-    # shift, and keeps every region at least one pixel wide.
-    start = rois[:, :2] - (0.5 if half_pixel else 0.0)  # [R, (x, y)]
-    extent = rois[:, 2:] - rois[:, :2]
-    if not half_pixel:
-        extent = tf.maximum(extent, 1.0)
-    pooled = tf.constant([output_width, output_height], compute)
-    bin_size = extent / pooled  # [R, (w, h)]
-    if sampling_ratio > 0:
-        grid = tf.fill(tf.shape(extent), sampling_ratio)
-    else:
-        grid = tf.cast(tf.math.ceil(extent / pooled), tf.int32)
-    most = tf.reduce_max(grid, axis=0) if sampling_ratio <= 0 else tf.constant([sampling_ratio] * 2)
-    most = tf.maximum(most, 1)
-    count = tf.cast(tf.maximum(grid[:, 0] * grid[:, 1], 1), compute)  # [R]
+    start, bin_size, grid, most, count = _regions(
+        tf.cast(rois, compute), half_pixel, output_height, output_width, sampling_ratio, scale
+    )
 
     def positions(axis, pooled_count):
         # [R, bins, samples] coordinates along one axis, and which samples the region really takes.
@@ -101,21 +111,7 @@ def _roi_align(x, rois, batch_indices, half_pixel, mode, output_height, output_w
     return tf.cast(tf.transpose(y, [0, 3, 1, 2]), x.dtype)  # [R, C, H_out, W_out]
 
 
-def _mode_check(attributes, context):
-    mode = attributes["mode"]
-    return "" if mode in ("avg", "max") else f"mode={mode!r} is not one of avg, max"
-
-
-def _mode_and_transformation_check(attributes, context):
-    transformation = attributes["coordinate_transformation_mode"]
-    if transformation not in ("half_pixel", "output_half_pixel"):
-        return (
-            f"coordinate_transformation_mode={transformation!r} is not one of half_pixel, output_half_pixel"
-        )
-    return _mode_check(attributes, context)
-
-
-@register("RoiAlign", since=10, check=_mode_check)
+@register("RoiAlign", since=10, check=rules.roi_align_check)
 def roi_align_10(
     x,
     rois,
@@ -132,7 +128,7 @@ def roi_align_10(
     )
 
 
-@register("RoiAlign", since=16, check=_mode_and_transformation_check)
+@register("RoiAlign", since=16, check=rules.roi_align_check)
 def roi_align(
     x,
     rois,

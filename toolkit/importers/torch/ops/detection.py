@@ -6,34 +6,15 @@ import math
 
 import torch
 
-from toolkit.importers.common import center_point_box_supported
+from toolkit.importers.semantics import detection as rules
 from toolkit.importers.torch.ops.table import register
 from toolkit.importers.torch.ops.values import leaf, maybe_known
-
-
-def _corners(boxes, center_point_box):
-    """(x_min, y_min, x_max, y_max) of every box, whichever corner order the box was given in."""
-    if center_point_box:  # [x_center, y_center, width, height]
-        half_width, half_height = boxes[:, 2] / 2, boxes[:, 3] / 2
-        return (
-            boxes[:, 0] - half_width,
-            boxes[:, 1] - half_height,
-            boxes[:, 0] + half_width,
-            boxes[:, 1] + half_height,
-        )
-    # [y1, x1, y2, x2], either diagonal
-    return (
-        torch.minimum(boxes[:, 1], boxes[:, 3]),
-        torch.minimum(boxes[:, 0], boxes[:, 2]),
-        torch.maximum(boxes[:, 1], boxes[:, 3]),
-        torch.maximum(boxes[:, 0], boxes[:, 2]),
-    )
 
 
 def _suppresses(boxes, center_point_box, iou_threshold):
     """[N, N] bool: box i suppresses box j (ONNX: IoU strictly above the threshold; boxes that do
     not overlap, and empty boxes, never suppress)."""
-    x_min, y_min, x_max, y_max = _corners(boxes, center_point_box)
+    x_min, y_min, x_max, y_max = rules.corners(boxes, center_point_box, torch.minimum, torch.maximum)
     width = torch.minimum(x_max[:, None], x_max[None, :]) - torch.maximum(x_min[:, None], x_min[None, :])
     height = torch.minimum(y_max[:, None], y_max[None, :]) - torch.maximum(y_min[:, None], y_min[None, :])
     intersection = width * height
@@ -53,9 +34,9 @@ def non_max_suppression_at_run_time(
     boxes, scores, max_output_boxes_per_class, iou_threshold, score_threshold, center_point_box
 ):
     """Greedy selection per batch and class; the number of boxes kept is data, so this runs eagerly."""
-    limit = max(int(_scalar(max_output_boxes_per_class, 0)), 0)
-    threshold = _scalar(iou_threshold, 0.0)
-    floor = _scalar(score_threshold, None)
+    limit = max(int(_scalar(max_output_boxes_per_class, rules.NMS_DEFAULTS["max_output_boxes_per_class"])), 0)
+    threshold = _scalar(iou_threshold, rules.NMS_DEFAULTS["iou_threshold"])
+    floor = _scalar(score_threshold, rules.NMS_DEFAULTS["score_threshold"])
     selected = []
     for batch in range(scores.shape[0] if limit else 0):
         suppresses = _suppresses(boxes[batch], center_point_box, threshold).tolist()
@@ -75,7 +56,7 @@ def non_max_suppression_at_run_time(
     return torch.tensor(selected, dtype=torch.int64).reshape(-1, 3)
 
 
-@register("NonMaxSuppression", since=10, check=center_point_box_supported)
+@register("NonMaxSuppression", since=10, check=rules.nms_check)
 def non_max_suppression(
     boxes,
     scores,
@@ -114,19 +95,20 @@ def roi_align_at_run_time(
     """Each region's bins are averages (or maxima) of bilinear samples; the sampling grid can
     depend on the region's size, so this runs eagerly, one region at a time."""
     height, width = x.shape[2], x.shape[3]
-    offset = 0.5 if half_pixel else 0.0
     results = []
     for roi, batch in zip(rois.to(torch.float64).tolist(), batch_indices.tolist(), strict=True):
-        start_w, start_h, end_w, end_h = (v * spatial_scale - offset for v in roi)
-        roi_width, roi_height = end_w - start_w, end_h - start_h
-        if not half_pixel:  # output_half_pixel: regions are at least one pixel
-            roi_width, roi_height = max(roi_width, 1.0), max(roi_height, 1.0)
-        grid_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_height / output_height)
-        grid_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_width / output_width)
-        y_low, y_high, hy, ly = _sample_axis(
-            start_h, roi_height / output_height, output_height, grid_h, height
+        (start_w, start_h), (bin_w, bin_h), (grid_w, grid_h) = rules.roi_bins(
+            *roi,
+            spatial_scale=spatial_scale,
+            half_pixel=half_pixel,
+            output_height=output_height,
+            output_width=output_width,
+            sampling_ratio=sampling_ratio,
+            maximum=max,
+            ceil=math.ceil,
         )
-        x_low, x_high, hx, lx = _sample_axis(start_w, roi_width / output_width, output_width, grid_w, width)
+        y_low, y_high, hy, ly = _sample_axis(start_h, bin_h, output_height, grid_h, height)
+        x_low, x_high, hx, lx = _sample_axis(start_w, bin_w, output_width, grid_w, width)
         image = x[int(batch)].to(torch.float64)
         terms = [
             (hy[:, None] * hx[None, :]) * image[:, y_low[:, None], x_low[None, :]],
@@ -146,7 +128,7 @@ def roi_align_at_run_time(
     return torch.stack(results).to(x.dtype)
 
 
-@register("RoiAlign", since=10)
+@register("RoiAlign", since=10, check=rules.roi_align_check)
 def roi_align_10(
     x,
     rois,
@@ -163,7 +145,7 @@ def roi_align_10(
     )
 
 
-@register("RoiAlign", since=16)
+@register("RoiAlign", since=16, check=rules.roi_align_check)
 def roi_align(
     x,
     rois,

@@ -9,12 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers import training
-from toolkit.importers.common import auto_pads, conv_transpose_pads, split_pads
+from toolkit.importers.semantics import conv as rules
 from toolkit.importers.torch.ops.symbolic import sizes_of
 from toolkit.importers.torch.ops.table import register
 from toolkit.importers.torch.ops.values import (
     NeedsValues,
     dims,
+    dtype_of,
     is_proxy,
     maybe_known_ints,
     rank,
@@ -25,41 +26,54 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-def _spatial_pads(x, auto_pad, pads, kernel, strides, dilations):
-    """(begin, end) per spatial axis, from explicit pads or auto_pad (needs static spatial sizes)."""
-    count = len(kernel)
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        sizes = dims(x)[2:]
-        if any(s is None for s in sizes):
-            raise NeedsValues("auto_pad needs the spatial sizes")
-        return auto_pads(auto_pad, sizes, kernel, strides, dilations)
-    if auto_pad == "VALID" or not pads:
-        return [(0, 0)] * count
-    return split_pads(pads)
+def _spatial_sizes(x):
+    return list(dims(x)[2:])
 
 
-def _torch_padding(x, pairs, value=0.0):
-    """Symmetric pads go to the op; asymmetric ones become an explicit F.pad first."""
-    if all(b == e for b, e in pairs):
-        return x, [b for b, _ in pairs]
-    flat = [p for b, e in reversed(pairs) for p in (b, e)]
-    return F.pad(x, flat, value=value), [0] * len(pairs)
+def _window(x, kernel, strides, dilations, auto_pad, pads):
+    geometry = rules.window(kernel, strides, dilations, auto_pad, pads, _spatial_sizes(x))
+    if geometry.pads is None:
+        raise NeedsValues("auto_pad needs the spatial sizes")
+    return geometry
 
 
-@register("Conv", since=1)
+def _pool_window(x, kernel, strides, dilations, auto_pad, pads, ceil_mode=0, count_include_pad=0):
+    try:
+        return rules.pool_window(
+            kernel, strides, dilations, auto_pad, pads, _spatial_sizes(x), ceil_mode, count_include_pad
+        )
+    except ValueError as error:  # sizes that vary between calls: run this node eagerly
+        raise NeedsValues(str(error)) from error
+
+
+def _kernel(kernel_shape, w):
+    """ONNX Conv/ConvTranspose: kernel_shape, or the weight's spatial dims when absent."""
+    return [int(k) for k in kernel_shape] if kernel_shape else list(static_dims(w)[2:])
+
+
+def _pad(x, pairs, value=0.0):
+    if not any(b or e for b, e in pairs):
+        return x
+    return F.pad(x, [p for b, e in reversed(pairs) for p in (b, e)], value=value)
+
+
+def _symmetric(pairs):
+    """The pads as torch's symmetric `padding`, or None when begin and end differ."""
+    return [b for b, _ in pairs] if all(b == e for b, e in pairs) else None
+
+
+@register("Conv", since=1, check=rules.check)
 def conv(
     x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None, strides=None
 ):
-    kernel = kernel_shape or list(static_dims(w)[2:])
-    count = len(kernel)
-    strides = strides or [1] * count
-    dilations = dilations or [1] * count
-    pairs = _spatial_pads(x, auto_pad, pads, kernel, strides, dilations)
-    x, padding = _torch_padding(x, pairs)
-    return _CONV[count](x, w, b, strides, padding, dilations, group)
+    geometry = _window(x, _kernel(kernel_shape, w), strides, dilations, auto_pad, pads)
+    padding = _symmetric(geometry.pads)
+    if padding is None:
+        x, padding = _pad(x, geometry.pads), 0
+    return _CONV[len(geometry.kernel)](x, w, b, geometry.strides, padding, geometry.dilations, group)
 
 
-@register("ConvTranspose", since=1)
+@register("ConvTranspose", since=1, check=rules.check)
 def conv_transpose(
     x,
     w,
@@ -74,49 +88,31 @@ def conv_transpose(
     pads=None,
     strides=None,
 ):
-    kernel = kernel_shape or list(static_dims(w)[2:])
+    kernel = _kernel(kernel_shape, w)
     count = len(kernel)
     strides = strides or [1] * count
     dilations = dilations or [1] * count
-    output_padding = output_padding or [0] * count
-    if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        pairs = conv_transpose_pads(
-            static_dims(x)[2:], strides, kernel, dilations, output_padding, output_shape or None, auto_pad
-        )
-    elif auto_pad == "VALID" or not pads:
-        pairs = [(0, 0)] * count
-    else:
-        pairs = split_pads(pads)
-    if all(bg == e for bg, e in pairs) and all(p < s for p, s in zip(output_padding, strides, strict=True)):
-        if not output_shape:
-            return _CONV_TRANSPOSE[count](
-                x, w, b, strides, [bg for bg, _ in pairs], output_padding, group, dilations
-            )
+    sizes = static_dims(x)[2:] if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER") else None
+    crops = rules.conv_transpose_crops(
+        sizes, kernel, strides, dilations, output_padding, output_shape, auto_pad, pads
+    )
+    if all(begin == end and append < s for (begin, end, append), s in zip(crops, strides, strict=True)):
+        padding, extra = [begin for begin, _, _ in crops], [append for _, _, append in crops]
+        return _CONV_TRANSPOSE[count](x, w, b, strides, padding, extra, group, dilations)
     y = _CONV_TRANSPOSE[count](x, w, None, strides, 0, 0, group, dilations)
-    flat = []
-    for (begin, end), extra in reversed(list(zip(pairs, output_padding, strict=True))):
-        flat += [-begin, -end + (0 if output_shape else extra)]
-    y = F.pad(y, flat)
-    if b is not None:
-        y = y + b.reshape([-1] + [1] * count)
-    return y
+    y = F.pad(y, [p for begin, end, append in reversed(crops) for p in (-begin, append - end)])
+    return y if b is None else y + b.reshape([-1] + [1] * count)
 
 
-def _pool_setup(x, auto_pad, pads, kernel, strides, dilations, ceil_mode):
-    count = len(kernel)
-    strides = strides or [1] * count
-    dilations = dilations or [1] * count
-    pairs = _spatial_pads(x, auto_pad, pads, kernel, strides, dilations)
-    return strides, dilations, pairs
-
-
-def _fits_torch(pairs, kernel, dilations):
+def _fits_torch(geometry):
+    """torch's own pools take symmetric pads of at most half the window."""
     return all(
-        b == e and b <= ((k - 1) * d + 1) // 2 for (b, e), k, d in zip(pairs, kernel, dilations, strict=True)
+        b == e and b <= rules.span(k, d) // 2
+        for (b, e), k, d in zip(geometry.pads, geometry.kernel, geometry.dilations, strict=True)
     )
 
 
-@register("MaxPool", since=1)
+@register("MaxPool", since=1, check=rules.check)
 def max_pool(
     x,
     *,
@@ -129,32 +125,42 @@ def max_pool(
     strides=None,
     context,
 ):
-    count = len(kernel_shape)
-    strides, dilations, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, dilations, ceil_mode)
-    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[count]
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(kernel_shape)]
     want_indices = context.output_used(1)
-    if _fits_torch(pairs, kernel_shape, dilations):
+    explicit = _pool_window(x, kernel_shape, strides, dilations, auto_pad, pads)
+    if _fits_torch(explicit):
+        # torch's ceil_mode drops a last window that starts in the end padding, as ONNX does.
+        arguments = (kernel_shape, explicit.strides, [b for b, _ in explicit.pads], explicit.dilations)
         return (
-            pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode), want_indices)
+            pool(x, *arguments, bool(ceil_mode), want_indices)
             if want_indices
-            else pool(x, kernel_shape, strides, [b for b, _ in pairs], dilations, bool(ceil_mode))
+            else pool(x, *arguments, bool(ceil_mode))
         )
     if want_indices:
         raise NeedsValues("indices with asymmetric pads")  # fails loudly at run time too
-    padded, _ = _torch_padding(x, pairs, value=-math.inf)
-    return pool(padded, kernel_shape, strides, 0, dilations, bool(ceil_mode))
+    geometry = _pool_window(x, kernel_shape, strides, dilations, auto_pad, pads, ceil_mode)
+    return pool(_pad(x, geometry.pads, -math.inf), kernel_shape, geometry.strides, 0, geometry.dilations)
 
 
-def _max_pool_indices(x, result):
-    """torch gives indices per (n, c) plane; ONNX flattens over the whole NC... tensor."""
+def _max_pool_indices(x, result, storage_order):
+    """torch gives row-major indices per (n, c) plane; ONNX counts over the whole tensor, and with
+    storage_order=1 the spatial axes column-major."""
     y, indices = result
-    spatial = math.prod(x.shape[2:])
+    spatial_sizes = list(x.shape[2:])
+    if storage_order:
+        position = indices
+        column_major = torch.zeros_like(indices)
+        for size in reversed(spatial_sizes):  # the last spatial axis first
+            position, coordinate = torch.div(position, size, rounding_mode="floor"), position % size
+            column_major = column_major * size + coordinate
+        indices = column_major
+    spatial = math.prod(spatial_sizes)
     n, c = x.shape[0], x.shape[1]
     offsets = (torch.arange(n * c, dtype=torch.int64) * spatial).reshape([n, c] + [1] * (x.dim() - 2))
     return y, indices + offsets
 
 
-@register("MaxPool", since=8)
+@register("MaxPool", since=8, check=rules.check)
 def max_pool_8(
     x,
     *,
@@ -180,39 +186,26 @@ def max_pool_8(
     )
     if not context.output_used(1):
         return result
-    if storage_order and rank(x) != 4:
-        raise NeedsValues("column-major indices of a pool that is not 2-D")
     if isinstance(x, torch.fx.Proxy):
         raise NeedsValues("indices offsets need the batch size")
-    if storage_order:  # ONNX storage_order=1: an index within a plane counts down the columns
-        y, indices = result
-        height, width = x.shape[2], x.shape[3]
-        result = (
-            y,
-            torch.remainder(indices, width) * height + torch.div(indices, width, rounding_mode="floor"),
-        )
-    return _max_pool_indices(x, result)
+    return _max_pool_indices(x, result, storage_order)
 
 
-def _average(x, kernel, strides, pairs, ceil_mode, count_include_pad):
-    count = len(kernel)
-    pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[count]
-    if _fits_torch(pairs, kernel, [1] * count):
-        return pool(x, kernel, strides, [b for b, _ in pairs], bool(ceil_mode), bool(count_include_pad))
-    padded, _ = _torch_padding(x, pairs)
-    if count_include_pad:
-        return pool(padded, kernel, strides, 0, bool(ceil_mode), True)
-    ones, _ = _torch_padding(torch.ones_like(x), pairs)
-    return pool(padded, kernel, strides, 0, bool(ceil_mode)) / pool(ones, kernel, strides, 0, bool(ceil_mode))
+def _window_sum(x, geometry):
+    """The sum over each VALID window of an already padded x: avg_pool times the area, or, with
+    dilations (which torch's avg_pool lacks), a depthwise convolution with ones."""
+    count = len(geometry.kernel)
+    if all(d == 1 for d in geometry.dilations):
+        pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[count]
+        return pool(x, geometry.kernel, geometry.strides, 0) * math.prod(geometry.kernel)
+    channels = dims(x)[1]
+    if channels is None:
+        raise NeedsValues("dilated pooling needs the channel count")
+    ones = torch.ones([channels, 1, *geometry.kernel], dtype=dtype_of(x))
+    return _CONV[count](x, ones, None, geometry.strides, 0, geometry.dilations, channels)
 
 
-def _no_dilation(attributes, context):
-    if any(d != 1 for d in attributes.get("dilations") or []):
-        return "AveragePool with dilations is not supported (torch's avg_pool has none)"
-    return ""
-
-
-@register("AveragePool", since=7, check=_no_dilation)
+@register("AveragePool", since=7, check=rules.check)
 def average_pool(
     x,
     *,
@@ -224,16 +217,22 @@ def average_pool(
     pads=None,
     strides=None,
 ):
-    strides, _, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, None, ceil_mode)
-    return _average(x, kernel_shape, strides, pairs, ceil_mode, count_include_pad)
+    geometry = _pool_window(x, kernel_shape, strides, dilations, auto_pad, pads, ceil_mode, count_include_pad)
+    explicit = _pool_window(x, kernel_shape, strides, dilations, auto_pad, pads)
+    if _fits_torch(explicit) and all(d == 1 for d in geometry.dilations):
+        pool = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[len(kernel_shape)]
+        padding = [b for b, _ in explicit.pads]
+        return pool(x, kernel_shape, geometry.strides, padding, bool(ceil_mode), bool(count_include_pad))
+    # ONNX AveragePool: the window's sum over the positions counted (the input, and the explicit
+    # pads with count_include_pad=1; never ceil_mode's extra end padding).
+    counted = _pad(_pad(torch.ones_like(x[:1]), geometry.counted, 1.0), rules.uncounted(geometry))
+    return _window_sum(_pad(x, geometry.pads), geometry) / _window_sum(counted, geometry)
 
 
-@register("LpPool", since=2)
+@register("LpPool", since=2, check=rules.check)
 def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, p=2, pads=None, strides=None):
-    strides, _, pairs = _pool_setup(x, auto_pad, pads, kernel_shape, strides, None, ceil_mode)
-    powered = torch.pow(torch.abs(x), p)
-    total = _average(powered, kernel_shape, strides, pairs, ceil_mode, 1) * math.prod(kernel_shape)
-    return torch.pow(total, 1.0 / p)
+    geometry = _pool_window(x, kernel_shape, strides, dilations, auto_pad, pads, ceil_mode)
+    return torch.pow(_window_sum(_pad(torch.pow(torch.abs(x), p), geometry.pads), geometry), 1.0 / p)
 
 
 @register("GlobalAveragePool", since=1)

@@ -1,9 +1,8 @@
 """Resize (every mode, coordinate transformation, nearest mode, antialias, roi, axes) and Upsample.
 
-Resizing is separable and linear per axis, so each resized axis is one matrix product with an
-(output × input) interpolation matrix. The matrix is computed while building, from onnx's
-reference 1-D interpolation applied to the identity, so every mode matches the spec exactly;
-common cases use F.interpolate instead (same numbers, faster).
+The plan of `semantics/resize.py` (resized axes, their sizes and scales, each axis's gather indices
+or interpolation matrix) becomes one index_select or matmul per axis; the spatial-only cases where
+F.interpolate computes exactly what ONNX says use it instead (same numbers, faster).
 """
 
 from __future__ import annotations
@@ -15,146 +14,60 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.importers.common import normalize_axes
+from toolkit.importers.semantics import resize as rules
 from toolkit.importers.torch.ops.symbolic import symbolic_ints
 from toolkit.importers.torch.ops.table import register
 from toolkit.importers.torch.ops.values import NeedsValues, dims, dtype_of, is_proxy, maybe_known, rank
 
 
-def _coefficients(mode, nearest_mode, cubic_coeff_a, antialias):
-    from onnx.reference.ops import op_resize
-
-    if mode == "nearest":
-        return lambda ratio, scale: op_resize._nearest_coeffs(ratio, mode=nearest_mode)
-    if mode == "cubic":
-        cubic = op_resize._cubic_coeffs_antialias if antialias else op_resize._cubic_coeffs
-        return lambda ratio, scale: cubic(ratio, scale, A=cubic_coeff_a)
-    return op_resize._linear_coeffs_antialias if antialias else op_resize._linear_coeffs
-
-
-def _axis_matrix(size, output, scale, coefficients, roi, transform, exclude_outside):
-    """(output × size) interpolation weights and the output positions that extrapolate."""
-    from onnx.reference.ops import op_resize
-
-    common = dict(roi=roi, coordinate_transformation_mode=transform, exclude_outside=exclude_outside)
-    weights = op_resize._interpolate_1d_along_axis(np.eye(size), 0, scale, output, coefficients, **common)
-    outside = op_resize._interpolate_1d_along_axis(
-        np.zeros((size, 1)), 0, scale, output, coefficients, extrapolation_value=np.nan, **common
-    )
-    return weights, np.isnan(outside[:, 0])
-
-
-def _resize(
-    x,
-    roi,
-    scales,
-    sizes,
-    *,
-    antialias=0,
-    axes=None,
-    coordinate_transformation_mode="half_pixel",
-    cubic_coeff_a=-0.75,
-    exclude_outside=0,
-    extrapolation_value=0.0,
-    keep_aspect_ratio_policy="stretch",
-    mode="nearest",
-    nearest_mode="round_prefer_floor",
-):
-    r = rank(x)
-    axes = list(range(r)) if axes is None else normalize_axes(axes, r)
-    input_sizes = dims(x)
-    roi = None if roi is None or roi.size == 0 else [float(v) for v in roi]
-    if sizes is not None and len(sizes):
-        scale_list = [sizes[i] / _need(input_sizes[a]) for i, a in enumerate(axes)]
-        if keep_aspect_ratio_policy != "stretch":
-            chosen = min(scale_list) if keep_aspect_ratio_policy == "not_larger" else max(scale_list)
-            scale_list = [chosen] * len(axes)
-            output_list = [int(chosen * input_sizes[a] + 0.5) for a in axes]
-        else:
-            output_list = [int(s) for s in sizes]
-    else:
-        scale_list = [float(s) for s in scales]
-        output_list = [
-            int(math.floor(s * input_sizes[a])) if input_sizes[a] is not None else None
-            for s, a in zip(scale_list, axes, strict=True)
-        ]
-    plan = []
-    for index, axis in enumerate(axes):
-        scale, output = scale_list[index], output_list[index]
-        axis_roi = None if roi is None else [roi[index], roi[len(axes) + index]]
-        if (
-            math.isclose(scale, 1.0)
-            and (output is None or output == input_sizes[axis])
-            and (axis_roi is None or (math.isclose(axis_roi[0], 0.0) and math.isclose(axis_roi[1], 1.0)))
-        ):
-            continue
-        plan.append((axis, scale, output, axis_roi))
-    if not plan:
+def _resize(x, roi, scales, sizes, **attributes):
+    how = rules.Interpolation(**attributes)
+    resampling = rules.resample(dims(x), roi, scales, sizes, how)
+    if resampling is None:
+        raise NeedsValues("resized dimension varies between calls")
+    if not resampling:
         return x
-    fast = _interpolate(
-        x,
-        plan,
-        r,
-        mode,
-        coordinate_transformation_mode,
-        nearest_mode,
-        cubic_coeff_a,
-        antialias,
-        exclude_outside,
-    )
+    fast = _interpolate(x, [weights.axis for weights in resampling], how)
     if fast is not None:
         return fast
-    coefficients = _coefficients(mode, nearest_mode, cubic_coeff_a, antialias)
-    outside_any = None
-    dtype = dtype_of(x) if dtype_of(x).is_floating_point else torch.float64
-    y = x.to(dtype)
-    for axis, scale, output, axis_roi in plan:
-        weights, outside = _axis_matrix(
-            _need(input_sizes[axis]),
-            _need(output),
-            scale,
-            coefficients,
-            axis_roi,
-            coordinate_transformation_mode,
-            bool(exclude_outside),
-        )
-        y = torch.movedim(
-            torch.matmul(torch.movedim(y, axis, -1), torch.from_numpy(weights.T).to(dtype)), -1, axis
-        )
-        if outside.any():
-            shape = [1] * r
+    floating = dtype_of(x).is_floating_point
+    dtype = dtype_of(x) if floating or how.mode == "nearest" else torch.float64
+    y, outside_any = x.to(dtype), None
+    for weights in resampling:
+        axis = weights.axis.axis
+        if weights.indices is not None:
+            y = torch.index_select(y, axis, torch.from_numpy(weights.indices))
+        else:
+            matrix = torch.from_numpy(weights.matrix.T).to(dtype)
+            y = torch.movedim(torch.matmul(torch.movedim(y, axis, -1), matrix), -1, axis)
+        if weights.outside is not None:
+            shape = [1] * len(dims(x))
             shape[axis] = -1
-            mask = torch.from_numpy(outside).reshape(shape)
+            mask = torch.from_numpy(weights.outside).reshape(shape)
             outside_any = mask if outside_any is None else outside_any | mask
     if outside_any is not None:
-        y = torch.where(outside_any, torch.tensor(extrapolation_value, dtype=dtype), y)
-    if not dtype_of(x).is_floating_point:
+        y = torch.where(outside_any, torch.tensor(how.extrapolation_value).to(dtype), y)
+    if dtype != dtype_of(x):
         y = torch.round(y).to(dtype_of(x))
     return y
 
 
-def _need(value):
-    if value is None:
-        raise NeedsValues("resized dimension varies between calls")
-    return value
-
-
-def _interpolate(x, plan, r, mode, transform, nearest_mode, cubic_a, antialias, exclude_outside):
+def _interpolate(x, plan, how):
     """F.interpolate for the spatial-only cases where it computes exactly what ONNX says."""
-    if antialias or exclude_outside or any(axis < 2 for axis, *_ in plan) or r not in (3, 4, 5):
+    r = len(dims(x))
+    if how.antialias or how.exclude_outside or not dtype_of(x).is_floating_point:
         return None
-    if any(roi is not None for *_, roi in plan) or not dtype_of(x).is_floating_point:
+    if any(axis.axis < 2 for axis in plan) or r not in (3, 4, 5) or len(plan) != r - 2:
         return None
-    if any(output is None for _, _, output, _ in plan) or len(plan) != r - 2:
-        return None
-    sizes = [output for _, _, output, _ in plan]
-    if not all(math.isclose(s, o / dims(x)[axis]) for axis, s, o, _ in plan):
+    if not all(math.isclose(axis.scale, axis.output_size / axis.input_size) for axis in plan):
         return None  # the spec's coordinates use the scale, F.interpolate's the sizes
-    if mode == "nearest" and transform == "asymmetric" and nearest_mode == "floor":
-        if all(float(s).is_integer() for _, s, _, _ in plan):
+    sizes, transform = [axis.output_size for axis in plan], how.coordinate_transformation_mode
+    if how.mode == "nearest" and transform == "asymmetric" and how.nearest_mode == "floor":
+        if all(float(axis.scale).is_integer() for axis in plan):
             return F.interpolate(x, size=sizes, mode="nearest")
-    if mode in ("linear", "cubic"):
-        torch_mode = {3: "linear", 4: "bilinear", 5: "trilinear"}[r] if mode == "linear" else "bicubic"
-        if mode == "cubic" and (r != 4 or cubic_a != -0.75):
+    if how.mode in ("linear", "cubic"):
+        torch_mode = {3: "linear", 4: "bilinear", 5: "trilinear"}[r] if how.mode == "linear" else "bicubic"
+        if how.mode == "cubic" and (r != 4 or how.cubic_coeff_a != -0.75):
             return None
         if transform == "align_corners":
             return F.interpolate(x, size=sizes, mode=torch_mode, align_corners=True)
@@ -195,7 +108,7 @@ def _static(value):
     return array
 
 
-@register("Resize", since=10)
+@register("Resize", since=10, check=rules.check)
 def resize_10(x, scales, *, mode="nearest"):
     return _resize(
         x,
@@ -208,7 +121,7 @@ def resize_10(x, scales, *, mode="nearest"):
     )
 
 
-@register("Resize", since=11)
+@register("Resize", since=11, check=rules.check)
 def resize_11(
     x,
     roi=None,
@@ -238,7 +151,7 @@ def resize_11(
     )
 
 
-@register("Resize", since=18)
+@register("Resize", since=18, check=rules.check)
 def resize(
     x,
     roi=None,
@@ -273,7 +186,7 @@ def resize(
     )
 
 
-@register("Upsample", since=7)
+@register("Upsample", since=7, check=rules.check)
 def upsample_7(x, *, mode="nearest", scales):
     return _resize(
         x,
@@ -286,7 +199,7 @@ def upsample_7(x, *, mode="nearest", scales):
     )
 
 
-@register("Upsample", since=9)
+@register("Upsample", since=9, check=rules.check)
 def upsample(x, scales, *, mode="nearest"):
     return _resize(
         x,
