@@ -9,6 +9,7 @@ on each node (`pkg.torch.onnx.name_scopes`). The ONNX graph gives the topologica
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from toolkit.io import first_line
+from toolkit.io import first_line, has_external_data, load_onnx
 from toolkit.parity.compare import compare_output
 from toolkit.source_layers import layer_chain, source_layer, torch_module_scope, wrapper_prefix
 from toolkit.sources import Source
@@ -533,7 +534,14 @@ def localize(
 
     started = time.perf_counter()
     try:
-        divergence = _localize(reference, candidate, list(reference_feeds), list(candidate_feeds), rtol, atol)
+        divergence = _localize(
+            _with_weights(reference),
+            _with_weights(candidate),
+            list(reference_feeds),
+            list(candidate_feeds),
+            rtol,
+            atol,
+        )
     except Exception as error:  # localisation is advice: a failure here must not hide the verdict
         divergence = Divergence(
             method="unavailable",
@@ -542,6 +550,14 @@ def localize(
         )
     divergence.seconds = time.perf_counter() - started
     return divergence
+
+
+def _with_weights(side: Source) -> Source:
+    """An ONNX side whose weights stay in external data (sources load them lazily), loaded whole:
+    the probes serialise the model and add outputs to it."""
+    if side.kind != "onnx" or side.path is None or not has_external_data(side.model):
+        return side
+    return dataclasses.replace(side, model=load_onnx(side.path))
 
 
 def _localize(
@@ -652,7 +668,13 @@ def _oracle(onnx_side: Source, feeds, rtol, atol, reason: str, imported: Source 
 
 def _imported_onnx(side: Source) -> onnx.ModelProto | None:
     parts = _tensorflow_importer_parts(side.model) if side.kind == "tensorflow" else None
-    return parts[0].model if parts is not None else None
+    if parts is None:
+        return None
+    if hasattr(side.model, "_state"):  # an ImportedModule: its weights are in its tf values
+        from toolkit.importers.tensorflow.builder import onnx_model
+
+        return onnx_model(side.model)
+    return parts[0].model
 
 
 def _named(model: onnx.ModelProto, feeds: Sequence[np.ndarray]) -> dict:
@@ -665,8 +687,8 @@ def graph_size(side: Source) -> int | None:
     """Node count of the ONNX graph localisation would walk, or None when there is none."""
     if side.kind == "onnx":
         return len(side.model.graph.node)
-    model = _imported_onnx(side)
-    return len(model.graph.node) if model is not None else None
+    parts = _tensorflow_importer_parts(side.model) if side.kind == "tensorflow" else None
+    return len(parts[0].model.graph.node) if parts is not None else None
 
 
 def _torch_to_numpy(tensor) -> np.ndarray:

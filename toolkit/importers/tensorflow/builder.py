@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -10,7 +11,7 @@ import onnx
 import tensorflow as tf
 from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
-from toolkit.importers import core
+from toolkit.importers import core, weights
 from toolkit.importers import training as training_mode
 from toolkit.importers.tensorflow import dtypes, layout
 from toolkit.importers.tensorflow.ops import tf_dtype
@@ -34,6 +35,7 @@ class TensorFlowBackend:
             str, tuple[tf.Variable, tuple[int, ...] | None]
         ] = {}  # ONNX name -> (variable, perm)
         self._bound: dict[int, Any] = {}
+        self.by_name: dict[str, Any] = {}  # ONNX name -> bound value (tf.Variable, tensor or Transposed)
         self._taken: set[str] = set()
 
     def constant(self, array: np.ndarray, name: str, trainable: bool) -> Any:
@@ -55,7 +57,15 @@ class TensorFlowBackend:
         if perm:
             value = layout.Transposed(value, perm)
         self._bound[key] = (array, value)  # keep the array alive so its id stays unique
+        self.by_name.setdefault(name, value)
+        # TF holds its own copy now: a memory-mapped weight's pages can leave this process.
+        weights.release_pages(array)
         return value
+
+    def forget(self, arrays) -> None:
+        """Drop the cached bindings of `arrays` (top-level constants, bound once and never again)."""
+        for array in arrays:
+            self._bound.pop(id(array), None)
 
     def refine(self, value: Any, info: core.ValueInfo) -> Any:
         """Under tf.function, give a traced tensor the rank and sizes ONNX shape inference knows
@@ -111,8 +121,10 @@ class ImportedModule(tf.Module):
         backend = TensorFlowBackend(plan, _all_state(graph))
         with tf.name_scope(self.name or "imported"):
             constants = _bind_everything(graph, backend)
-        # Held outside tf.Module's attribute tracking: only `parameters` is state to save.
-        self._state = _Untracked(constants=constants, backend=backend, prepared=prepared)
+        backend.forget(graph.constants.values())
+        # Held outside tf.Module's attribute tracking: only `parameters` is state to save. The
+        # bound constants' numpy arrays are not (a second copy of the weights).
+        self._state = _Untracked(constants=constants, backend=backend, prepared=_after_binding(prepared))
         self.parameters = list(backend.variables)  # tracked by tf.Module for checkpoints and SavedModel
         inputs = {i.name: i for i in prepared.model.graph.input}
         taken: set[str] = set()
@@ -135,6 +147,48 @@ class ImportedModule(tf.Module):
         state = self._state
         outputs = core.run_graph(graph, feeds, state.backend, constants=state.constants, scope=_name_scope)
         return [_as_output(value) for value in outputs]
+
+
+def _after_binding(prepared: core.PreparedModel) -> core.PreparedModel:
+    """What calls still read once every constant is bound: the steps and the values handlers take
+    as numpy (static inputs); the top graph's constants are tf values now. The model is the light
+    one `core.prepare` made (weights detached), so it holds no weights either."""
+    return dataclasses.replace(prepared, graph=_static_values_only(prepared.graph, top=True))
+
+
+def _static_values_only(graph: core.PreparedGraph, top: bool) -> core.PreparedGraph:
+    static = {
+        step.node.input[position]
+        for step in graph.steps
+        for position in step.static_positions
+        if position < len(step.node.input)
+    }
+    return dataclasses.replace(
+        graph,
+        # A subgraph's own constants are bound again each time its body is traced.
+        constants={} if top else graph.constants,
+        known={name: graph.known[name] for name in static if name in graph.known},
+        subgraphs={key: _static_values_only(sub, top=False) for key, sub in graph.subgraphs.items()},
+    )
+
+
+def onnx_model(module: ImportedModule) -> onnx.ModelProto:
+    """The ONNX model `module` was imported from, its weights read back from the module's own
+    values (the import keeps no copy of them): what localisation's reference evaluator runs."""
+    state = module._state
+    model = onnx.ModelProto()
+    model.CopyFrom(state.prepared.model)
+    for position, tensor in enumerate(model.graph.initializer):
+        if not weights.is_detached(tensor):
+            continue
+        value = state.backend.by_name[tensor.name]
+        if isinstance(value, layout.Transposed):
+            array = np.transpose(np.asarray(value.stored), np.argsort(value.perm))
+        else:
+            array = np.asarray(value)
+        array = dtypes.as_onnx_array(array, tensor.data_type)
+        model.graph.initializer[position].CopyFrom(onnx.numpy_helper.from_array(array, tensor.name))
+    return model
 
 
 def _all_state(graph: core.PreparedGraph) -> set[str]:
