@@ -86,7 +86,7 @@ def _convert(
         base_dir = _base_dir(onnx_model, source, weights_directory)
         if target == "onnx":
             if output is not None:
-                save_onnx(onnx_model, output, base_dir=base_dir)
+                save_onnx(onnx_model, output, base_dir=base_dir, move_data=base_dir == weights_directory)
                 # As written: a model whose weights went to NAME.onnx.data refers to them there.
                 return load_onnx(output, load_external_data=False) if base_dir is not None else onnx_model
             return _with_weights(onnx_model, base_dir)

@@ -320,13 +320,17 @@ def load_onnx(path: str | os.PathLike, load_external_data: bool = True) -> onnx.
 
 
 def save_onnx(
-    model: onnx.ModelProto, path: str | os.PathLike, base_dir: str | os.PathLike | None = None
+    model: onnx.ModelProto,
+    path: str | os.PathLike,
+    base_dir: str | os.PathLike | None = None,
+    move_data: bool = False,
 ) -> Path:
     """Write `model` atomically; weights over EXTERNAL_WEIGHTS_THRESHOLD go to `<name>.data` beside it.
 
     A model that already keeps weights in files (external data relative to `base_dir`, as an
     exporter or `load_onnx(..., load_external_data=False)` leaves it) has them copied into
-    `<name>.data` a chunk at a time, never loaded.
+    `<name>.data` a chunk at a time, never loaded; `move_data` (the files are a scratch copy)
+    renames a single data file into place instead, when it is on the same file system.
     """
     path = Path(path)
     data_name = path.name + ".data"
@@ -334,10 +338,12 @@ def save_onnx(
         if base_dir is None:
             raise UsageError(f"{path}: the model keeps weights in external data; say where (base_dir)")
         with atomic_output(path.parent / data_name) as temporary_data, atomic_output(path) as temporary:
-            written = _copy_external_data(model, Path(base_dir), temporary_data, data_name)
+            written = (
+                _moved_external_data(model, Path(base_dir), temporary_data, data_name) if move_data else None
+            )
+            if written is None:
+                written = _copy_external_data(model, Path(base_dir), temporary_data, data_name)
             temporary.write_bytes(written.SerializeToString())
-            if not has_external_data(written):
-                temporary_data.unlink()
         return path
     if weight_bytes(model) <= EXTERNAL_WEIGHTS_THRESHOLD:
         with atomic_output(path) as temporary:
@@ -367,6 +373,28 @@ def save_onnx(
         with open(temporary, "wb") as handle:
             handle.write(reloaded.SerializeToString())
     return path
+
+
+def _moved_external_data(
+    model: onnx.ModelProto, base_dir: Path, data_path: Path, data_name: str
+) -> onnx.ModelProto | None:
+    """A copy of `model` pointing at `data_name`, its one data file renamed onto `data_path`;
+    None when the weights are in several files or the rename would cross file systems."""
+    written = onnx.ModelProto()
+    written.CopyFrom(model)  # light: external tensors hold no bytes
+    tensors = [t for t in onnx.external_data_helper._get_all_tensors(written) if is_external(t)]
+    locations = {onnx.external_data_helper.ExternalDataInfo(t).location for t in tensors}
+    if len(locations) != 1:
+        return None
+    try:
+        os.replace(base_dir / locations.pop(), data_path)
+    except OSError:
+        return None
+    for tensor in tensors:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = data_name
+    return written
 
 
 def _copy_external_data(
