@@ -3,7 +3,7 @@
 Per size, each step runs in its own subprocess (so one step's memory never hides another's):
 
     export           build the decoder (random weights, fixed seed), run it once, toolkit.convert → .onnx
-                     (over 2 GB the weights go to NAME.onnx.data)
+                     (weights over 256 MiB go to NAME.onnx.data)
     onnxruntime      load the .onnx in onnxruntime, run, compare with the native logits
     torch            import into torch, run, compare; save a .pt2
     pt2-load         torch.export.load the .pt2 in a fresh process, run, compare
