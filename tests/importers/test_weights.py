@@ -101,3 +101,13 @@ def test_a_missing_data_file_is_one_input_error(tmp_path, monkeypatch):
     path.with_name("model.onnx.data").unlink()
     with pytest.raises(InputError, match="keep the .data file beside the .onnx"):
         torch_importer.import_onnx(path)
+
+
+def test_bad_external_data_offsets_are_one_input_error(tmp_path, monkeypatch):
+    path = _external(tmp_path, monkeypatch)
+    model = io.load_onnx(path, load_external_data=False)
+    for entry in model.graph.initializer[0].external_data:
+        if entry.key == "offset":
+            entry.value = "not a number"
+    with pytest.raises(InputError, match='initializer "w": cannot read its external data'):
+        weights.detach_weights(model, path.parent)

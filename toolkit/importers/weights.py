@@ -15,6 +15,7 @@ large initializers hold no bytes (`detach_weights`); the bytes come back as arra
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 from collections.abc import Mapping
@@ -66,9 +67,10 @@ def detach_weights(
     light = _copy_without_initializers(model)
     for tensor in graph.initializer:
         if is_external(tensor):
-            array = _mapped(tensor, base_dir, mappings)
-            if array is None or array.nbytes <= LARGE_INITIALIZER_BYTES:
-                light.graph.initializer.append(_loaded(tensor, base_dir))
+            array = _external(tensor, base_dir, mappings)
+            if array is None:  # small, or not a plain array: its bytes go into the light copy
+                loaded = _read_external(_loaded, tensor, base_dir)
+                light.graph.initializer.append(loaded)
                 continue
         elif _inline_bytes(tensor) > LARGE_INITIALIZER_BYTES:
             array = _owned_array(tensor)
@@ -80,8 +82,29 @@ def detach_weights(
     # External tensors elsewhere (subgraph initializers, Constant attributes): loaded into the copy.
     for tensor in external_data_helper._get_all_tensors(light):
         if is_external(tensor) and not is_detached(tensor):
-            _load_into(tensor, base_dir)
+            _read_external(_load_into, tensor, base_dir)
     return light, weights
+
+
+def _external(tensor: onnx.TensorProto, base_dir, mappings: dict[str, mmap.mmap]) -> np.ndarray | None:
+    """A large external initializer's mapped array; None for a small or unmappable one."""
+    array = _read_external(functools.partial(_mapped, mappings=mappings), tensor, base_dir)
+    if array is not None and array.nbytes > LARGE_INITIALIZER_BYTES:
+        return array
+    return None
+
+
+def _read_external(read, tensor: onnx.TensorProto, base_dir):
+    """`read(tensor, base_dir)`, its failures (a missing file, bad offsets) as one InputError."""
+    try:
+        return read(tensor, base_dir)
+    except InputError:
+        raise
+    except Exception as error:  # OSError, ValueError, onnx's ValidationError
+        raise InputError(
+            f'initializer "{tensor.name}": cannot read its external data under {base_dir} '
+            f"({type(error).__name__}: {error}); keep the .data file beside the .onnx"
+        ) from None
 
 
 def initializer_array(tensor: onnx.TensorProto, weights: Mapping[str, np.ndarray]) -> np.ndarray:
