@@ -322,8 +322,10 @@ def _candidate(candidate, target: str):
         model = load_onnx(candidate)
         return model, toolkit.convert(model, to=target)
     prepared = getattr(getattr(candidate, "_state", None), "prepared", None)
-    if prepared is not None:
-        return prepared.model, candidate
+    if prepared is not None:  # a TF import keeps a light model: its weights live in its tf.Variables
+        from toolkit.importers.tensorflow.builder import onnx_model
+
+        return onnx_model(candidate), candidate
     raise UsageError(
         f"a {type(candidate).__name__} candidate: --train takes an ONNX model or a toolkit import"
     )
