@@ -55,7 +55,7 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
 
 def test_large_model_keeps_its_weights_beside_it_and_loads_after_a_move(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "EXTERNAL_DATA_THRESHOLD", 1000)  # stands in for the 2 GB protobuf limit
+    monkeypatch.setattr(io, "EXTERNAL_WEIGHTS_THRESHOLD", 1000)  # stands in for 256 MiB
     weights = np.arange(4096, dtype=np.float32).reshape(64, 64)
     written = io.save_onnx(_model(weights), tmp_path / "big" / "model.onnx")
     assert sorted(p.name for p in written.parent.iterdir()) == ["model.onnx", "model.onnx.data"]

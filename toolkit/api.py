@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +13,7 @@ import onnx
 
 from toolkit.checks import check_model
 from toolkit.errors import ExportError, InputError, UsageError
-from toolkit.io import check_output, replacing_foreign_directories, save_onnx
+from toolkit.io import check_output, has_external_data, load_onnx, replacing_foreign_directories, save_onnx
 from toolkit.sources import Source, as_numpy_tuple, load_source, require_example_inputs
 
 if TYPE_CHECKING:
@@ -78,35 +80,78 @@ def _convert(
 ):
     source = load_source(model_or_path, example_inputs)
     options = {"input_spec": input_spec, "opset": opset, "dynamic_axes": dynamic_axes}
-    if trainable is None and target in IMPORT_TARGETS and exports_for_training(source):
-        try:
-            onnx_model = to_onnx(source, **options, trainable=True)
-        except ExportError as error:  # the import still works, from the inference graph
-            onnx_model = to_onnx(source, **options, trainable=False)
-            _tag(onnx_model, "toolkit.note", f"exported for inference, parameters may be folded: {error}")
-    else:
-        onnx_model = to_onnx(source, **options, trainable=bool(trainable))
-    if target == "onnx":
-        if output is not None:
-            save_onnx(onnx_model, output)
-        return onnx_model
-    if target == "torch":
-        from toolkit.importers import torch as torch_importer
+    # A large torch export keeps its weights in external data here (beside the output, so that
+    # writing it is a rename away); importers memory-map them from there.
+    with _weights_directory(output) as weights_directory:
+        options["weights_directory"] = weights_directory
+        if trainable is None and target in IMPORT_TARGETS and exports_for_training(source):
+            try:
+                onnx_model = to_onnx(source, **options, trainable=True)
+            except ExportError as error:  # the import still works, from the inference graph
+                onnx_model = to_onnx(source, **options, trainable=False)
+                _tag(onnx_model, "toolkit.note", f"exported for inference, parameters may be folded: {error}")
+        else:
+            onnx_model = to_onnx(source, **options, trainable=bool(trainable))
+        base_dir = _base_dir(onnx_model, source, weights_directory)
+        if target == "onnx":
+            if output is not None:
+                save_onnx(onnx_model, output, base_dir=base_dir, move_data=base_dir == weights_directory)
+                # As written: a model whose weights went to NAME.onnx.data refers to them there.
+                return load_onnx(output, load_external_data=False) if base_dir is not None else onnx_model
+            return _with_weights(onnx_model, base_dir)
+        if target == "torch":
+            from toolkit.importers import torch as torch_importer
 
-        module = torch_importer.import_onnx(onnx_model)
+            module = torch_importer.import_onnx(onnx_model, base_dir=base_dir)
+            if output is not None:
+                torch_importer.save(module, output)
+            return module
+        if target == "tflite":
+            from toolkit.tflite import convert_onnx
+
+            return convert_onnx(
+                _with_weights(onnx_model, base_dir), output, label=source.label, **target_options
+            )
+        from toolkit.importers import tensorflow as tensorflow_importer
+
+        module = tensorflow_importer.import_onnx(onnx_model, base_dir=base_dir)
         if output is not None:
-            torch_importer.save(module, output)
+            tensorflow_importer.save_saved_model(module, output)
         return module
-    if target == "tflite":
-        from toolkit.tflite import convert_onnx
 
-        return convert_onnx(onnx_model, output, label=source.label, **target_options)
-    from toolkit.importers import tensorflow as tensorflow_importer
 
-    module = tensorflow_importer.import_onnx(onnx_model)
-    if output is not None:
-        tensorflow_importer.save_saved_model(module, output)
-    return module
+@contextlib.contextmanager
+def _weights_directory(output):
+    """A scratch directory for exported weights, on the output's file system when there is one.
+
+    Importers may memory-map files in it: the mapping outlives the directory (POSIX keeps a mapped
+    file until it is unmapped), so it is removed as soon as the conversion returns.
+    """
+    parent = Path(output).absolute().parent if output is not None else None
+    if parent is not None and not parent.is_dir():
+        parent = None
+    with tempfile.TemporaryDirectory(prefix=".toolkit-weights-", dir=parent) as directory:
+        yield Path(directory)
+
+
+def _base_dir(model: onnx.ModelProto, source: Source, weights_directory: Path) -> Path | None:
+    """Where the model's external data lives: the export's scratch directory or the source's folder."""
+    if not has_external_data(model):
+        return None
+    if source.kind == "onnx":  # an in-memory model with external data: onnx's convention, the cwd
+        return Path(source.path).absolute().parent if source.path is not None else Path.cwd()
+    return weights_directory
+
+
+def _with_weights(model: onnx.ModelProto, base_dir: Path | None) -> onnx.ModelProto:
+    """`model` with its external data loaded into it (the scratch directory does not outlive us)."""
+    if base_dir is None:
+        return model
+    onnx.load_external_data_for_model(model, str(base_dir))
+    for tensor in onnx.external_data_helper._get_all_tensors(model):
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        del tensor.external_data[:]
+    return model
 
 
 def to_onnx(
@@ -115,8 +160,13 @@ def to_onnx(
     opset: int | None = None,
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
     trainable: bool = False,
+    weights_directory: Path | None = None,
 ) -> onnx.ModelProto:
-    """The checked ONNX form of any source, tagged with the exporter that wrote it."""
+    """The checked ONNX form of any source, tagged with the exporter that wrote it.
+
+    With `weights_directory`, a large torch export keeps its weights in external data there
+    (the returned model refers to them).
+    """
     if source.kind == "onnx":
         check_model(source.model, source.label, path=source.path)
         return _upgrade_opset(source.model, opset, source.label) if opset else source.model
@@ -149,6 +199,7 @@ def to_onnx(
             dynamic_axes=axes,
             trainable=trainable,
             keyword_inputs=source.keyword_inputs,
+            weights_directory=weights_directory,
         )
     else:
         from toolkit.export import export_tensorflow

@@ -16,7 +16,7 @@ import onnx
 from onnx import helper
 
 from toolkit.errors import InputError
-from toolkit.io import EXTERNAL_DATA_THRESHOLD, first_line
+from toolkit.io import EXTERNAL_DATA_THRESHOLD, first_line, has_external_data, weight_bytes
 
 OLDEST_OPSET = 1
 # Element types packed two to a byte (ONNX 1.16+: INT4, UINT4; 1.18+: FLOAT4E2M1).
@@ -197,10 +197,9 @@ def _element_count(tensor: onnx.TensorProto) -> int | None:
 
 
 def _run_checker(model: onnx.ModelProto, label: str, path: str | os.PathLike | None) -> None:
-    try:
-        too_large = model.ByteSize() > EXTERNAL_DATA_THRESHOLD
-    except Exception:
-        too_large = True
+    # From a file when it has one and the weights are big or in external data: onnx's in-memory
+    # check serialises the whole model (protobuf refuses past 2 GB), the file check reads no weights.
+    too_large = weight_bytes(model) > EXTERNAL_DATA_THRESHOLD or has_external_data(model)
     try:
         if too_large:
             if path is None:

@@ -22,8 +22,14 @@ import onnx
 
 from toolkit.errors import InputError, UsageError
 
-# protobuf refuses to serialise a message over 2 GiB; past this size weights go to external data.
+# protobuf refuses to serialise a message over 2 GiB; past this size a model is checked through a file.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+# Weights over this go to NAME.onnx.data beside the .onnx: readers memory-map them instead of parsing
+# them into memory (a protobuf file is read whole, then parsed: two copies of the weights).
+EXTERNAL_WEIGHTS_THRESHOLD = 256 * 2**20
+# Offsets of tensors in a data file toolkit writes are multiples of this (aligned memory maps).
+EXTERNAL_DATA_ALIGNMENT = 64
+COPY_CHUNK_BYTES = 64 * 2**20
 
 # What each target writes: the file suffixes it accepts, or DIRECTORY. A new target is one row.
 DIRECTORY = "directory"
@@ -313,15 +319,36 @@ def load_onnx(path: str | os.PathLike, load_external_data: bool = True) -> onnx.
     return model
 
 
-def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
-    """Write `model` atomically; a model over 2 GB keeps its weights in `<name>.data` beside it."""
+def save_onnx(
+    model: onnx.ModelProto,
+    path: str | os.PathLike,
+    base_dir: str | os.PathLike | None = None,
+    move_data: bool = False,
+) -> Path:
+    """Write `model` atomically; weights over EXTERNAL_WEIGHTS_THRESHOLD go to `<name>.data` beside it.
+
+    A model that already keeps weights in files (external data relative to `base_dir`, as an
+    exporter or `load_onnx(..., load_external_data=False)` leaves it) has them copied into
+    `<name>.data` a chunk at a time, never loaded; `move_data` (the files are a scratch copy)
+    renames a single data file into place instead, when it is on the same file system.
+    """
     path = Path(path)
-    large = model.ByteSize() > EXTERNAL_DATA_THRESHOLD if _serialisable(model) else True
-    if not large:
+    data_name = path.name + ".data"
+    if has_external_data(model):
+        if base_dir is None:
+            raise UsageError(f"{path}: the model keeps weights in external data; say where (base_dir)")
+        with atomic_output(path.parent / data_name) as temporary_data, atomic_output(path) as temporary:
+            written = (
+                _moved_external_data(model, Path(base_dir), temporary_data, data_name) if move_data else None
+            )
+            if written is None:
+                written = _copy_external_data(model, Path(base_dir), temporary_data, data_name)
+            temporary.write_bytes(written.SerializeToString())
+        return path
+    if weight_bytes(model) <= EXTERNAL_WEIGHTS_THRESHOLD:
         with atomic_output(path) as temporary:
             onnx.save_model(model, str(temporary))
         return path
-    data_name = path.name + ".data"
     with atomic_output(path.parent / data_name) as temporary_data, atomic_output(path) as temporary:
         # onnx writes the data file next to the model under the `location` name; write it under
         # the temporary name, then point the model at the final name.
@@ -333,6 +360,11 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
             location=temporary_data.name,
             size_threshold=1024,
         )
+        # save_model moved the bytes out of `model`: give them back, it is the caller's.
+        onnx.load_external_data_for_model(model, str(temporary.parent))
+        for tensor in onnx.external_data_helper._get_all_tensors(model):
+            tensor.data_location = onnx.TensorProto.DEFAULT
+            del tensor.external_data[:]
         reloaded = onnx.load(str(temporary), load_external_data=False)
         for tensor in onnx.external_data_helper._get_all_tensors(reloaded):
             for entry in tensor.external_data:
@@ -343,12 +375,89 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     return path
 
 
-def _serialisable(model: onnx.ModelProto) -> bool:
+def _moved_external_data(
+    model: onnx.ModelProto, base_dir: Path, data_path: Path, data_name: str
+) -> onnx.ModelProto | None:
+    """A copy of `model` pointing at `data_name`, its one data file renamed onto `data_path`;
+    None when the weights are in several files or the rename would cross file systems."""
+    written = onnx.ModelProto()
+    written.CopyFrom(model)  # light: external tensors hold no bytes
+    tensors = [t for t in onnx.external_data_helper._get_all_tensors(written) if is_external(t)]
+    locations = {onnx.external_data_helper.ExternalDataInfo(t).location for t in tensors}
+    if len(locations) != 1:
+        return None
     try:
-        model.ByteSize()
-        return True
-    except Exception:
-        return False
+        os.replace(base_dir / locations.pop(), data_path)
+    except OSError:
+        return None
+    for tensor in tensors:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = data_name
+    return written
+
+
+def _copy_external_data(
+    model: onnx.ModelProto, base_dir: Path, data_path: Path, data_name: str
+) -> onnx.ModelProto:
+    """A copy of `model` whose external tensors point into `data_path` (named `data_name`), where
+    their bytes were copied in file order, COPY_CHUNK_BYTES at a time."""
+    written = onnx.ModelProto()
+    written.CopyFrom(model)  # light: external tensors hold no bytes
+    tensors = [t for t in onnx.external_data_helper._get_all_tensors(written) if is_external(t)]
+    offset = 0
+    with open(data_path, "wb") as data:
+        for tensor in tensors:
+            info = onnx.external_data_helper.ExternalDataInfo(tensor)
+            source = base_dir / info.location
+            length = int(info.length) if info.length else source.stat().st_size - int(info.offset or 0)
+            padding = -offset % EXTERNAL_DATA_ALIGNMENT
+            data.write(b"\0" * padding)
+            offset += padding
+            try:
+                with open(source, "rb") as handle:
+                    handle.seek(int(info.offset or 0))
+                    remaining = length
+                    while remaining:
+                        chunk = handle.read(min(COPY_CHUNK_BYTES, remaining))
+                        if not chunk:
+                            raise InputError(f"{source}: ends before the external data of {tensor.name!r}")
+                        data.write(chunk)
+                        remaining -= len(chunk)
+            except FileNotFoundError:
+                raise InputError(
+                    f"{source}: missing, yet tensor {tensor.name!r} keeps its data there"
+                ) from None
+            del tensor.external_data[:]
+            for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(length))):
+                tensor.external_data.add(key=key, value=value)
+            offset += length
+    return written
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """The top graph's initializer bytes, from their dims and types: no bytes are touched
+    (protobuf's ByteSize() serialises the whole model to count it)."""
+    total = 0
+    for tensor in model.graph.initializer:
+        try:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        except (KeyError, TypeError, ValueError):
+            itemsize = 1
+        count = 1
+        for dim in tensor.dims:
+            count *= dim
+        total += count * itemsize
+    return total
+
+
+def is_external(tensor: onnx.TensorProto) -> bool:
+    return tensor.data_location == onnx.TensorProto.EXTERNAL
+
+
+def has_external_data(model: onnx.ModelProto) -> bool:
+    """Whether any tensor of `model` (subgraphs and attributes included) keeps its bytes in a file."""
+    return any(is_external(t) for t in onnx.external_data_helper._get_all_tensors(model))
 
 
 def first_line(error: BaseException) -> str:

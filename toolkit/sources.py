@@ -55,7 +55,9 @@ def load_source(spec: Any, example_inputs: Any = None) -> Source:
         raise InputError(f"{path}: a directory that is not a SavedModel (no saved_model.pb inside)")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        return Source("onnx", load_onnx(path), str(path), path=path)
+        # Weights in external data stay there (the proto is light): importers memory-map them,
+        # onnxruntime and the checker read the file; what needs them in memory loads them.
+        return Source("onnx", load_onnx(path, load_external_data=False), str(path), path=path)
     if suffix == ".tflite":  # run by LiteRT (toolkit/tflite/runner.py); the file is the model
         return Source("tflite", str(path), str(path), path=path)
     if suffix == ".pt2":

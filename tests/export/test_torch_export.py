@@ -163,3 +163,35 @@ def test_static_exported_program_is_noted(mlp):
     example = tuple(torch.from_numpy(array) for array in reference.example_inputs())
     result = export_torch(torch.export.export(torch_module, example), reference.example_inputs())
     assert any("fixed it to 2" in note for note in result.notes)
+
+
+def test_large_export_writes_weights_from_the_tensors_and_the_importers_map_them(
+    mlp, tmp_path, monkeypatch, assert_close
+):
+    import toolkit
+    from toolkit import io
+
+    monkeypatch.setattr(io, "EXTERNAL_WEIGHTS_THRESHOLD", 1000)  # stands in for 256 MiB
+    reference, torch_module = mlp
+    inputs = reference.example_inputs()
+    expected = run_torch(torch_module, inputs)
+    output = tmp_path / "mlp.onnx"
+    written = toolkit.convert(torch_module, example_inputs=inputs, output=output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.onnx", "mlp.onnx.data"]  # no scratch left
+    assert io.has_external_data(written)  # as written: its weights are in mlp.onnx.data
+    assert dict((e.key, e.value) for e in written.metadata_props)["toolkit.exporter"] == DYNAMO
+    assert_close(OnnxRuntimeModel(output, provider="cpu")(*inputs), expected)
+    assert_close(run_torch(toolkit.convert(str(output), to="torch"), inputs), expected)
+    tf_module = toolkit.convert(str(output), to="tensorflow")
+    assert_close(tf_module(*inputs).numpy(), expected)
+    assert tf_module._state.prepared.graph.constants == {}  # the tf.Variables are the only copy
+    whole = tf_module.onnx_model  # what localisation's oracle runs, weights read back from TF
+    assert not io.has_external_data(whole)
+    assert_close(OnnxRuntimeModel(whole, provider="cpu")(*inputs), expected)
+    # Without an output the model comes back whole, and a direct import maps the scratch copy.
+    in_memory = toolkit.convert(torch_module, example_inputs=inputs)
+    assert not io.has_external_data(in_memory)
+    assert_close(OnnxRuntimeModel(in_memory, provider="cpu")(*inputs), expected)
+    assert_close(
+        run_torch(toolkit.convert(torch_module, example_inputs=inputs, to="torch"), inputs), expected
+    )

@@ -11,11 +11,12 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import onnx
 
 from toolkit.errors import ExportError
-from toolkit.io import EXTERNAL_DATA_THRESHOLD, first_line
+from toolkit.io import EXTERNAL_DATA_THRESHOLD, first_line, has_external_data, weight_bytes
 
 EXPORTERS = ("torch.onnx (dynamo)", "torch.onnx (torchscript)", "tf2onnx")
 
@@ -38,21 +39,26 @@ def default_opset(model: onnx.ModelProto) -> int:
     raise ExportError("exported model imports no ai.onnx opset")
 
 
-def check_exported(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+def check_exported(
+    model: onnx.ModelProto, label: str, base_dir: str | os.PathLike | None = None
+) -> onnx.ModelProto:
     """Run the ONNX checker (full) and strict shape inference; return `model` unchanged.
 
     The exporter's own value_info is kept: strict inference only proves the graph is consistent.
+    A model whose weights are external data in `base_dir` is checked through a file there (the
+    in-memory checks serialise the whole model; the file checks read no weights).
     """
     try:
-        if _too_large(model):
+        if has_external_data(model):
+            _check_file(model, Path(base_dir))
+        elif _too_large(model):
             # protobuf cannot serialise over 2 GB: check through a file with external data.
             with tempfile.TemporaryDirectory() as directory:
                 path = os.path.join(directory, "model.onnx")
                 # Saving moves the weights out of `model` into the data file: load them back before leaving.
                 onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data")
                 try:
-                    onnx.checker.check_model(path, full_check=True)
-                    onnx.shape_inference.infer_shapes_path(path, path + ".inferred", strict_mode=True)
+                    _check_path(path)
                 finally:
                     onnx.load_external_data_for_model(model, directory)
                     for tensor in onnx.external_data_helper._get_all_tensors(model):
@@ -65,11 +71,26 @@ def check_exported(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     return model
 
 
-def _too_large(model: onnx.ModelProto) -> bool:
+def _check_file(model: onnx.ModelProto, base_dir: Path) -> None:
+    """Check a light model (weights in external data under `base_dir`) written beside its data."""
+    handle, path = tempfile.mkstemp(prefix=".checked-", suffix=".onnx", dir=base_dir)
+    os.close(handle)
     try:
-        return model.ByteSize() > EXTERNAL_DATA_THRESHOLD
-    except Exception:  # ByteSize itself fails past 2 GB on some protobuf builds
-        return True
+        Path(path).write_bytes(model.SerializeToString())
+        _check_path(path)
+    finally:
+        for leftover in (path, path + ".inferred"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+
+
+def _check_path(path: str) -> None:
+    onnx.checker.check_model(path, full_check=True)
+    onnx.shape_inference.infer_shapes_path(path, path + ".inferred", strict_mode=True)
+
+
+def _too_large(model: onnx.ModelProto) -> bool:
+    return weight_bytes(model) > EXTERNAL_DATA_THRESHOLD
 
 
 @dataclass

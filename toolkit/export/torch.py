@@ -6,11 +6,13 @@ import inspect
 import io
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 
+import toolkit.io
 from toolkit.errors import ExportError, UsageError
 from toolkit.export.common import (
     ExportResult,
@@ -28,6 +30,9 @@ TORCHSCRIPT_DEFAULT_OPSET = 17
 # torch.export specialises dimensions of size 0 and 1: examples are grown to this along dynamic axes.
 SMALLEST_DYNAMIC_SIZE = 2
 _CHATTY_LOGGERS = ("torch", "onnxscript", "onnx_ir")
+# A large export's file in the weights directory, and the alignment of its weights in NAME.data.
+EXPORTED_MODEL_NAME = "model.onnx"
+EXTERNAL_DATA_PAGE = 4096
 # torch.onnx colours its error messages; a one-line report keeps the words only.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -42,6 +47,7 @@ def export_torch(
     dynamic_axes: Mapping[str, Sequence[int]] | None = None,
     trainable: bool = False,
     keyword_inputs: bool = False,
+    weights_directory: Path | None = None,
 ) -> ExportResult:
     """Export an nn.Module, ExportedProgram or ScriptModule to a checked, self-contained ONNX model.
 
@@ -51,6 +57,8 @@ def export_torch(
     `trainable`: every parameter and buffer stays an initializer named after its state_dict key
     (`_export_for_training`); otherwise the dynamo exporter's optimised inference graph, in which
     BatchNormalization is fused into Conv and constant biases are folded.
+    `weights_directory`: where the dynamo exporter writes weights over EXTERNAL_WEIGHTS_THRESHOLD,
+    straight from the torch tensors, as external data; the returned model refers to them there.
     """
     import torch
 
@@ -76,7 +84,7 @@ def export_torch(
             module = module.eval()
         try:
             model, axes = _export_dynamo_batch_fallback(
-                module, tensors, names, axes, opset, keyword_inputs, optional, notes
+                module, tensors, names, axes, opset, keyword_inputs, optional, notes, weights_directory
             )
             exporter = DYNAMO
         except Exception as dynamo_error:
@@ -105,7 +113,7 @@ def export_torch(
     notes.extend(
         _specialised_axes(model, {n: [a for a in x if a not in optional.get(n, ())] for n, x in axes.items()})
     )
-    check_exported(model, exporter)
+    check_exported(model, exporter, base_dir=weights_directory)
     return ExportResult(model=model, exporter=exporter, opset=default_opset(model), notes=notes)
 
 
@@ -161,11 +169,14 @@ def _export_for_training(module, tensors, names, axes, opset, keyword_inputs, op
 
 
 def _export_dynamo_batch_fallback(
-    module, tensors, names, axes, opset, keyword_inputs, optional, notes, optimize=True
+    module, tensors, names, axes, opset, keyword_inputs, optional, notes, weights_directory=None, optimize=True
 ):
     """Dynamo with dynamic sequence axes, else with the batch axis only (the model fixes its length)."""
     try:
-        return _export_dynamo(module, tensors, names, axes, opset, keyword_inputs, optional, optimize), axes
+        model = _export_dynamo(
+            module, tensors, names, axes, opset, keyword_inputs, optional, weights_directory, optimize
+        )
+        return model, axes
     except Exception as error:
         if not optional:
             raise
@@ -173,7 +184,16 @@ def _export_dynamo_batch_fallback(
             name: [a for a in name_axes if a not in optional.get(name, ())]
             for name, name_axes in axes.items()
         }
-        model = _export_dynamo(module, tensors, names, batch_only, opset, keyword_inputs, optimize=optimize)
+        model = _export_dynamo(
+            module,
+            tensors,
+            names,
+            batch_only,
+            opset,
+            keyword_inputs,
+            weights_directory=weights_directory,
+            optimize=optimize,
+        )
         notes.append(
             f"dynamo cannot export a dynamic sequence length ({_reason(error)}); the sequence length is fixed"
         )
@@ -305,7 +325,7 @@ def _grow_small_dynamic_axes(names, tensors, axes):
 
 
 def _export_dynamo(
-    module, tensors, names, axes, opset, keyword_inputs=False, optional=None, optimize=True
+    module, tensors, names, axes, opset, keyword_inputs=False, optional=None, weights_directory=None, optimize=True
 ) -> onnx.ModelProto:
     import torch
 
@@ -339,8 +359,28 @@ def _export_dynamo(
             dynamic_shapes=dynamic_shapes,
             optimize=optimize,
         )
-    # model_proto embeds every initializer: external data only happens when saving to a file.
-    return program.model_proto
+    return _program_model(program, weights_directory)
+
+
+def _program_model(program, weights_directory: Path | None) -> onnx.ModelProto:
+    """The ONNXProgram as a ModelProto. `model_proto` copies every weight into protobuf; a large
+    model is instead written to `weights_directory` with external data, read from the torch
+    tensors one at a time, and loaded without it."""
+    import onnx_ir
+
+    initializers = program.model.graph.initializers.values()
+    size = sum(value.const_value.nbytes for value in initializers if value.const_value is not None)
+    if weights_directory is None or size <= toolkit.io.EXTERNAL_WEIGHTS_THRESHOLD:
+        return program.model_proto
+    path = Path(weights_directory) / EXPORTED_MODEL_NAME
+    onnx_ir.save(
+        program.model,
+        path,
+        external_data=EXPORTED_MODEL_NAME + ".data",
+        size_threshold_bytes=1024,  # shapes and axes stay inline, where shape inference reads them
+        alignment=EXTERNAL_DATA_PAGE,  # page-aligned offsets: importers memory-map the weights
+    )
+    return onnx.load(str(path), load_external_data=False)
 
 
 def _export_torchscript(

@@ -21,7 +21,7 @@ from onnx import helper, numpy_helper
 
 from toolkit import progress
 from toolkit.errors import InputError, UnsupportedOperatorError
-from toolkit.importers import training
+from toolkit.importers import training, weights
 from toolkit.importers.common import sparse_to_dense
 from toolkit.io import first_line, load_onnx
 
@@ -238,10 +238,20 @@ class PreparedModel:
 # --------------------------------------------------------------------------- preparing a model
 
 
-def prepare(model: onnx.ModelProto | str | os.PathLike, table: OperatorTable) -> PreparedModel:
-    """Load, upgrade, infer shapes, scan for support (raising one error listing every problem), fold."""
+def prepare(
+    model: onnx.ModelProto | str | os.PathLike,
+    table: OperatorTable,
+    base_dir: str | os.PathLike | None = None,
+) -> PreparedModel:
+    """Load, upgrade, infer shapes, scan for support (raising one error listing every problem), fold.
+
+    Large initializers are detached first (weights.py): the tools below work on a light model, and
+    external data (relative to `base_dir`, or to the file's directory) is memory-mapped, not read.
+    """
     if not isinstance(model, onnx.ModelProto):
-        model = load_onnx(model)
+        base_dir = os.path.dirname(os.path.abspath(model))
+        model = load_onnx(model, load_external_data=False)
+    model, detached = weights.detach_weights(model, base_dir)
     model = _upgrade(model)
     if model.functions:
         # Local functions (torch.onnx writes some) become plain nodes: one walker, no call stack.
@@ -256,7 +266,7 @@ def prepare(model: onnx.ModelProto | str | os.PathLike, table: OperatorTable) ->
         ("" if entry.domain == "ai.onnx" else entry.domain): entry.version for entry in model.opset_import
     }
     problems: list[tuple[str, str, int, str]] = []
-    prepared = _prepare_graph(model.graph, table, opsets, {}, problems, outer_constants={})
+    prepared = _prepare_graph(model.graph, table, opsets, {}, problems, outer_constants={}, detached=detached)
     if problems:
         raise UnsupportedOperatorError(_unique(problems), target=table.framework)
     return PreparedModel(model=model, opsets=opsets, graph=prepared)
@@ -368,10 +378,13 @@ def _prepare_graph(
     outer_value_info: Mapping[str, ValueInfo],
     problems: list[tuple[str, str, int, str]],
     outer_constants: Mapping[str, np.ndarray],
+    detached: Mapping[str, np.ndarray] | None = None,
 ) -> PreparedGraph:
     value_info = {**outer_value_info, **_value_infos(graph)}
     initializer_names = {i.name for i in graph.initializer}
-    constants: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    constants: dict[str, np.ndarray] = {
+        i.name: weights.initializer_array(i, detached or {}) for i in graph.initializer
+    }
     for sparse in graph.sparse_initializer:
         constants[sparse.values.name] = sparse_to_dense(sparse)
         initializer_names.add(sparse.values.name)

@@ -9,6 +9,7 @@ on each node (`pkg.torch.onnx.name_scopes`). The ONNX graph gives the topologica
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from toolkit.io import first_line
+from toolkit.io import first_line, has_external_data, load_onnx
 from toolkit.parity.compare import compare_output
 from toolkit.source_layers import layer_chain, source_layer, torch_module_scope, wrapper_prefix
 from toolkit.sources import Source
@@ -175,7 +176,8 @@ def tensorflow_importer_values(module: Any, inputs: Sequence[np.ndarray]) -> dic
 
 def _is_tensorflow_import(module: Any) -> bool:
     """A module from the TensorFlow importer (it can run its walker observed)."""
-    return hasattr(module, "run_observed") and hasattr(module, "onnx_model")
+    kind = type(module)  # on the class: reading the `onnx_model` property rebuilds the whole model
+    return hasattr(kind, "run_observed") and hasattr(kind, "onnx_model")
 
 
 def torch_module_values(module: Any, model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> dict:
@@ -520,7 +522,14 @@ def localize(
 
     started = time.perf_counter()
     try:
-        divergence = _localize(reference, candidate, list(reference_feeds), list(candidate_feeds), rtol, atol)
+        divergence = _localize(
+            _with_weights(reference),
+            _with_weights(candidate),
+            list(reference_feeds),
+            list(candidate_feeds),
+            rtol,
+            atol,
+        )
     except Exception as error:  # localisation is advice: a failure here must not hide the verdict
         divergence = Divergence(
             method="unavailable",
@@ -529,6 +538,14 @@ def localize(
         )
     divergence.seconds = time.perf_counter() - started
     return divergence
+
+
+def _with_weights(side: Source) -> Source:
+    """An ONNX side whose weights stay in external data (sources load them lazily), loaded whole:
+    the probes serialise the model and add outputs to it."""
+    if side.kind != "onnx" or side.path is None or not has_external_data(side.model):
+        return side
+    return dataclasses.replace(side, model=load_onnx(side.path))
 
 
 def _localize(
@@ -656,8 +673,9 @@ def graph_size(side: Source) -> int | None:
     """Node count of the ONNX graph localisation would walk, or None when there is none."""
     if side.kind == "onnx":
         return len(side.model.graph.node)
-    model = _imported_onnx(side)
-    return len(model.graph.node) if model is not None else None
+    if side.kind == "tensorflow" and _is_tensorflow_import(side.model):
+        return len(side.model.onnx_graph.node)
+    return None
 
 
 def _torch_to_numpy(tensor) -> np.ndarray:

@@ -20,16 +20,17 @@ def operator_table():
     return load_all()
 
 
-def import_onnx(model_or_path: Any) -> Any:
+def import_onnx(model_or_path: Any, base_dir: str | os.PathLike | None = None) -> Any:
     """An ONNX model (ModelProto or path) as a tf.Module.
 
     Unsupported operators, attributes and types are reported all at once, before any work,
-    as an UnsupportedOperatorError.
+    as an UnsupportedOperatorError. Weights in external data (beside the file, or in `base_dir`
+    for a ModelProto) are memory-mapped and copied once, into the tf.Variables.
     """
     from toolkit.importers import core
     from toolkit.importers.tensorflow.builder import build_module
 
-    prepared = core.prepare(model_or_path, operator_table())
+    prepared = core.prepare(model_or_path, operator_table(), base_dir=base_dir)
     return build_module(prepared)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import onnx
 import tensorflow as tf
 from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
-from toolkit.importers import core
+from toolkit.importers import core, weights
 from toolkit.importers import training as training_mode
 from toolkit.importers.tensorflow import dtypes, layout
 from toolkit.importers.tensorflow.ops import tf_dtype
@@ -49,6 +50,7 @@ class TensorFlowBinder:
             str, tuple[tf.Variable, tuple[int, ...] | None]
         ] = {}  # ONNX name -> (variable, perm)
         self._bound: dict[int, Any] = {}
+        self.by_name: dict[str, Any] = {}  # ONNX name -> bound value (tf.Variable, tensor or Transposed)
         self._taken: set[str] = set()
 
     def constant(self, array: np.ndarray, name: str, trainable: bool) -> Any:
@@ -70,7 +72,15 @@ class TensorFlowBinder:
         if perm:
             value = layout.Transposed(value, perm)
         self._bound[key] = (array, value)  # keep the array alive so its id stays unique
+        self.by_name.setdefault(name, value)
+        # TF holds its own copy now: a memory-mapped weight's pages can leave this process.
+        weights.release_pages(array)
         return value
+
+    def forget(self, arrays) -> None:
+        """Drop the cached bindings of `arrays` (top-level constants, bound once and never again)."""
+        for array in arrays:
+            self._bound.pop(id(array), None)
 
     def refine(self, value: Any, info: core.ValueInfo) -> Any:
         """Under tf.function, give a traced tensor the rank and sizes ONNX shape inference knows
@@ -126,8 +136,10 @@ class ImportedModule(tf.Module):
         binder = TensorFlowBinder(plan, _all_state(graph))
         with tf.name_scope(self.name or "imported"):
             constants = _bind_everything(graph, binder)
-        # Held outside tf.Module's attribute tracking: only `parameters` is state to save.
-        self._state = _Untracked(constants=constants, binder=binder, prepared=prepared)
+        binder.forget(graph.constants.values())
+        # Held outside tf.Module's attribute tracking: only `parameters` is state to save. The
+        # bound constants' numpy arrays are not (a second copy of the weights).
+        self._state = _Untracked(constants=constants, binder=binder, prepared=_after_binding(prepared))
         self.parameters = list(binder.variables)  # tracked by tf.Module for checkpoints and SavedModel
         inputs = {i.name: i for i in prepared.model.graph.input}
         taken: set[str] = set()
@@ -137,8 +149,14 @@ class ImportedModule(tf.Module):
 
     @property
     def onnx_model(self) -> onnx.ModelProto:
-        """The ONNX model this module runs, as the core prepared it (upgraded, shapes inferred)."""
-        return self._state.prepared.model
+        """The ONNX model this module runs, as the core prepared it (upgraded, shapes inferred), its
+        weights read back from the module's own values (the import keeps no copy of them)."""
+        return _rebuilt_onnx_model(self._state)
+
+    @property
+    def onnx_graph(self) -> onnx.GraphProto:
+        """The graph this module runs, without its weights (cheap: nothing is read back)."""
+        return self._state.prepared.model.graph
 
     @property
     def onnx_variables(self) -> dict[str, tuple[tf.Variable, tuple[int, ...] | None]]:
@@ -175,6 +193,38 @@ class ImportedModule(tf.Module):
         state = self._state
         outputs = core.run_graph(graph, feeds, state.binder, constants=state.constants, scope=_name_scope)
         return [_as_output(value) for value in outputs]
+
+
+def _after_binding(prepared: core.PreparedModel) -> core.PreparedModel:
+    """What calls still read once every constant is bound: the steps, and the subgraphs' own
+    constants (bound again each time a body is traced); the top graph's constants are tf values
+    now. The model is the light one `core.prepare` made (weights detached), so it holds no weights."""
+    return dataclasses.replace(prepared, graph=_without_bound_constants(prepared.graph, top=True))
+
+
+def _without_bound_constants(graph: core.PreparedGraph, top: bool) -> core.PreparedGraph:
+    return dataclasses.replace(
+        graph,
+        constants={} if top else graph.constants,
+        subgraphs={key: _without_bound_constants(sub, top=False) for key, sub in graph.subgraphs.items()},
+    )
+
+
+def _rebuilt_onnx_model(state) -> onnx.ModelProto:
+    """The light prepared model with each detached weight read back from its bound tf value."""
+    model = onnx.ModelProto()
+    model.CopyFrom(state.prepared.model)
+    for position, tensor in enumerate(model.graph.initializer):
+        if not weights.is_detached(tensor):
+            continue
+        value = state.binder.by_name[tensor.name]
+        if isinstance(value, layout.Transposed):
+            array = np.transpose(np.asarray(value.stored), np.argsort(value.perm))
+        else:
+            array = np.asarray(value)
+        array = dtypes.as_onnx_array(array, tensor.data_type)
+        model.graph.initializer[position].CopyFrom(onnx.numpy_helper.from_array(array, tensor.name))
+    return model
 
 
 def _all_state(graph: core.PreparedGraph) -> set[str]:

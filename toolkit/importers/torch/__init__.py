@@ -19,13 +19,19 @@ import torch
 from toolkit.importers import core
 
 
-def import_onnx(model_or_path: onnx.ModelProto | str | os.PathLike) -> torch.fx.GraphModule:
-    """An ONNX model as a native torch module (float initializers are nn.Parameters)."""
+def import_onnx(
+    model_or_path: onnx.ModelProto | str | os.PathLike, base_dir: str | os.PathLike | None = None
+) -> torch.fx.GraphModule:
+    """An ONNX model as a native torch module (float initializers are nn.Parameters).
+
+    Weights in external data (beside the file, or in `base_dir` for a ModelProto) are memory-mapped
+    copy-on-write, not read: the parameters share the file's pages (importers/weights.py).
+    """
     from toolkit.importers.torch.builder import build
     from toolkit.importers.torch.ops import table
     from toolkit.importers.torch.optimize import optimize
 
-    return optimize(build(core.prepare(model_or_path, table)))
+    return optimize(build(core.prepare(model_or_path, table, base_dir=base_dir)))
 
 
 def save(module: torch.nn.Module, path: str | os.PathLike, example_inputs=None) -> None:

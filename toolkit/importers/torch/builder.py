@@ -18,7 +18,7 @@ import onnx
 import torch
 import torch.fx
 
-from toolkit.importers import core, training
+from toolkit.importers import core, training, weights
 from toolkit.importers.torch.dtypes import to_torch
 from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
 
@@ -49,9 +49,15 @@ class FxBinder:
     def __init__(self, tracer: _Tracer):
         self.tracer = tracer
         self.attributes: dict[str, str] = {}  # ONNX initializer name -> attribute on the module
+        self.shared: set[int] = set()  # ids of the arrays whose memory a tensor adopted
 
     def constant(self, array: np.ndarray, name: str, trainable: bool):
-        tensor = to_torch(array)
+        # A detached weight (weights.py: memory-mapped copy-on-write, or copied out of the proto
+        # once) becomes the tensor itself: one copy of the model, not two.
+        shared = weights.shareable(array) and id(array) not in self.shared
+        tensor = torch.from_numpy(array) if shared else to_torch(array)
+        if shared:
+            self.shared.add(id(array))  # one array under two names (a folded Identity) is copied once
         attribute = core.python_name(name, self.tracer.taken)
         self.attributes.setdefault(name, attribute)
         if trainable:
