@@ -169,7 +169,16 @@ def _export_for_training(module, tensors, names, axes, opset, keyword_inputs, op
 
 
 def _export_dynamo_batch_fallback(
-    module, tensors, names, axes, opset, keyword_inputs, optional, notes, weights_directory=None, optimize=True
+    module,
+    tensors,
+    names,
+    axes,
+    opset,
+    keyword_inputs,
+    optional,
+    notes,
+    weights_directory=None,
+    optimize=True,
 ):
     """Dynamo with dynamic sequence axes, else with the batch axis only (the model fixes its length)."""
     try:
@@ -325,7 +334,15 @@ def _grow_small_dynamic_axes(names, tensors, axes):
 
 
 def _export_dynamo(
-    module, tensors, names, axes, opset, keyword_inputs=False, optional=None, weights_directory=None, optimize=True
+    module,
+    tensors,
+    names,
+    axes,
+    opset,
+    keyword_inputs=False,
+    optional=None,
+    weights_directory=None,
+    optimize=True,
 ) -> onnx.ModelProto:
     import torch
 
