@@ -382,6 +382,9 @@ def run_models(names: list[str], output_dir: Path, jobs: int, progress) -> tuple
                 _settle(
                     results[name], Leg("export", "FAIL", error=f"the worker process died: {_failure(error)}")
                 )
+            # Results so far, for a run that is stopped before the end.
+            partial = [{**asdict(r), "passed": r.passed} for r in results.values()]
+            (output_dir / "zoo.partial.json").write_text(json.dumps(partial, indent=2, default=str))
             progress.update(task, description=f"zoo ({jobs} workers): {name} done")
             progress.advance(task)
     progress.remove_task(task)
