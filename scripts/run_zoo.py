@@ -37,7 +37,7 @@ RELOADED = ("pt2", "py", "saved_model")
 RELOAD_PROCESSES = {"torch": ("pt2", "py"), "tensorflow": ("saved_model",)}
 BATCH_SIZES = (1, 3)
 # A worker process serves this many models, then a fresh one takes over (bounded memory and caches).
-MODELS_PER_WORKER = 8
+MODELS_PER_WORKER = 4
 # A worker holds a model, its ONNX export and both imports at once: about this much memory at most.
 WORKER_GIB = 4
 
@@ -336,7 +336,13 @@ def _start_worker(threads: int, log_dir: Path) -> None:
 
 
 def _run_in_worker(name: str, output_dir: Path) -> tuple[dict, dict[str, list]]:
-    """One model in a pool worker: its result (as a dict, to cross processes) and its reloads."""
+    """One model in a pool worker: its result (as a dict, to cross processes) and its reloads.
+
+    A marker file names the model while it runs, so a worker killed on the way (out of memory) is
+    traced to the model it was running."""
+    marker = output_dir / "running" / name
+    marker.parent.mkdir(exist_ok=True)
+    marker.touch()
     reloads: dict[str, list] = {kind: [] for kind in RELOADED}
     try:
         result = run_model(name, output_dir, reloads)
@@ -346,6 +352,7 @@ def _run_in_worker(name: str, output_dir: Path) -> tuple[dict, dict[str, list]]:
         result = ModelResult(name, framework_of(name))
         _settle(result, Leg("export", "FAIL", error=_failure(error)))
     gc.collect()
+    marker.unlink()
     return asdict(result), reloads
 
 
@@ -354,39 +361,69 @@ def _result_from(record: dict) -> ModelResult:
     return ModelResult(**record, legs=legs)
 
 
-def run_models(names: list[str], output_dir: Path, jobs: int, progress) -> tuple[dict, dict[str, list]]:
-    """Every model through `run_model` in a pool of `jobs` fresh worker processes."""
-    results: dict[str, ModelResult] = {}
-    reloads: dict[str, list] = {kind: [] for kind in RELOADED}
-    task = progress.add_task(f"zoo ({jobs} workers)", total=len(names))
-    pool = concurrent.futures.ProcessPoolExecutor(
+def _pool(jobs: int, output_dir: Path, models_per_worker: int):
+    return concurrent.futures.ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),  # no framework state is inherited
         initializer=_start_worker,
         initargs=(_threads_per_worker(jobs), output_dir),
-        max_tasks_per_child=MODELS_PER_WORKER,
+        max_tasks_per_child=models_per_worker,
     )
-    with pool:
-        futures = {pool.submit(_run_in_worker, name, output_dir): name for name in names}
-        for future in concurrent.futures.as_completed(futures):
-            name = futures[future]
-            try:
-                record, model_reloads = future.result()
-                results[name] = _result_from(record)
-                for kind, entries in model_reloads.items():
-                    reloads[kind].extend(entries)
-            except Exception as error:  # the worker died (out of memory, a crash in native code)
-                from zoo import framework_of
 
-                results[name] = ModelResult(name, framework_of(name))
-                _settle(
-                    results[name], Leg("export", "FAIL", error=f"the worker process died: {_failure(error)}")
-                )
-            # Results so far, for a run that is stopped before the end.
-            partial = [{**asdict(r), "passed": r.passed} for r in results.values()]
-            (output_dir / "zoo.partial.json").write_text(json.dumps(partial, indent=2, default=str))
-            progress.update(task, description=f"zoo ({jobs} workers): {name} done")
-            progress.advance(task)
+
+def run_models(names: list[str], output_dir: Path, jobs: int, progress) -> tuple[dict, dict[str, list]]:
+    """Every model through `run_model` in a pool of `jobs` fresh worker processes.
+
+    A worker that dies (the kernel's OOM killer) breaks the pool: the models it was running are run
+    again alone in a fresh process, failing only if that dies too, and the rest go on in a new pool."""
+    from zoo import framework_of
+
+    results: dict[str, ModelResult] = {}
+    reloads: dict[str, list] = {kind: [] for kind in RELOADED}
+    task = progress.add_task(f"zoo ({jobs} workers)", total=len(names))
+
+    def finish(name: str, record: dict | None, model_reloads: dict, error: str = "") -> None:
+        if record is None:
+            results[name] = ModelResult(name, framework_of(name))
+            _settle(results[name], Leg("export", "FAIL", error=error))
+        else:
+            results[name] = _result_from(record)
+            for kind, entries in model_reloads.items():
+                reloads[kind].extend(entries)
+        # Results so far, for a run that is stopped before the end.
+        partial = [{**asdict(r), "passed": r.passed} for r in results.values()]
+        (output_dir / "zoo.partial.json").write_text(json.dumps(partial, indent=2, default=str))
+        progress.update(task, description=f"zoo ({jobs} workers): {name} done")
+        progress.advance(task)
+
+    def run_pool(batch: list[str], workers: int, models_per_worker: int) -> bool:
+        """Run `batch`; False when a worker died (the unfinished models are left for the caller)."""
+        intact = True
+        with _pool(workers, output_dir, models_per_worker) as pool:
+            futures = {pool.submit(_run_in_worker, name, output_dir): name for name in batch}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    finish(futures[future], *future.result())
+                except concurrent.futures.process.BrokenProcessPool:
+                    intact = False
+        return intact
+
+    pending = list(names)
+    while pending:
+        if run_pool(pending, jobs, MODELS_PER_WORKER):
+            break
+        running = output_dir / "running"
+        suspects = [name for name in pending if name not in results and (running / name).exists()]
+        for name in suspects:
+            (running / name).unlink()
+            if not run_pool([name], 1, 1):
+                (running / name).unlink(missing_ok=True)
+                finish(name, None, {}, "the worker process died running this model alone (out of memory?)")
+        pending = [name for name in pending if name not in results]
+        if not suspects:  # a worker died outside any model: do not loop forever
+            for name in pending:
+                finish(name, None, {}, "the worker process died before running this model")
+            break
     progress.remove_task(task)
     return results, reloads
 
