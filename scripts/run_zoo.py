@@ -361,13 +361,14 @@ def _result_from(record: dict) -> ModelResult:
     return ModelResult(**record, legs=legs)
 
 
-def _pool(jobs: int, output_dir: Path, models_per_worker: int):
+def _pool(jobs: int, output_dir: Path):
+    # Not max_tasks_per_child: Python 3.11's executor stops replacing workers that retire (it hung
+    # after 2 x 4 models here); run_models recycles workers with a fresh pool per round instead.
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),  # no framework state is inherited
         initializer=_start_worker,
         initargs=(_threads_per_worker(jobs), output_dir),
-        max_tasks_per_child=models_per_worker,
     )
 
 
@@ -396,10 +397,10 @@ def run_models(names: list[str], output_dir: Path, jobs: int, progress) -> tuple
         progress.update(task, description=f"zoo ({jobs} workers): {name} done")
         progress.advance(task)
 
-    def run_pool(batch: list[str], workers: int, models_per_worker: int) -> bool:
+    def run_pool(batch: list[str], workers: int) -> bool:
         """Run `batch`; False when a worker died (the unfinished models are left for the caller)."""
         intact = True
-        with _pool(workers, output_dir, models_per_worker) as pool:
+        with _pool(workers, output_dir) as pool:
             futures = {pool.submit(_run_in_worker, name, output_dir): name for name in batch}
             for future in concurrent.futures.as_completed(futures):
                 try:
@@ -410,13 +411,15 @@ def run_models(names: list[str], output_dir: Path, jobs: int, progress) -> tuple
 
     pending = list(names)
     while pending:
-        if run_pool(pending, jobs, MODELS_PER_WORKER):
-            break
+        # A round: a fresh pool for about MODELS_PER_WORKER models per worker.
+        if run_pool(pending[: jobs * MODELS_PER_WORKER], jobs):
+            pending = [name for name in pending if name not in results]
+            continue
         running = output_dir / "running"
         suspects = [name for name in pending if name not in results and (running / name).exists()]
         for name in suspects:
             (running / name).unlink()
-            if not run_pool([name], 1, 1):
+            if not run_pool([name], 1):
                 (running / name).unlink(missing_ok=True)
                 finish(name, None, {}, "the worker process died running this model alone (out of memory?)")
         pending = [name for name in pending if name not in results]
