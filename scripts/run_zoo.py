@@ -50,22 +50,7 @@ _TF_LOOP = (
     "TF importer (importers/tensorflow): node n19_2 (Loop, opset 20) from EmbeddingBag: "
     "TypeError: the two structures don't have the same nested structure (loop state)"
 )
-_TF_RESIZE = (
-    "TF importer (importers/tensorflow): node node_upsample_bilinear2d (Resize, opset 20): "
-    "sizes from Shape/Slice/Concat with a dynamic batch are not tracked (issue 10 item 5)"
-)
-_KERAS_RESIZE = (
-    "TF importer (importers/tensorflow): node Resize__1330 (Resize, opset 17) from UpSampling2D: sizes "
-    "computed from Shape with a dynamic batch are not tracked (issue 10 item 5)"
-)
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
-    ("upsampling", "tensorflow"): _KERAS_RESIZE,
-    ("upsampling", "saved_model"): _KERAS_RESIZE,
-    (
-        "upsampling",
-        "pt2",
-    ): "torch importer: node Resize__1330 (Resize) sizes known only at run time; torch.export fails",
-    ("upsampling", "py"): "torch importer: node Resize__1330 (Resize) runs eagerly; no .py form",
     **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:]},
     ("embedding_bag", "tensorflow"): _TF_LOOP,
     ("embedding_bag", "saved_model"): _TF_LOOP,
@@ -77,22 +62,6 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         + ("torch.export program" if kind == "pt2" else "plain-torch .py form")
         for kind in ("pt2", "py")
     },
-    ("unet_interpolate", "tensorflow"): _TF_RESIZE,
-    ("unet_interpolate", "saved_model"): _TF_RESIZE,
-    **{
-        (
-            model,
-            kind,
-        ): f"TF importer (importers/tensorflow): node {node} (AveragePool, opset 17) with a dynamic "
-        "batch: TypeError: Expected int32, but got None of type NoneType"
-        for model, node in (
-            ("inception_v3", "inception_v3_1/average_pooling2d_8_1/AvgPool"),
-            ("nasnet_mobile", "nasnet_mobile_1/normal_left4_9_1/AvgPool"),
-        )
-        for kind in ("tensorflow", "saved_model")
-    },
-    ("mobilevit", "tensorflow"): _TF_RESIZE,
-    ("mobilevit", "saved_model"): _TF_RESIZE,
 }
 
 
