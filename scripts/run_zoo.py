@@ -1,11 +1,13 @@
 """The real-architecture zoo (`make zoo`): every model in zoo/ through the public API, leg by leg.
 
-    python scripts/run_zoo.py [--models bert,gpt2] [--output-dir out/zoo] [--json out/zoo.json]
+    python scripts/run_zoo.py [--models bert,gpt2] [--jobs 2] [--output-dir out/zoo] [--json out/zoo.json]
 
 Legs: export (toolkit.convert), onnxruntime, torch and tensorflow (imported modules, traced
 tf.function), then .pt2, .py and SavedModel reloaded in fresh processes without the toolkit
-(one process per artifact kind), checked at two batch sizes and two sequence lengths where dynamic;
+(one process per framework), checked at two batch sizes and two sequence lengths where dynamic;
 parameters: the imports exported for training keep every trainable source parameter (count, size).
+Models run in a pool of `--jobs` worker processes (each serves a few models, then is replaced, so
+TensorFlow's and torch's caches do not pile up over 60 models); the main process imports neither.
 A leg listed in EXPECTED_FAILURES with its reason shows as "xfail"; a listed leg that passes is
 reported, so the list only shrinks.
 """
@@ -13,9 +15,11 @@ reported, so the list only shrinks.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import gc
 import json
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -30,64 +34,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # configs are built in code: nothi
 
 LEGS = ("export", "onnxruntime", "torch", "tensorflow", "pt2", "py", "saved_model", "parameters")
 RELOADED = ("pt2", "py", "saved_model")
+# One fresh reload process per framework: its artifact kinds.
+RELOAD_PROCESSES = {"torch": ("pt2", "py"), "tensorflow": ("saved_model",)}
 BATCH_SIZES = (1, 3)
+# A worker process serves this many models, then a fresh one takes over (bounded memory and caches).
+MODELS_PER_WORKER = 4
+# A worker holds a model, its ONNX export and both imports at once: about this much memory at most.
+WORKER_GIB = 4
 
 # (model, leg) -> why it fails: the importer or upstream bug that blocks it. Entries only shrink.
 _GRU_TIME_AXIS = (
     "torch.onnx dynamo freezes the time axis of a bidirectional GRU into node_Reshape_175 "
     "([10, 2, 32]) although axis 0 is dynamic: pytorch/pytorch#191855"
 )
-
-
-def _torch_loop(node: str, kind: str) -> str:
-    if kind == "pt2":
-        return f"torch importer: node {node} (Loop) trip count is data-dependent; torch.export cannot specialise u0"
-    return (
-        f"torch importer: node {node} (Loop) runs its handler eagerly; the .py form has no plain-torch Loop"
-    )
-
-
-_KERAS_LOOPS = {
-    "bidirectional_gru": "functional_1/bidirectional_1/forward_gru_1/while_loop",
-    "embedding_masking": "functional_8_1/lstm_2_1/while_loop",
-}
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
+    **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:] if leg != "parameters"},
     **{
-        (model, kind): _torch_loop(node, kind)
-        for model, node in _KERAS_LOOPS.items()
+        ("embedding_bag", kind): "torch importer: node n19_2 (Loop) from EmbeddingBag runs eagerly: no trip "
+        "count, it runs while its index is below the number of bags (the batch, known at run time), and "
+        "its state is a sequence that grows by one row per iteration; torch.export's while_loop needs "
+        "carries of fixed shape, so there is no "
+        + ("torch.export program" if kind == "pt2" else "plain-torch .py form")
         for kind in ("pt2", "py")
     },
-    **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:]},
-    ("embedding_bag", "pt2"): "torch importer: node n19_2 (Loop) runs eagerly; torch.export cannot trace it",
-    ("embedding_bag", "py"): "torch importer: node n19_2 (Loop) has no plain-torch form for .py",
-    **{
-        (model, kind): f"torch importer: node node_repeat (Tile) repeats known only at run time (DeBERTa's "
-        f"relative positions); {'torch.export fails' if kind == 'pt2' else 'no plain-torch .py form'}"
-        for model in ("deberta_v2", "deberta_v2_with_mask")
-        for kind in ("pt2", "py")
-    },
-    (
-        "gpt2",
-        "py",
-    ): "torch importer: nodes node_Split_375, node_Split_382 (Split of Conv1D's qkv with run-time "
-    "sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
-    (
-        "gpt2_with_mask",
-        "py",
-    ): "torch importer: nodes node_Split_291, node_Split_298 (Split of Conv1D's qkv with "
-    "run-time sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
-    ("transformer_decoder", "pt2"): "torch importer: node node_Split_395 (Split of the fused in_proj with "
-    "run-time sizes) runs eagerly; torch.export fails",
-    (
-        "transformer_decoder",
-        "py",
-    ): "torch importer: nodes node_Split_395, node_Split_399, node_Split_413 (Split "
-    "with run-time sizes) run eagerly; no plain-torch .py form",
-    (
-        "multihead_attention_masks",
-        "py",
-    ): "torch importer: nodes node_Split_72, node_Split_77 (Split with run-time "
-    "sizes) run eagerly; no plain-torch .py form (.pt2 passes)",
 }
 
 
@@ -97,6 +66,7 @@ class Leg:
     status: str = "skip"  # pass, FAIL, xfail, XPASS, skip
     max_abs: float = float("nan")
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of its process, all threads: comparable on a loaded machine
     error: str = ""
 
 
@@ -131,7 +101,7 @@ def _parity_leg(name: str, model, candidate, inputs) -> Leg:
     import toolkit
 
     leg = Leg(name)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         report = toolkit.verify_parity(model, candidate, example_inputs=inputs, localize=False)
         leg.max_abs = report.max_abs
@@ -149,7 +119,7 @@ def _parity_leg(name: str, model, candidate, inputs) -> Leg:
             )
     except Exception as error:
         leg.status, leg.error = "FAIL", _failure(error)
-    leg.seconds = time.perf_counter() - started
+    leg.seconds, leg.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return leg
 
 
@@ -173,14 +143,14 @@ def _parameters_leg(model, inputs) -> Leg:
 
 def _timed(name: str, action) -> tuple[Leg, object]:
     leg = Leg(name)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     value = None
     try:
         value = action()
         leg.status = "pass"
     except Exception as error:
         leg.status, leg.error = "FAIL", _failure(error)
-    leg.seconds = time.perf_counter() - started
+    leg.seconds, leg.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return leg, value
 
 
@@ -214,6 +184,7 @@ def run_model(name: str, output_dir: Path, reloads: dict[str, list]) -> ModelRes
     else:
         parity = _parity_leg("torch", model, torch_module, inputs)
         parity.seconds += leg.seconds
+        parity.cpu_seconds += leg.cpu_seconds
         _settle(result, parity)
     leg, tf_module = _timed("import tensorflow", lambda: toolkit.convert(onnx_path, to="tensorflow"))
     if tf_module is None:
@@ -222,6 +193,7 @@ def run_model(name: str, output_dir: Path, reloads: dict[str, list]) -> ModelRes
     else:
         parity = _parity_leg("tensorflow", model, tf_module, inputs)
         parity.seconds += leg.seconds
+        parity.cpu_seconds += leg.cpu_seconds
         _settle(result, parity)
     _settle(result, _parameters_leg(model, inputs))
 
@@ -246,7 +218,13 @@ def run_model(name: str, output_dir: Path, reloads: dict[str, list]) -> ModelRes
         if leg.status != "pass":
             _settle(result, leg)
             continue
-        entry = {"model": name, "artifact": str(path), "cases": str(cases), "save_seconds": leg.seconds}
+        entry = {
+            "model": name,
+            "artifact": str(path),
+            "cases": str(cases),
+            "save_seconds": leg.seconds,
+            "save_cpu_seconds": leg.cpu_seconds,
+        }
         if kind == "saved_model":
             from toolkit.importers.tensorflow.saved_model import signature_key
 
@@ -317,35 +295,165 @@ def _write_cases(model, inputs, onnx_model, path: Path) -> Path:
     return path
 
 
+def _threads_per_worker(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _start_worker(threads: int, log_dir: Path) -> None:
+    """Pool initializer: `threads` per framework so workers do not oversubscribe, and the frameworks'
+    own chatter (torch.export's graph dumps, TF's retracing notices) in a log file, off the table."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    log = open(log_dir / f"worker_{os.getpid()}.log", "w")  # noqa: SIM115  (open for the worker's life)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    from toolkit.quiet import quiet_frameworks
+
+    quiet_frameworks()
+    import tensorflow as tf
+    import torch
+
+    torch.set_num_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _run_in_worker(name: str, output_dir: Path) -> tuple[dict, dict[str, list]]:
+    """One model in a pool worker: its result (as a dict, to cross processes) and its reloads.
+
+    A marker file names the model while it runs, so a worker killed on the way (out of memory) is
+    traced to the model it was running."""
+    marker = output_dir / "running" / name
+    marker.parent.mkdir(exist_ok=True)
+    marker.touch()
+    reloads: dict[str, list] = {kind: [] for kind in RELOADED}
+    try:
+        result = run_model(name, output_dir, reloads)
+    except Exception as error:  # the factory itself failed: the model fails its first leg
+        from zoo import framework_of
+
+        result = ModelResult(name, framework_of(name))
+        _settle(result, Leg("export", "FAIL", error=_failure(error)))
+    gc.collect()
+    marker.unlink()
+    return asdict(result), reloads
+
+
+def _result_from(record: dict) -> ModelResult:
+    legs = {name: Leg(**leg) for name, leg in record.pop("legs").items()}
+    return ModelResult(**record, legs=legs)
+
+
+def _pool(jobs: int, output_dir: Path):
+    # Not max_tasks_per_child: Python 3.11's executor stops replacing workers that retire (it hung
+    # after 2 x 4 models here); run_models recycles workers with a fresh pool per round instead.
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # no framework state is inherited
+        initializer=_start_worker,
+        initargs=(_threads_per_worker(jobs), output_dir),
+    )
+
+
+def run_models(names: list[str], output_dir: Path, jobs: int, progress) -> tuple[dict, dict[str, list]]:
+    """Every model through `run_model` in a pool of `jobs` fresh worker processes.
+
+    A worker that dies (the kernel's OOM killer) breaks the pool: the models it was running are run
+    again alone in a fresh process, failing only if that dies too, and the rest go on in a new pool."""
+    from zoo import framework_of
+
+    results: dict[str, ModelResult] = {}
+    reloads: dict[str, list] = {kind: [] for kind in RELOADED}
+    task = progress.add_task(f"zoo ({jobs} workers)", total=len(names))
+
+    def finish(name: str, record: dict | None, model_reloads: dict, error: str = "") -> None:
+        if record is None:
+            results[name] = ModelResult(name, framework_of(name))
+            _settle(results[name], Leg("export", "FAIL", error=error))
+        else:
+            results[name] = _result_from(record)
+            for kind, entries in model_reloads.items():
+                reloads[kind].extend(entries)
+        # Results so far, for a run that is stopped before the end.
+        partial = [{**asdict(r), "passed": r.passed} for r in results.values()]
+        (output_dir / "zoo.partial.json").write_text(json.dumps(partial, indent=2, default=str))
+        progress.update(task, description=f"zoo ({jobs} workers): {name} done")
+        progress.advance(task)
+
+    def run_pool(batch: list[str], workers: int) -> bool:
+        """Run `batch`; False when a worker died (the unfinished models are left for the caller)."""
+        intact = True
+        with _pool(workers, output_dir) as pool:
+            futures = {pool.submit(_run_in_worker, name, output_dir): name for name in batch}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    finish(futures[future], *future.result())
+                except concurrent.futures.process.BrokenProcessPool:
+                    intact = False
+        return intact
+
+    pending = list(names)
+    while pending:
+        # A round: a fresh pool for about MODELS_PER_WORKER models per worker.
+        if run_pool(pending[: jobs * MODELS_PER_WORKER], jobs):
+            pending = [name for name in pending if name not in results]
+            continue
+        running = output_dir / "running"
+        suspects = [name for name in pending if name not in results and (running / name).exists()]
+        for name in suspects:
+            (running / name).unlink()
+            if not run_pool([name], 1):
+                (running / name).unlink(missing_ok=True)
+                finish(name, None, {}, "the worker process died running this model alone (out of memory?)")
+        pending = [name for name in pending if name not in results]
+        if not suspects:  # a worker died outside any model: do not loop forever
+            for name in pending:
+                finish(name, None, {}, "the worker process died before running this model")
+            break
+    progress.remove_task(task)
+    return results, reloads
+
+
 def reload_all(reloads: dict[str, list], output_dir: Path, results: dict[str, ModelResult], progress) -> None:
-    """One fresh process per artifact kind, none of which imports the toolkit."""
-    for kind in RELOADED:
-        entries = reloads[kind]
+    """One fresh process per framework (all of them at once), none of which imports the toolkit."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    running = {}
+    for framework, kinds in RELOAD_PROCESSES.items():
+        entries = [{**entry, "kind": kind} for kind in kinds for entry in reloads[kind]]
         if not entries:
             continue
-        task = progress.add_task(f"reloading {len(entries)} {kind} without toolkit", total=None)
-        manifest = output_dir / f"reload_{kind}.json"
-        outcome = output_dir / f"reload_{kind}.results.json"
+        manifest = output_dir / f"reload_{framework}.json"
+        outcome = output_dir / f"reload_{framework}.results.json"
         manifest.write_text(json.dumps(entries))
-        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "zoo_reload.py"), kind, str(manifest), str(outcome)],
+        outcome.unlink(missing_ok=True)
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "zoo_reload.py"), str(manifest), str(outcome)],
             env=environment,
             cwd=output_dir,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
         )
+        task = progress.add_task(
+            f"reloading {len(entries)} {framework} artifacts without toolkit", total=None
+        )
+        running[framework] = (process, entries, outcome, task, time.perf_counter())
+    for framework, (process, entries, outcome, task, started) in running.items():
+        _, stderr = process.communicate()
         progress.remove_task(task)
         records = json.loads(outcome.read_text()) if outcome.exists() else {}
-        crashed = completed.returncode != 0 or not records
+        crashed = process.returncode != 0 or not records
         leaked = records.get("__toolkit_imported__", False)
         for entry in entries:
-            record = records.get(entry["model"], {})
-            leg = Leg(kind, seconds=entry["save_seconds"] + record.get("seconds", 0.0))
+            record = records.get(f"{entry['model']}/{entry['kind']}", {})
+            leg = Leg(
+                entry["kind"],
+                seconds=entry["save_seconds"] + record.get("seconds", 0.0),
+                cpu_seconds=entry["save_cpu_seconds"] + record.get("cpu_seconds", 0.0),
+            )
             if crashed:
                 leg.status = "FAIL"
-                leg.error = f"the reload process failed: {completed.stderr.strip().splitlines()[-1:]}"
+                leg.error = f"the reload process failed: {stderr.strip().splitlines()[-1:]}"
             elif leaked:
                 leg.status, leg.error = "FAIL", "the reload process imported toolkit"
             else:
@@ -353,7 +461,8 @@ def reload_all(reloads: dict[str, list], output_dir: Path, results: dict[str, Mo
                 leg.max_abs = record.get("max_abs", float("nan"))
                 leg.error = record.get("error", "")
             _settle(results[entry["model"]], leg)
-        progress.console.log(f"{kind}: {len(entries)} reloaded in {time.perf_counter() - started:.1f} s")
+        elapsed = time.perf_counter() - started
+        progress.console.log(f"{framework}: {len(entries)} artifacts reloaded in {elapsed:.1f} s")
 
 
 def render(results: list[ModelResult]):
@@ -389,6 +498,26 @@ def render(results: list[ModelResult]):
     return table
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and every finished child (workers, reload processes)."""
+    import resource
+
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
+def _default_jobs() -> int:
+    """One worker per core, fewer where memory is short (each may hold WORKER_GIB)."""
+    try:  # MemAvailable counts the page cache the kernel would give back; free memory does not
+        meminfo = Path("/proc/meminfo").read_text().split("MemAvailable:")[1]
+        available = int(meminfo.split()[0]) / 2**20
+    except (OSError, IndexError, ValueError):
+        available = WORKER_GIB
+    return max(1, min(os.cpu_count() or 1, int(available // WORKER_GIB)))
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -401,6 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(ZOO), help="comma-separated zoo names")
     parser.add_argument("--output-dir", default="out/zoo", type=Path)
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=_default_jobs(),
+        help="worker processes (default: one per CPU core, as memory allows)",
+    )
     arguments = parser.parse_args(argv)
     names = [n for n in arguments.models.split(",") if n]
     unknown = [n for n in names if n not in ZOO]
@@ -411,16 +546,10 @@ def main(argv: list[str] | None = None) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     console = make_console()
     started = time.perf_counter()
-    results: dict[str, ModelResult] = {}
-    reloads: dict[str, list] = {kind: [] for kind in RELOADED}
+    jobs = max(1, min(arguments.jobs, len(names)))
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("zoo", total=len(names))
-        for name in names:
-            progress.update(task, description=name)
-            results[name] = run_model(name, output_dir, reloads)
-            gc.collect()
-            progress.advance(task)
+        results, reloads = run_models(names, output_dir, jobs, progress)
         reload_all(reloads, output_dir, results, progress)
     ordered = [results[name] for name in names]
     console.print(render(ordered))
@@ -431,12 +560,14 @@ def main(argv: list[str] | None = None) -> int:
             + (f", {counts.count('xfail')} expected failures" if counts.count("xfail") else "")
         )
     passed = sum(r.passed for r in ordered)
+    wall = time.perf_counter() - started
     if arguments.json:
         records = [{**asdict(r), "passed": r.passed} for r in ordered]
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
         arguments.json.write_text(json.dumps(records, indent=2, default=str))
     console.print(
-        f"zoo: {passed}/{len(ordered)} models pass every leg ({time.perf_counter() - started:.0f} s)"
+        f"zoo: {passed}/{len(ordered)} models pass every leg ({wall:.0f} s wall, {_cpu_seconds():.0f} s CPU, "
+        f"{jobs} workers, load average {os.getloadavg()[1]:.1f})"
     )
     unexpected = [r for r in ordered if any(leg.status in ("FAIL", "XPASS") for leg in r.legs.values())]
     return 1 if unexpected else 0

@@ -1,10 +1,11 @@
 """Reload saved artifacts in a fresh process WITHOUT the toolkit and check them against recorded outputs.
 
-    python scripts/zoo_reload.py pt2|py|saved_model MANIFEST.json RESULTS.json
+    python scripts/zoo_reload.py MANIFEST.json RESULTS.json
 
-The manifest lists, per model, the artifact and an .npz of cases (`case<i>/in/<name>`,
-`case<i>/out/<name>` in graph order) written by scripts/run_zoo.py. One process serves every model of
-one artifact kind, so the frameworks load once. This file must never import toolkit.
+The manifest lists, per model and artifact kind (pt2, py, saved_model), the artifact and an .npz of
+cases (`case<i>/in/<name>`, `case<i>/out/<name>` in graph order) written by scripts/run_zoo.py.
+One process serves every artifact of one framework (torch: .pt2 and .py; TensorFlow: SavedModel),
+so each framework loads once. Results are keyed "model/kind". This file must never import toolkit.
 """
 
 from __future__ import annotations
@@ -88,12 +89,16 @@ def _saved_model_loader():
 
 
 def main(argv: list[str]) -> int:
-    kind, manifest_path, results_path = argv
+    manifest_path, results_path = argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    load, run = _saved_model_loader() if kind == "saved_model" else _torch_loader(kind)
+    loaders: dict[str, tuple] = {}
     results = {}
     for entry in json.loads(Path(manifest_path).read_text()):
-        started = time.perf_counter()
+        kind = entry["kind"]
+        if kind not in loaders:
+            loaders[kind] = _saved_model_loader() if kind == "saved_model" else _torch_loader(kind)
+        load, run = loaders[kind]
+        started, cpu_started = time.perf_counter(), time.process_time()
         record = {"passed": False, "max_abs": float("nan"), "error": ""}
         try:
             model = load(entry["artifact"])
@@ -114,7 +119,8 @@ def main(argv: list[str]) -> int:
                 :300
             ]
         record["seconds"] = time.perf_counter() - started
-        results[entry["model"]] = record
+        record["cpu_seconds"] = time.process_time() - cpu_started
+        results[f"{entry['model']}/{kind}"] = record
     results["__toolkit_imported__"] = "toolkit" in sys.modules
     Path(results_path).write_text(json.dumps(results, indent=2))
     return 0

@@ -14,6 +14,7 @@ from zoo import FAMILIES, REPRESENTATIVE, ZOO
 
 def test_the_corpus_covers_every_family_the_issue_lists():
     assert len(ZOO) >= 40
+    assert len(ZOO) == sum(len(names) for names in FAMILIES.values()), "a name taken by two families"
     assert set(REPRESENTATIVE) <= set(ZOO)
     assert {module.split(".")[1] for module in FAMILIES} == {
         "keras_applications",

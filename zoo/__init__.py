@@ -57,7 +57,7 @@ FAMILIES: dict[str, list[str]] = {
         "transformer_encoder",
         "transformer_decoder",
         "multihead_attention_masks",
-        "conv3d",
+        "torch_conv3d",  # keras_stacks has its own conv3d
         "group_norm",
         "embedding_bag",
         "unet_interpolate",

@@ -70,7 +70,7 @@ def multihead_attention_masks():
     return model, {"query": query, "key": key, "value": key, "key_padding_mask": padding}
 
 
-def conv3d():
+def torch_conv3d():
     import torch
 
     torch.manual_seed(SEED)

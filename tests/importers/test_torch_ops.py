@@ -412,3 +412,134 @@ def test_gradient_runs_the_graph_slice_under_autograd():
         d, da, db = import_onnx(model)(a, b)
     torch.testing.assert_close(da, 2 * a + b)
     torch.testing.assert_close(db, a)
+
+
+def test_split_and_tile_with_sizes_known_at_run_time_stay_traced_and_export(tmp_path):
+    """GPT-2's qkv Split (num_outputs over a varying axis), a Split whose sizes come from Shape,
+    and DeBERTa's Tile by the batch: plain fx calls on sizes, so .pt2 keeps the axes dynamic and .py exists."""
+    import importlib.util
+
+    from toolkit.importers.torch.export import save
+
+    i64 = lambda name, values: numpy_helper.from_array(np.array(values, np.int64), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Split", ["x"], ["half0", "half1"], axis=1, num_outputs=2),
+        helper.make_node("Shape", ["x"], ["length"], start=1, end=2),
+        helper.make_node("Sub", ["length", "one"], ["head"]),
+        helper.make_node("Concat", ["head", "one"], ["sizes"], axis=0),
+        helper.make_node("Split", ["x", "sizes"], ["body", "last"], axis=1),
+        helper.make_node("Shape", ["x"], ["batch"], start=0, end=1),
+        helper.make_node("Concat", ["batch", "one", "one"], ["repeats"], axis=0),
+        helper.make_node("Tile", ["table", "repeats"], ["tiled"]),
+    ]
+    outputs = ["half0", "half1", "body", "last", "tiled"]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("x", F32, ["batch", "sequence", 2])],
+        [helper.make_tensor_value_info(n, F32, None) for n in outputs],
+        [
+            i64("one", [1]),
+            numpy_helper.from_array(rng.standard_normal((1, 2, 2)).astype(np.float32), "table"),
+        ],
+        opset=18,
+    )
+    for shape in ((2, 4, 2), (3, 6, 2)):
+        module = _check(model, {"x": rng.standard_normal(shape).astype(np.float32)})
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]
+    save(module, tmp_path / "model.py")
+    save(module, tmp_path / "model.pt2", example_inputs=[torch.zeros(3, 6, 2)])
+    spec = importlib.util.spec_from_file_location("generated_split_tile", tmp_path / "model.py")
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    x = torch.from_numpy(rng.standard_normal((5, 8, 2)).astype(np.float32))
+    expected = module(x)
+    for reloaded in (generated.OnnxModule(), program):
+        for want, have in zip(expected, reloaded(x), strict=True):
+            torch.testing.assert_close(have, want)
+    assert (
+        expected[0].shape == (5, 4, 2) and expected[3].shape == (5, 1, 2) and expected[4].shape == (5, 2, 2)
+    )
+
+
+def _counting_loop(trip_count: int, limit: int):
+    """tf2onnx's while loop of a Keras RNN: a constant trip count, a condition the body computes
+    (i + 1 < limit), a carried state (batch, 3) and one scan output per iteration."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["i", "one"], ["next"]),
+            helper.make_node("Less", ["next", "limit"], ["keep_going"]),
+            helper.make_node("Gather", ["xs", "i"], ["x_i"], axis=1),
+            helper.make_node("Add", ["h", "x_i"], ["h_next"]),
+            helper.make_node("Tanh", ["h_next"], ["y"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("h", F32, ["batch", 3]),
+        ],
+        [
+            helper.make_tensor_value_info("keep_going", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("h_next", F32, ["batch", 3]),
+            helper.make_tensor_value_info("y", F32, ["batch", 3]),
+        ],
+        initializer=[numpy_helper.from_array(np.array(1, np.int64), "one")],
+    )
+    initializers = [
+        numpy_helper.from_array(np.array(trip_count, np.int64), "trip_count"),
+        numpy_helper.from_array(np.array(limit, np.int64), "limit"),
+        numpy_helper.from_array(np.array(True), "start"),
+    ]
+    node = helper.make_node(
+        "Loop", ["trip_count", "start", "h0"], ["h_final", "ys"], body=body, name="while_loop"
+    )
+    return _model(
+        [helper.make_node("Identity", ["h"], ["h0"]), node],
+        [
+            helper.make_tensor_value_info("h", F32, ["batch", 3]),
+            helper.make_tensor_value_info("xs", F32, ["batch", 4, 3]),
+        ],
+        [helper.make_tensor_value_info("h_final", F32, None), helper.make_tensor_value_info("ys", F32, None)],
+        initializers,
+        opset=17,
+    )
+
+
+def test_loop_of_a_constant_trip_count_unrolls_into_plain_fx_and_exports(tmp_path):
+    import importlib.util
+
+    import onnxruntime
+
+    from toolkit.importers.torch.export import save
+
+    model = _counting_loop(trip_count=4, limit=10)
+    # onnx's reference evaluator concatenates Loop scan outputs instead of stacking them: onnxruntime.
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    module = import_onnx(model)
+    for batch in (2, 3):
+        feeds = {
+            "h": rng.standard_normal((batch, 3)).astype(np.float32),
+            "xs": rng.standard_normal((batch, 4, 3)).astype(np.float32),
+        }
+        got = module(*(torch.from_numpy(v) for v in feeds.values()))
+        for want, have in zip(session.run(None, feeds), got, strict=True):
+            np.testing.assert_allclose(have.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]
+    save(module, tmp_path / "loop.py")
+    save(module, tmp_path / "loop.pt2", example_inputs=[torch.zeros(3, 3), torch.zeros(3, 4, 3)])
+    spec = importlib.util.spec_from_file_location("generated_loop", tmp_path / "loop.py")
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    inputs = (torch.randn(5, 3), torch.randn(5, 4, 3))
+    expected = module(*inputs)
+    for reloaded in (generated.OnnxModule(), torch.export.load(tmp_path / "loop.pt2").module()):
+        for want, have in zip(expected, reloaded(*inputs), strict=True):
+            torch.testing.assert_close(have, want)
+
+
+def test_unrolled_loop_whose_condition_stops_it_early_fails_loudly():
+    """ONNX stops after 2 iterations (1 + 1 < 3 fails); the unrolled form runs all 4, so it must refuse."""
+    module = import_onnx(_counting_loop(trip_count=4, limit=3))
+    with pytest.raises(RuntimeError, match="condition turned false before the trip count 4"):
+        module(torch.zeros(2, 3), torch.zeros(2, 4, 3))

@@ -72,6 +72,13 @@ class FxBinder:
         proxy.node.meta["onnx_name"] = name
         return proxy
 
+    def refine(self, value, info):
+        """Steps of a subgraph traced while building (an unrolled Loop body) get what ONNX shape
+        inference knows of their outputs, as the top graph's steps do in `_recording`."""
+        if is_proxy(value) and value.node.op in ("call_function", "call_method"):
+            value.node.meta.setdefault("onnx_value", info)
+        return value
+
 
 class EagerBinder:
     """For subgraphs run on real tensors inside an OnnxNode: constants it registered at build."""
@@ -180,7 +187,9 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
     result = outputs[0] if len(outputs) == 1 else tuple(outputs)
     graph.output(tracer.create_arg(result))
     graph.eliminate_dead_code(
-        is_impure_node=lambda node: node.op in ("placeholder", "output") or node.target is torch._assert
+        is_impure_node=lambda node: (
+            node.op in ("placeholder", "output") or node.target in (torch._assert, torch._assert_async)
+        )
     )
     _drop_unused_attributes(root, graph)
     module = torch.fx.GraphModule(root, graph, class_name=class_name)
@@ -209,7 +218,7 @@ def _recording(
             keywords["forward"] = core.Subgraph(forward, None, environment)
             subgraphs["forward"] = forward
         try:
-            if subgraphs and not _static_condition(step, args):
+            if subgraphs and step.node.op_type != "Loop" and not _static_condition(step, args):
                 raise NeedsValues("control flow runs on real tensors")
             result = step.handler.function(*args, **keywords)
             _check_recordable(result)

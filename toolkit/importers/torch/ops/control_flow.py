@@ -1,17 +1,24 @@
 """If, Loop, Scan and SequenceMap: subgraphs arrive as `core.Subgraph` callables.
 
-An If whose condition is a constant is resolved while building (the branch is inlined); any other
-control flow runs on real tensors inside one `OnnxNode` submodule (see builder), a Python loop
-around the body: still differentiable, and trip counts may change between calls.
+An If whose condition is a constant is resolved while building (the branch is inlined), and a Loop
+whose trip count is a constant is unrolled into plain torch calls (readable .py, exportable .pt2:
+tf2onnx's while loops of Keras RNNs); any other control flow runs on real tensors inside one
+`OnnxNode` submodule (see builder), a Python loop around the body: still differentiable, and trip
+counts may change between calls.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from toolkit.importers import core
 from toolkit.importers.torch.dtypes import TORCH_DTYPES
 from toolkit.importers.torch.ops.table import register
 from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
+
+# A Loop of a constant trip count unrolls up to this many iterations; a longer one runs on real tensors.
+MAX_UNROLLED_ITERATIONS = 64
 
 
 def _concrete(*values):
@@ -40,7 +47,8 @@ def _empty_scan_output(info):
 
 @register("Loop", since=1)
 def loop(M=None, cond=None, *v_initial, body, context):  # noqa: N803
-    _concrete(M, cond, *v_initial)
+    if any(is_proxy(v) for v in (M, cond, *v_initial)):
+        return _unrolled_loop(M, cond, v_initial, body, context)
     trip_count = None if M is None else int(M.reshape(-1)[0])
     keep_going = True if cond is None else bool(cond.reshape(-1)[0])
     values = list(v_initial)
@@ -52,6 +60,11 @@ def loop(M=None, cond=None, *v_initial, body, context):  # noqa: N803
         values = list(outputs[1 : 1 + len(values)])
         scanned.append(list(outputs[1 + len(values) :]))
         iteration += 1
+    return _loop_outputs(values, scanned, context)
+
+
+def _loop_outputs(values, scanned, context):
+    """The final loop-carried values, then each scan output stacked over the iterations."""
     count = context.num_outputs - len(values)
     finals = []
     for index in range(count):
@@ -63,6 +76,44 @@ def loop(M=None, cond=None, *v_initial, body, context):  # noqa: N803
         else:
             finals.append(_empty_scan_output(context.outputs[len(values) + index]))
     return tuple(values) + tuple(finals)
+
+
+def _unrolled_loop(M, cond, v_initial, body, context):  # noqa: N803
+    """While building: the body traced once per iteration, when the trip count is a constant.
+
+    ONNX Loop runs iteration i only while the condition the previous one returned holds. The unrolled
+    form runs all M, so a condition known only at run time is asserted there (torch._assert_async,
+    which torch.export keeps): a loop that would stop early fails loudly instead of running on.
+    """
+    trip_count = maybe_known(M)
+    if trip_count is None:
+        raise NeedsValues("a Loop whose trip count is known only at run time")
+    count = int(np.asarray(trip_count).reshape(-1)[0])
+    if count > MAX_UNROLLED_ITERATIONS:
+        raise NeedsValues(f"a Loop of {count} iterations runs on real tensors")
+    constants = core.bind_constants(body.graph, body.backend)  # once: every iteration shares them
+    values, scanned = list(v_initial), []
+    keep_going = cond
+    if keep_going is None:
+        keep_going = body.backend.constant(np.asarray(True), f"{context.name}_condition", trainable=False)
+    for iteration in range(count):
+        condition = maybe_known(keep_going)
+        if condition is None:
+            torch._assert_async(
+                keep_going.reshape(()),
+                f"Loop {context.name}: the condition turned false before the trip count {count}",
+            )
+        elif not bool(np.asarray(condition).reshape(-1)[0]):
+            break
+        counter = body.backend.constant(
+            np.asarray(iteration, np.int64), f"{context.name}_iteration_{iteration}", trainable=False
+        )
+        inputs = dict(zip(body.input_names, [counter, keep_going, *values], strict=True))
+        outputs = core.run_graph(body.graph, inputs, body.backend, body.outer, constants, scope=body.scope)
+        keep_going = outputs[0]
+        values = list(outputs[1 : 1 + len(values)])
+        scanned.append(list(outputs[1 + len(values) :]))
+    return _loop_outputs(values, scanned, context)
 
 
 @register("Scan", since=9)

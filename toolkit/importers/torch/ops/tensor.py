@@ -165,10 +165,15 @@ def concat(*inputs, axis):
 
 def _split(x, sizes, axis, count):
     if sizes is None:
-        length = _require(dims(x)[axis])
+        length = _size(x, axis)  # a traced x.shape[axis] when it varies between calls
         chunk = -(-length // count)  # ONNX Split-18: the last chunk may be smaller
-        sizes = [min(chunk, length - i * chunk) for i in range(count)]
-    return tuple(torch.split(x, list(sizes), dim=axis))
+        if isinstance(length, int):
+            sizes = [min(chunk, length - i * chunk) for i in range(count)]
+        else:
+            sizes = [chunk] * (count - 1) + [length - (count - 1) * chunk]
+    parts = torch.split(x, list(sizes), dim=axis)
+    # Traced, torch.split gives one proxy: index it (fx cannot iterate a proxy).
+    return tuple(parts[i] for i in range(count)) if is_proxy(parts) else tuple(parts)
 
 
 @register("Split", since=2)
@@ -178,16 +183,12 @@ def split_2(input, *, axis=0, split=None, context):  # noqa: A002
 
 @register("Split", since=13)
 def split(input, split=None, *, axis=0, context):  # noqa: A002
-    return _split(
-        input, None if split is None else _require(maybe_known_ints(split)), axis, context.num_outputs
-    )
+    return _split(input, None if split is None else _require(symbolic_ints(split)), axis, context.num_outputs)
 
 
 @register("Split", since=18)
 def split_18(input, split=None, *, axis=0, num_outputs=None, context):  # noqa: A002
-    return _split(
-        input, None if split is None else _require(maybe_known_ints(split)), axis, context.num_outputs
-    )
+    return _split(input, None if split is None else _require(symbolic_ints(split)), axis, context.num_outputs)
 
 
 def _slice(data, starts, ends, axes, steps):
@@ -338,7 +339,8 @@ def expand(input, shape):  # noqa: A002
 
 @register("Tile", since=6)
 def tile(input, repeats):  # noqa: A002
-    return input.repeat(*_require(maybe_known_ints(repeats)))
+    # Repeats computed from sizes (DeBERTa's relative positions) stay traced sizes: exportable.
+    return input.repeat(*_require(symbolic_ints(repeats)))
 
 
 def _pad(data, pads, mode, value, axes=None):
@@ -549,15 +551,15 @@ def eye_like(input, *, dtype=None, k=0):  # noqa: A002
 
 @register("ReverseSequence", since=10)
 def reverse_sequence(input, sequence_lens, *, batch_axis=1, time_axis=0):  # noqa: A002
-    if is_proxy(input):
-        raise NeedsValues("ReverseSequence runs on real tensors")
-    output = input.clone()
-    for b, length in enumerate(sequence_lens.tolist()):
-        index = [slice(None)] * input.dim()
-        index[batch_axis] = b
-        index[time_axis] = slice(0, length)
-        output[tuple(index)] = torch.flip(input[tuple(index)], [time_axis - (time_axis > batch_axis)])
-    return output
+    # One gather: step t of sequence b reads step lens[b] - 1 - t while t < lens[b], else t itself.
+    # Plain torch calls on sizes (Keras' backward RNNs): traced, exportable, and lengths may vary.
+    steps = torch.arange(input.shape[time_axis]).unsqueeze(1)  # (time, 1), traced even when static
+    lengths = sequence_lens.to(torch.int64).unsqueeze(0)  # (1, batch)
+    source = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (time, batch)
+    if batch_axis < time_axis:
+        source = source.t()
+    source = source[(Ellipsis,) + (None,) * (rank(input) - 2)]
+    return torch.gather(input, time_axis, source.expand_as(input))
 
 
 @register("Unique", since=11)
