@@ -184,6 +184,17 @@ def _slice(data, starts, ends, axes, steps):
     end = [0] * rank
     stride = [1] * rank
     mask = sum(1 << i for i in range(rank) if i not in axes)
+    known_starts, known_ends = maybe_known(starts), maybe_known(ends)
+    known_steps = np.ones(len(axes), np.int64) if steps is None else maybe_known(steps)
+    if known_starts is not None and known_ends is not None and known_steps is not None:
+        # Known bounds as Python ints: the result keeps a static shape, which XLA and later
+        # Reshapes need, and the traced graph does no scatter per call.
+        for axis, first, last, step in zip(axes, known_starts, known_ends, known_steps, strict=True):
+            begin[axis], end[axis], stride[axis] = (
+                int(np.clip(v, -(2**62), 2**62)) for v in (first, last, step)
+            )
+        begin, end, stride = (tf.constant(v, tf.int64) for v in (begin, end, stride))
+        return tf.strided_slice(data, begin, end, stride, begin_mask=mask, end_mask=mask)
     starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
     steps = tf.ones_like(starts) if steps is None else tf.cast(steps, tf.int64)
     positions = tf.constant([[a] for a in axes], tf.int32)
