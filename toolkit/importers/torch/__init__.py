@@ -17,10 +17,11 @@ from toolkit.importers import core
 def import_onnx(model_or_path: onnx.ModelProto | str | os.PathLike) -> torch.fx.GraphModule:
     """An ONNX model as a native torch module (float initializers are nn.Parameters)."""
     from toolkit.importers.torch.builder import build
+    from toolkit.importers.torch.fold import fold_flatten_permutes
     from toolkit.importers.torch.ops import table
     from toolkit.importers.torch.optimize import optimize
 
-    return optimize(build(core.prepare(model_or_path, table)))
+    return optimize(fold_flatten_permutes(build(core.prepare(model_or_path, table))))
 
 
 def save(module: torch.nn.Module, path: str | os.PathLike, example_inputs=None) -> None:
