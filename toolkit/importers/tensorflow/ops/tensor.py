@@ -63,11 +63,19 @@ def size(data):
 
 @register("Reshape", since=5)
 def reshape(data, shape, *, allowzero=0):
+    static = maybe_known(shape)
+    if static is not None and (allowzero or not np.any(static == 0)):
+        return tf.reshape(data, tf.constant(static, tf.int64))  # nothing to resolve per call
     shape = tf.cast(shape, tf.int64)
     if not allowzero:
         # ONNX Reshape: a 0 copies the input's dimension at that position
-        length = tf.shape(shape)[0]
-        input_shape = tf.concat([_shape(data), tf.zeros([length], tf.int64)], 0)[:length]
+        length = shape.shape[0]
+        if length is None or data.shape.rank is None:
+            length = tf.shape(shape)[0]
+            input_shape = tf.concat([_shape(data), tf.zeros([length], tf.int64)], 0)[:length]
+        else:  # static lengths: Python slicing, no ops building the bounds per call
+            padding = tf.zeros([max(length - data.shape.rank, 0)], tf.int64)
+            input_shape = tf.concat([_shape(data)[:length], padding], 0)
         shape = tf.where(tf.equal(shape, 0), input_shape, shape)
     return tf.reshape(data, shape)
 
@@ -236,6 +244,10 @@ def slice_(data, starts, ends, axes=None, steps=None):
 @register("Gather", since=1)
 def gather(data, indices, *, axis=0):
     axis = common.normalize_axis(axis, _rank(data))
+    static = maybe_known(indices)
+    if static is not None and np.all(static >= 0):
+        # Known non-negative indices (tf2onnx's Shape → Gather): no run-time sign fix per call.
+        return tf.gather(data, tf.constant(static), axis=axis)
     indices = _positive_indices(indices, tf.shape(data, out_type=indices.dtype)[axis])
     return tf.gather(data, indices, axis=axis)
 
