@@ -53,7 +53,7 @@ def shape(data, *, start=0, end=None):
         result = tf.gather(_shape(data.stored), layout.inverse(data.perm))
     else:
         result = _shape(data)
-    return result[start:end]
+    return result if start == 0 and end is None else result[start:end]  # no slice op for the whole
 
 
 @register("Size", since=1)
