@@ -327,6 +327,30 @@ CASES = [
         18,
     ),
     (
+        # Known bounds are sliced with Python ints: the spec's INT64 sentinels must stay int64.
+        "slice_to_int64_max",
+        helper.make_node("Slice", ["x", "s", "e", "a"], ["y"]),
+        [
+            _x(2, 3, 4),
+            np.array([1, 0], np.int64),
+            np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).max], np.int64),
+            np.array([2, 0], np.int64),
+        ],
+        13,
+    ),
+    (
+        "slice_reversed_to_int64_min",
+        helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["y"]),
+        [
+            _x(4, 5),
+            np.array([-1], np.int64),
+            np.array([np.iinfo(np.int64).min], np.int64),
+            np.array([0], np.int64),
+            np.array([-1], np.int64),
+        ],
+        13,
+    ),
+    (
         "pad_dynamic_edge_axes",
         helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"], mode="edge"),
         [_x(2, 3, 4), np.array([1, 0, 2, 3], np.int64), np.array([-1, 1], np.int64)],

@@ -64,3 +64,35 @@ def test_bench_scale_converts_everywhere_at_parity_and_cleans_up(repository, tmp
         )
     assert "peak/weights" in completed.stdout
     assert list(work.iterdir()) == [], "each size's artifacts are removed after it ran"
+
+
+# No device is lent to CI: the GPU script runs its pairs on the CPU (the same code but the device),
+# and without CUDA the default device is a clear exit 2.
+@pytest.mark.slow
+def test_bench_gpu_runs_its_pairs_on_cpu_and_refuses_without_cuda(repository, tmp_path):
+    output = tmp_path / "gpu.json"
+    completed = _run(
+        repository,
+        "bench_gpu.py",
+        "--device",
+        "cpu",
+        "--rounds",
+        "2",
+        "--models",
+        "torch_mlp",
+        "--json",
+        str(output),
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    document = json.loads(output.read_text())
+    assert [(pair["importer"], pair["batch"]) for pair in document["pairs"]] == [
+        ("import", 1),
+        ("onnxruntime", 1),
+        ("import", 32),
+        ("onnxruntime", 32),
+    ]
+    import torch
+
+    if not torch.cuda.is_available():
+        refused = _run(repository, "bench_gpu.py", "--models", "torch_mlp")
+        assert refused.returncode == 2 and "no CUDA device" in refused.stderr

@@ -2,8 +2,10 @@
 
 A trainable export (`convert(..., trainable=True)`) names every initializer after the source
 parameter: a torch state_dict key ("conv.weight") or a Keras variable path ("conv2d/kernel").
-The torch import holds each initializer as is; the TensorFlow import may hold one permuted
-(convolution weights OIHW → HWIO), and `perm` says how: imported = transpose(source, perm).
+The torch import holds each initializer as is, except a MatMul weight whose rows it reordered to
+fold a channels-last flatten (importers/torch/fold.py); the TensorFlow import may hold one permuted
+(convolution weights OIHW → HWIO). `perm` says how: imported = transpose(source, perm), with the
+source first viewed as `split` when that is set (the rows of a 2-D weight as the axes they flatten).
 """
 
 from __future__ import annotations
@@ -23,17 +25,28 @@ class MappedParameter:
     value: Any  # the torch Parameter/buffer or tf.Variable itself
     perm: tuple[int, ...] | None  # imported = np.transpose(source, perm); None: same layout
     trainable: bool  # False: running statistics (buffers, non-trainable variables)
+    split: tuple[int, ...] | None = None  # the source viewed in this shape before `perm`, then reshaped back
 
     def to_imported(self, array: np.ndarray) -> np.ndarray:
         """A source-layout array in the imported parameter's layout."""
         array = np.asarray(array)
-        return np.ascontiguousarray(np.transpose(array, self.perm)) if self.perm else array
+        if not self.perm:
+            return array
+        if self.split:
+            return np.ascontiguousarray(np.transpose(array.reshape(self.split), self.perm)).reshape(
+                array.shape
+            )
+        return np.ascontiguousarray(np.transpose(array, self.perm))
 
     def to_source(self, array: np.ndarray) -> np.ndarray:
         array = np.asarray(array)
         if not self.perm:
             return array
-        return np.ascontiguousarray(np.transpose(array, np.argsort(self.perm)))
+        inverse = np.argsort(self.perm)
+        if self.split:
+            viewed = array.reshape(tuple(self.split[p] for p in self.perm))
+            return np.ascontiguousarray(np.transpose(viewed, inverse)).reshape(array.shape)
+        return np.ascontiguousarray(np.transpose(array, inverse))
 
     def read(self) -> np.ndarray:
         """The current value, in the source layout."""
@@ -83,10 +96,12 @@ def parameter_map(imported) -> dict[str, MappedParameter]:
 def _torch_map(module, attributes: dict[str, str]) -> dict[str, MappedParameter]:
     parameters = dict(module.named_parameters())
     buffers = dict(module.named_buffers())
+    layouts = getattr(module, "onnx_initializer_layouts", {})  # name -> (split, perm)
     mapped = {}
     for name, attribute in attributes.items():
         if attribute in parameters:
-            mapped[name] = MappedParameter(name, attribute, parameters[attribute], None, True)
+            split, perm = layouts.get(name, (None, None))
+            mapped[name] = MappedParameter(name, attribute, parameters[attribute], perm, True, split)
         elif attribute in buffers and buffers[attribute].is_floating_point():
             mapped[name] = MappedParameter(name, attribute, buffers[attribute], None, False)
     return mapped

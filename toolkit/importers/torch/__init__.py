@@ -28,10 +28,11 @@ def import_onnx(
     copy-on-write, not read: the parameters share the file's pages (importers/weights.py).
     """
     from toolkit.importers.torch.builder import build
+    from toolkit.importers.torch.fold import fold_flatten_permutes
     from toolkit.importers.torch.ops import table
     from toolkit.importers.torch.optimize import optimize
 
-    return optimize(build(core.prepare(model_or_path, table, base_dir=base_dir)))
+    return optimize(fold_flatten_permutes(build(core.prepare(model_or_path, table, base_dir=base_dir))))
 
 
 def save(module: torch.nn.Module, path: str | os.PathLike, example_inputs=None) -> None:

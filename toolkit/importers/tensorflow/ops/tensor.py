@@ -53,7 +53,7 @@ def shape(data, *, start=0, end=None):
         result = tf.gather(_shape(data.stored), layout.inverse(data.perm))
     else:
         result = _shape(data)
-    return result[start:end]
+    return result if start == 0 and end is None else result[start:end]  # no slice op for the whole
 
 
 @register("Size", since=1)
@@ -63,11 +63,19 @@ def size(data):
 
 @register("Reshape", since=5)
 def reshape(data, shape, *, allowzero=0):
+    static = maybe_known(shape)
+    if static is not None and (allowzero or not np.any(static == 0)):
+        return tf.reshape(data, tf.constant(static, tf.int64))  # nothing to resolve per call
     shape = tf.cast(shape, tf.int64)
     if not allowzero:
         # ONNX Reshape: a 0 copies the input's dimension at that position
-        length = tf.shape(shape)[0]
-        input_shape = tf.concat([_shape(data), tf.zeros([length], tf.int64)], 0)[:length]
+        length = shape.shape[0]
+        if length is None or data.shape.rank is None:
+            length = tf.shape(shape)[0]
+            input_shape = tf.concat([_shape(data), tf.zeros([length], tf.int64)], 0)[:length]
+        else:  # static lengths: Python slicing, no ops building the bounds per call
+            padding = tf.zeros([max(length - data.shape.rank, 0)], tf.int64)
+            input_shape = tf.concat([_shape(data)[:length], padding], 0)
         shape = tf.where(tf.equal(shape, 0), input_shape, shape)
     return tf.reshape(data, shape)
 
@@ -184,6 +192,17 @@ def _slice(data, starts, ends, axes, steps):
     end = [0] * rank
     stride = [1] * rank
     mask = sum(1 << i for i in range(rank) if i not in axes)
+    known_starts, known_ends = maybe_known(starts), maybe_known(ends)
+    known_steps = np.ones(len(axes), np.int64) if steps is None else maybe_known(steps)
+    if known_starts is not None and known_ends is not None and known_steps is not None:
+        # Known bounds as Python ints: the result keeps a static shape, which XLA and later
+        # Reshapes need, and the traced graph does no scatter per call.
+        for axis, first, last, step in zip(axes, known_starts, known_ends, known_steps, strict=True):
+            begin[axis], end[axis], stride[axis] = (
+                int(np.clip(v, -(2**62), 2**62)) for v in (first, last, step)
+            )
+        begin, end, stride = (tf.constant(v, tf.int64) for v in (begin, end, stride))
+        return tf.strided_slice(data, begin, end, stride, begin_mask=mask, end_mask=mask)
     starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
     steps = tf.ones_like(starts) if steps is None else tf.cast(steps, tf.int64)
     positions = tf.constant([[a] for a in axes], tf.int32)
@@ -229,6 +248,10 @@ def slice_(data, starts, ends, axes=None, steps=None):
 @register("Gather", since=1)
 def gather(data, indices, *, axis=0):
     axis = common.normalize_axis(axis, _rank(data))
+    static = maybe_known(indices)
+    if static is not None and np.all(static >= 0):
+        # Known non-negative indices (tf2onnx's Shape → Gather): no run-time sign fix per call.
+        return tf.gather(data, tf.constant(static), axis=axis)
     indices = _positive_indices(indices, tf.shape(data, out_type=indices.dtype)[axis])
     return tf.gather(data, indices, axis=axis)
 
