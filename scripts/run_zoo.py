@@ -174,7 +174,7 @@ def run_model(name: str, output_dir: Path, reloads: dict[str, list]) -> ModelRes
     if onnx_model is None:
         return result
     result.exporter = toolkit.api.exporter_of(onnx_model)
-    result.notes = [e.value for e in onnx_model.metadata_props if e.key == "toolkit.note"]
+    result.notes = toolkit.api.notes_of(onnx_model)
     _settle(result, _parity_leg("onnxruntime", model, onnx_path, inputs))
 
     leg, torch_module = _timed("import torch", lambda: toolkit.convert(onnx_path, to="torch"))

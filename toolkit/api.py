@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from toolkit.parity.run import ParityOptions
 
 TARGETS = ("onnx", "torch", "tensorflow", "tflite")
+NOTE_KEY = "toolkit.note"  # metadata_props: what the export recorded about itself
 MIN_OPSET = 7
 TARGET_ALIASES = {"tf": "tensorflow", "pytorch": "torch"}
 # Targets whose result is a native module to train: exported keeping every parameter by default.
@@ -89,7 +90,7 @@ def _convert(
                 onnx_model = to_onnx(source, **options, trainable=True)
             except ExportError as error:  # the import still works, from the inference graph
                 onnx_model = to_onnx(source, **options, trainable=False)
-                _tag(onnx_model, "toolkit.note", f"exported for inference, parameters may be folded: {error}")
+                _tag(onnx_model, NOTE_KEY, f"exported for inference, parameters may be folded: {error}")
         else:
             onnx_model = to_onnx(source, **options, trainable=bool(trainable))
         base_dir = _base_dir(onnx_model, source, weights_directory)
@@ -293,7 +294,7 @@ def _tagged(result, source: Source) -> onnx.ModelProto:
     _tag(model, "toolkit.exporter", result.exporter)
     _tag(model, "toolkit.source", source.label)
     for note in result.notes:
-        _tag(model, "toolkit.note", note)
+        _tag(model, NOTE_KEY, note)
     return model
 
 
@@ -306,11 +307,19 @@ def exporter_of(model: onnx.ModelProto) -> str:
 
 
 def _tag(model: onnx.ModelProto, key: str, value: str) -> None:
+    """Set `key` in the model's metadata; notes accumulate in one entry, one per line (the checker
+    refuses a model whose metadata_props repeat a key)."""
     for entry in model.metadata_props:
-        if entry.key == key and key != "toolkit.note":
-            entry.value = value
+        if entry.key == key:
+            entry.value = f"{entry.value}\n{value}" if key == NOTE_KEY and entry.value else value
             return
     model.metadata_props.add(key=key, value=value)
+
+
+def notes_of(model: onnx.ModelProto) -> list[str]:
+    """What the export recorded about itself (fallbacks, fixed axes), one note per line."""
+    entries = [e.value for e in model.metadata_props if e.key == NOTE_KEY]
+    return [line for value in entries for line in value.split("\n") if line]
 
 
 def _upgrade_opset(model: onnx.ModelProto, opset: int, label: str) -> onnx.ModelProto:
