@@ -91,11 +91,11 @@ def _unrolled_loop(M, cond, v_initial, body, context):  # noqa: N803
     count = int(np.asarray(trip_count).reshape(-1)[0])
     if count > MAX_UNROLLED_ITERATIONS:
         raise NeedsValues(f"a Loop of {count} iterations runs on real tensors")
-    constants = core.bind_constants(body.graph, body.backend)  # once: every iteration shares them
+    constants = core.bind_constants(body.graph, body.binder)  # once: every iteration shares them
     values, scanned = list(v_initial), []
     keep_going = cond
     if keep_going is None:
-        keep_going = body.backend.constant(np.asarray(True), f"{context.name}_condition", trainable=False)
+        keep_going = body.binder.constant(np.asarray(True), f"{context.name}_condition", trainable=False)
     for iteration in range(count):
         condition = maybe_known(keep_going)
         if condition is None:
@@ -105,11 +105,11 @@ def _unrolled_loop(M, cond, v_initial, body, context):  # noqa: N803
             )
         elif not bool(np.asarray(condition).reshape(-1)[0]):
             break
-        counter = body.backend.constant(
+        counter = body.binder.constant(
             np.asarray(iteration, np.int64), f"{context.name}_iteration_{iteration}", trainable=False
         )
         inputs = dict(zip(body.input_names, [counter, keep_going, *values], strict=True))
-        outputs = core.run_graph(body.graph, inputs, body.backend, body.outer, constants, scope=body.scope)
+        outputs = core.run_graph(body.graph, inputs, body.binder, body.outer, constants, scope=body.scope)
         keep_going = outputs[0]
         values = list(outputs[1 : 1 + len(values)])
         scanned.append(list(outputs[1 + len(values) :]))
