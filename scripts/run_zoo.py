@@ -107,16 +107,7 @@ def _parity_leg(name: str, model, candidate, inputs) -> Leg:
         leg.max_abs = report.max_abs
         leg.status = "pass" if report else "FAIL"
         if not report:
-            result = report.candidates[0]
-            leg.error = (
-                result.error
-                or "; ".join(
-                    f"{o.name}: {o.problem or 'outside tolerance'}"
-                    for run in result.runs
-                    for o in run.outputs
-                    if not o.passed
-                )[:300]
-            )
+            leg.error = report.candidates[0].verdict[:300]  # the report's own one-line verdict
     except Exception as error:
         leg.status, leg.error = "FAIL", _failure(error)
     leg.seconds, leg.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started

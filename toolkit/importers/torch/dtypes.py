@@ -56,49 +56,43 @@ SUB_BYTE_INTEGERS = {
 }
 
 
+# onnx's ml_dtypes (numpy has none of them) and the torch dtype holding the same bits.
+_ML_DTYPES = {
+    "bfloat16": torch.bfloat16,
+    "float8_e4m3fn": torch.float8_e4m3fn,
+    "float8_e4m3fnuz": torch.float8_e4m3fnuz,
+    "float8_e5m2": torch.float8_e5m2,
+    "float8_e5m2fnuz": torch.float8_e5m2fnuz,
+    "float8_e8m0fnu": torch.float8_e8m0fnu,
+}
+_ML_DTYPE_NAMES = {dtype: name for name, dtype in _ML_DTYPES.items()}
+
+
 def to_torch(array: np.ndarray) -> torch.Tensor:
     """A numpy array (onnx's ml_dtypes included) as a torch tensor that owns its memory."""
     array = np.asarray(array)
     name = array.dtype.name
-    special = {
-        "bfloat16": torch.bfloat16,
-        "float8_e4m3fn": torch.float8_e4m3fn,
-        "float8_e4m3fnuz": torch.float8_e4m3fnuz,
-        "float8_e5m2": torch.float8_e5m2,
-        "float8_e5m2fnuz": torch.float8_e5m2fnuz,
-        "float8_e8m0fnu": torch.float8_e8m0fnu,
-    }
     if name == "float4_e2m1fn":  # carried in float32 (see TORCH_DTYPES)
         return torch.from_numpy(array.astype(np.float32))
     if name in ("int4", "int2", "uint4", "uint2"):  # carried in 8-bit integers (see TORCH_DTYPES)
         return torch.from_numpy(array.astype(np.int8 if name.startswith("int") else np.uint8))
-    if name in special:
+    if name in _ML_DTYPES:
         bits = np.ascontiguousarray(array).view(np.uint16 if name == "bfloat16" else np.uint8)
         unsigned = torch.from_numpy(bits.copy())
-        return unsigned.view(special[name])
+        return unsigned.view(_ML_DTYPES[name])
     if array.dtype == object or array.dtype.kind in "SU":
         raise TypeError("torch has no string tensors")
     return torch.from_numpy(np.array(array, copy=True))
 
 
-_NUMPY_SPECIAL = {
-    torch.bfloat16: "bfloat16",
-    torch.float8_e4m3fn: "float8_e4m3fn",
-    torch.float8_e4m3fnuz: "float8_e4m3fnuz",
-    torch.float8_e5m2: "float8_e5m2",
-    torch.float8_e5m2fnuz: "float8_e5m2fnuz",
-    torch.float8_e8m0fnu: "float8_e8m0fnu",
-}
-
-
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor as numpy, bfloat16 and float8 as onnx's ml_dtypes (numpy itself has neither)."""
     tensor = tensor.detach().cpu()
-    if tensor.dtype in _NUMPY_SPECIAL:
+    if tensor.dtype in _ML_DTYPE_NAMES:
         import ml_dtypes
 
         bits = tensor.view(torch.uint16 if tensor.dtype == torch.bfloat16 else torch.uint8).numpy()
-        return bits.view(getattr(ml_dtypes, _NUMPY_SPECIAL[tensor.dtype]))
+        return bits.view(getattr(ml_dtypes, _ML_DTYPE_NAMES[tensor.dtype]))
     return tensor.numpy()
 
 
