@@ -49,14 +49,6 @@ _GRU_TIME_AXIS = (
 )
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
     **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:] if leg != "parameters"},
-    **{
-        ("embedding_bag", kind): "torch importer: node n19_2 (Loop) from EmbeddingBag runs eagerly: no trip "
-        "count, it runs while its index is below the number of bags (the batch, known at run time), and "
-        "its state is a sequence that grows by one row per iteration; torch.export's while_loop needs "
-        "carries of fixed shape, so there is no "
-        + ("torch.export program" if kind == "pt2" else "plain-torch .py form")
-        for kind in ("pt2", "py")
-    },
 }
 
 

@@ -346,6 +346,8 @@ def _export_dynamo(
 ) -> onnx.ModelProto:
     import torch
 
+    from toolkit.export.translations import translation_table
+
     dynamic_shapes = None
     optional = optional or {}
     if not isinstance(module, torch.export.ExportedProgram):
@@ -375,6 +377,7 @@ def _export_dynamo(
             opset_version=opset,
             dynamic_shapes=dynamic_shapes,
             optimize=optimize,
+            custom_translation_table=translation_table(),
         )
     return _program_model(program, weights_directory)
 

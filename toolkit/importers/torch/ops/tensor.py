@@ -390,13 +390,18 @@ def constant_of_shape(input, *, value=None):  # noqa: A002
 
 @register("Range", since=11)
 def range_(start, limit, delta):
-    bound = symbolic_ints(limit) if maybe_known(limit) is None else None
-    if bound and len(bound) == 1 and maybe_known(start) is not None and maybe_known(delta) is not None:
-        # `arange(input_ids.shape[1])`: a size known at run time stays a traced size (exportable).
-        if not dtype_of(start).is_floating_point:
-            return torch.arange(
-                maybe_known(start).item(), bound[0], maybe_known(delta).item(), dtype=dtype_of(start)
-            )
+    bounds = [symbolic_ints(value) for value in (start, limit, delta)]
+    if not dtype_of(start).is_floating_point and all(bound and len(bound) == 1 for bound in bounds):
+        # `arange(input_ids.shape[1])`, `arange(0, batch * length, length)` (EmbeddingBag's offsets):
+        # sizes known at run time stay traced sizes (exportable).
+        first, last, step = (bound[0] for bound in bounds)
+        if isinstance(first, int) and isinstance(step, int):
+            return torch.arange(first, last, step, dtype=dtype_of(start))
+        # ceil((limit - start) / delta) as a floor division that torch.export simplifies (to the
+        # batch above): arange's own (limit - start + delta - 1) // delta stays an expression, and
+        # torch.export then guards it against the example's size.
+        count = -((first - last) // step)
+        return first + torch.arange(count, dtype=dtype_of(start)) * step
     start_value, limit_value, delta_value = (_require(maybe_known(v)).item() for v in (start, limit, delta))
     dtype = dtype_of(start)
     count = max(int(np.ceil((limit_value - start_value) / delta_value)), 0)
