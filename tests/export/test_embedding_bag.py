@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import toolkit
-from toolkit.export.torch import DYNAMO
+from toolkit.export.torch import DYNAMO, TORCHSCRIPT
 from toolkit.importers import torch as torch_importer
 
 NUM_EMBEDDINGS, EMBEDDING_DIM = 20, 6
@@ -126,3 +126,56 @@ def test_imported_embedding_bag_saves_as_a_dynamic_pt2(converted, tmp_path):
             np.testing.assert_allclose(
                 reloaded(*tensors).numpy(), bag(*tensors).numpy(), rtol=1e-5, atol=1e-6
             )
+
+
+def test_embedding_bag_exports_for_training_without_a_loop(converted):
+    """The TorchScript exporter (training exports, the fallback) gets the same translation."""
+    bag, _, input_sets = converted
+    onnx_model = toolkit.convert(bag, to="onnx", example_inputs=input_sets[0], trainable=True)
+    assert toolkit.api.exporter_of(onnx_model) == TORCHSCRIPT
+    assert "Loop" not in _ops(onnx_model.graph)
+    for inputs in input_sets:
+        report = toolkit.verify_parity(bag, onnx_model, inputs=list(inputs), example_inputs=input_sets[0])
+        assert report, [candidate.verdict for candidate in report.candidates]
+
+
+# The .pt2 written by convert is traced at made-up sizes (2 along each dynamic axis): two offsets
+# with include_last_offset are one bag, a size torch.export fixes rather than keeps dynamic.
+MADE_UP_SIZES_FIX_THE_BAGS = {"mean_include_last_offset", "max_padding_idx_include_last_offset"}
+
+
+def test_embedding_bag_converts_straight_to_pt2(converted, tmp_path, request):
+    """`toolkit convert bag.py:build --to torch -o bag.pt2`: the training export, imported and saved.
+
+    Max mode asks for opset 18: below it the bag's max is a padded block as wide as the longest bag,
+    a size that only the offsets' values decide, which torch.export cannot keep in a program.
+    """
+    bag, _, input_sets = converted
+    name = request.node.callspec.params["converted"]
+    if name in MADE_UP_SIZES_FIX_THE_BAGS:
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="made-up sizes leave one bag, which torch.export fixes")
+        )
+    path = tmp_path / "bag.pt2"
+    opset = 18 if bag.mode == "max" else None
+    toolkit.convert(bag, to="torch", example_inputs=input_sets[0], output=path, opset=opset)
+    reloaded = torch.export.load(path).module()
+    for inputs in input_sets:
+        tensors = [torch.from_numpy(value) for value in inputs]
+        with torch.no_grad():
+            np.testing.assert_allclose(
+                reloaded(*tensors).numpy(), bag(*tensors).numpy(), rtol=1e-5, atol=1e-6
+            )
+
+
+@pytest.mark.parametrize("name", [name for name in sorted(CASES) if name.startswith("max")])
+def test_max_mode_below_opset_18_exports_without_a_loop(name):
+    """ScatterElements takes max from opset 18: below it, a padded block per bag and ArgMax."""
+    options, input_sets = CASES[name]
+    torch.manual_seed(0)
+    bag = torch.nn.EmbeddingBag(NUM_EMBEDDINGS, EMBEDDING_DIM, **options).eval()
+    onnx_model = toolkit.convert(bag, to="onnx", example_inputs=input_sets[0], opset=17)
+    assert "Loop" not in _ops(onnx_model.graph)
+    for inputs in input_sets:
+        report = toolkit.verify_parity(bag, onnx_model, inputs=list(inputs), example_inputs=input_sets[0])
+        assert report, [candidate.verdict for candidate in report.candidates]

@@ -377,7 +377,7 @@ def _export_dynamo(
             opset_version=opset,
             dynamic_shapes=dynamic_shapes,
             optimize=optimize,
-            custom_translation_table=translation_table(),
+            custom_translation_table=translation_table(opset),
         )
     return _program_model(program, weights_directory)
 
@@ -408,13 +408,19 @@ def _export_torchscript(
 ) -> onnx.ModelProto:
     import torch
 
+    from toolkit.export.translations import torchscript_symbolics
+
     was_training = getattr(module, "training", False)
     # A TRAINING export runs forward in training mode, which moves BatchNorm's running statistics.
     saved_state = {n: b.detach().clone() for n, b in module.named_buffers()} if training else {}
 
     buffer = io.BytesIO()
     axis_names = dynamic_dim_names(names, tensors, axes)
-    with quiet_exporter(_CHATTY_LOGGERS) as chatter, torch.no_grad():
+    with (
+        quiet_exporter(_CHATTY_LOGGERS) as chatter,
+        torch.no_grad(),
+        torchscript_symbolics(opset or TORCHSCRIPT_DEFAULT_OPSET),
+    ):
         torch.onnx.export(
             module,
             tensors,
