@@ -462,6 +462,36 @@ def test_split_and_tile_with_sizes_known_at_run_time_stay_traced_and_export(tmp_
     )
 
 
+def test_range_with_a_step_known_at_run_time_stays_traced_and_exports(tmp_path):
+    """EmbeddingBag's offsets of 2-D input, arange(0, batch * length, length): the step is a size too,
+    and the count simplifies to the batch, so the .pt2 keeps both axes dynamic down to batch 1."""
+    from toolkit.importers.torch.export import save
+
+    nodes = [
+        helper.make_node("Shape", ["ids"], ["batch"], start=0, end=1),
+        helper.make_node("Shape", ["ids"], ["length"], start=1, end=2),
+        helper.make_node("Squeeze", ["batch"], ["batch_size"]),
+        helper.make_node("Squeeze", ["length"], ["step"]),
+        helper.make_node("Mul", ["batch_size", "step"], ["limit"]),
+        helper.make_node("Range", ["start", "limit", "step"], ["offsets"]),
+    ]
+    model = _model(
+        nodes,
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("offsets", TensorProto.INT64, None)],
+        [numpy_helper.from_array(np.array(0, np.int64), "start")],
+        opset=18,
+    )
+    module = _check(model, {"ids": np.zeros((3, 5), np.int64)})
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]
+    save(module, tmp_path / "model.pt2")
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    for batch, length in ((1, 7), (4, 2)):
+        torch.testing.assert_close(
+            program(torch.zeros(batch, length, dtype=torch.int64)), torch.arange(batch) * length
+        )
+
+
 def _counting_loop(trip_count: int, limit: int):
     """tf2onnx's while loop of a Keras RNN: a constant trip count, a condition the body computes
     (i + 1 < limit), a carried state (batch, 3) and one scan output per iteration."""
