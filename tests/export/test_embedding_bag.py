@@ -7,6 +7,8 @@ include_last_offset and empty bags; each checked at two input sizes, so nothing 
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import onnx
 import pytest
@@ -112,20 +114,23 @@ def test_embedding_bag_matches_torch_in_onnxruntime_and_both_importers(converted
         assert report, [candidate.verdict for candidate in report.candidates]
 
 
-def test_imported_embedding_bag_saves_as_a_dynamic_pt2(converted, tmp_path):
+def test_imported_embedding_bag_saves_as_a_dynamic_pt2_and_plain_python(converted, tmp_path):
     bag, onnx_model, input_sets = converted
-    path = tmp_path / "bag.pt2"
+    imported = toolkit.convert(onnx_model, to="torch")
     # The example's own sizes: made-up ones (2) leave include_last_offset one bag, a size that
     # torch.export fixes instead of keeping it dynamic.
     examples = [torch.from_numpy(value) for value in input_sets[0]]
-    torch_importer.save(toolkit.convert(onnx_model, to="torch"), path, example_inputs=examples)
-    reloaded = torch.export.load(path).module()
-    for inputs in input_sets:  # two sizes: the program kept its dimensions dynamic
-        tensors = [torch.from_numpy(value) for value in inputs]
-        with torch.no_grad():
-            np.testing.assert_allclose(
-                reloaded(*tensors).numpy(), bag(*tensors).numpy(), rtol=1e-5, atol=1e-6
-            )
+    torch_importer.save(imported, tmp_path / "bag.pt2", example_inputs=examples)
+    torch_importer.save(imported, tmp_path / "bag.py")
+    spec = importlib.util.spec_from_file_location("generated_embedding_bag", tmp_path / "bag.py")
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    for reloaded in (torch.export.load(tmp_path / "bag.pt2").module(), generated.OnnxModule()):
+        for inputs in input_sets:  # two sizes: nothing was fixed to the example's
+            tensors = [torch.from_numpy(value) for value in inputs]
+            with torch.no_grad():
+                have, want = reloaded(*tensors).numpy(), bag(*tensors).numpy()
+            np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
 
 
 def test_embedding_bag_exports_for_training_without_a_loop(converted):

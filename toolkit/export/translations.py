@@ -89,7 +89,8 @@ def embedding_bag_graph(
         max_indices = op.Where(filled, max_indices, op.Constant(value_int=0))
     else:
         weighted = op.Mul(rows, _column(op, counted))
-        output = op.ScatterElements(op.Expand(zero, table_shape), bag_by_feature, weighted, reduction="add")
+        # ScatterND adds whole rows: onnxruntime's ScatterElements walks every element with its own index.
+        output = op.ScatterND(op.Expand(zero, table_shape), _column(op, bag), weighted, reduction="add")
         if mode == MEAN:
             output = op.Div(output, _column(op, op.Max(bag_size, one)))  # an empty bag stays zeros
         max_indices = op.Cast(bag_size, to=INT64.dtype)

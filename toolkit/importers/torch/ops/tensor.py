@@ -300,7 +300,10 @@ def scatter(data, indices, updates, *, axis=0):
 
 @register("ScatterND", since=11)
 def scatter_nd(data, indices, updates, *, reduction="none"):
-    depth = static_dims(indices)[-1]
+    # Only the index depth must be known while building: EmbeddingBag's rows arrive in a varying number.
+    depth = dims(indices)[-1]
+    if depth is None:
+        raise NeedsValues("ScatterND's index depth varies between calls")
     position = tuple(indices[..., i] for i in range(depth))
     if reduction in ("none", "add"):
         return torch.index_put(data, position, updates, accumulate=reduction == "add")
