@@ -492,6 +492,40 @@ def test_range_with_a_step_known_at_run_time_stays_traced_and_exports(tmp_path):
         )
 
 
+@pytest.mark.parametrize("reduction", ["add", "mul", "max", "min"])
+def test_scatter_nd_of_a_varying_number_of_rows_stays_traced_and_exports(reduction, tmp_path):
+    """EmbeddingBag's fold of its rows into bags: ScatterND with indices (rows, 1), rows varying."""
+    from toolkit.importers.torch.export import save
+
+    node = helper.make_node("ScatterND", ["table", "where", "rows"], ["y"], reduction=reduction)
+    model = _model(
+        [node],
+        [
+            helper.make_tensor_value_info("table", F32, ["bags", 3]),
+            helper.make_tensor_value_info("where", TensorProto.INT64, ["count", 1]),
+            helper.make_tensor_value_info("rows", F32, ["count", 3]),
+        ],
+        [helper.make_tensor_value_info("y", F32, None)],
+        opset=18,
+    )
+
+    def feeds(bags, count):
+        return {
+            "table": rng.standard_normal((bags, 3)).astype(np.float32),
+            "where": rng.integers(-bags, bags, (count, 1)),
+            "rows": rng.standard_normal((count, 3)).astype(np.float32),
+        }
+
+    module = _check(model, feeds(4, 6))
+    assert not [n for n in module.graph.nodes if n.op == "call_module"]
+    save(module, tmp_path / "model.pt2")
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    for bags, count in ((3, 9), (5, 2)):
+        values = feeds(bags, count)
+        (expected,) = ReferenceEvaluator(model).run(None, values)
+        torch.testing.assert_close(program(*(torch.from_numpy(v) for v in values.values())).numpy(), expected)
+
+
 def _counting_loop(trip_count: int, limit: int):
     """tf2onnx's while loop of a Keras RNN: a constant trip count, a condition the body computes
     (i + 1 < limit), a carried state (batch, 3) and one scan output per iteration."""

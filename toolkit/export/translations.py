@@ -56,7 +56,6 @@ def embedding_bag_graph(
     # contract: it is the number of indices), and its row is sliced away.
     bag_rows = op.Shape(offsets)
     bags = op.Sub(bag_rows, op.Constant(value_ints=[1])) if include_last_offset else bag_rows
-    bag_by_feature = op.Expand(_column(op, bag), op.Shape(rows))
     # Slice, not Shape(start=1): TorchScript's constant folding reads Shape without its start and end.
     embedding_dim = op.Slice(op.Shape(weight), op.Constant(value_ints=[1]), op.Constant(value_ints=[2]))
     table_shape = op.Concat(bag_rows, embedding_dim, axis=0)
@@ -76,10 +75,10 @@ def embedding_bag_graph(
         lowest = op.CastLike(op.Constant(value_float=float("-inf")), rows)
         candidates = op.Where(_column(op, op.Cast(counted, to=BOOL.dtype)), rows, lowest)
         if opset >= SCATTER_MAX_OPSET:
-            output = op.ScatterElements(
-                op.Expand(lowest, table_shape), bag_by_feature, candidates, reduction="max"
+            output = op.ScatterND(
+                op.Expand(lowest, table_shape), _column(op, bag), candidates, reduction="max"
             )
-            max_indices = _argmax_index(op, indices, rows, output, bag_by_feature, candidates, table_shape)
+            max_indices = _argmax_index(op, indices, rows, output, bag, candidates, table_shape)
         else:
             output, max_indices = _dense_bag_max(
                 op, indices, offsets, bag, candidates, bag_rows, embedding_dim
@@ -125,13 +124,13 @@ def _bag_of_each_position(op, indices, offsets):
     return op.Sub(op.Slice(running, op.Constant(value_ints=[0]), positions), op.Constant(value_int=1))
 
 
-def _argmax_index(op, indices, rows, output, bag_by_feature, candidates, table_shape):
+def _argmax_index(op, indices, rows, output, bag, candidates, table_shape):
     """max mode's max_indices: per bag and feature, the lowest index into `weight` that holds the max."""
-    reached = op.Equal(candidates, op.GatherElements(output, bag_by_feature, axis=0))
+    reached = op.Equal(candidates, op.Gather(output, bag, axis=0))
     unreached = op.Constant(value_int=2**62)
     index_by_feature = op.Expand(_column(op, indices), op.Shape(rows))
     chosen = op.Where(reached, index_by_feature, unreached)
-    return op.ScatterElements(op.Expand(unreached, table_shape), bag_by_feature, chosen, reduction="min")
+    return op.ScatterND(op.Expand(unreached, table_shape), _column(op, bag), chosen, reduction="min")
 
 
 def _dense_bag_max(op, indices, offsets, bag, candidates, bag_rows, embedding_dim):

@@ -307,15 +307,19 @@ def scatter_nd(data, indices, updates, *, reduction="none"):
     position = tuple(indices[..., i] for i in range(depth))
     if reduction in ("none", "add"):
         return torch.index_put(data, position, updates, accumulate=reduction == "add")
-    if is_proxy(data):
-        raise NeedsValues("ScatterND with mul/max/min runs on real tensors")
-    output = data.clone()
-    flat_indices = indices.reshape(-1, depth).tolist()
-    flat_updates = updates.reshape((len(flat_indices),) + tuple(updates.shape[indices.dim() - 1 :]))
-    combine = {"mul": torch.mul, "max": torch.maximum, "min": torch.minimum}[reduction]
-    for index, update in zip(flat_indices, flat_updates, strict=True):
-        output[tuple(index)] = combine(output[tuple(index)], update)
-    return output
+    # mul/max/min: scatter_reduce along the leading `depth` axes flattened into one (traceable;
+    # index_reduce would do it without the expanded index, but warns that it is in beta).
+    sizes = sizes_of(data)
+    slot = position[0] % sizes[0]  # a negative index counts from the end
+    for axis in range(1, depth):
+        slot = slot * sizes[axis] + position[axis] % sizes[axis]
+    rest = list(sizes[depth:])
+    flat_updates = updates.reshape([-1, *rest])
+    slots = slot.reshape([-1] + [1] * len(rest)).expand_as(flat_updates)
+    combined = data.reshape([-1, *rest]).scatter_reduce(
+        0, slots, flat_updates, _REDUCTIONS[reduction], include_self=True
+    )
+    return combined.reshape(sizes)
 
 
 @register("Expand", since=8)
