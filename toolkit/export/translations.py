@@ -13,10 +13,10 @@ the TorchScript exporter to a Loop over the bags. No consumer can give either a 
 program: torch.export's while_loop needs carries of fixed shape, so the torch importer runs them
 eagerly and there is no .pt2 or .py. Here it is a gather and a segment reduction: each index's bag
 comes from a running count of the offsets at or before it (ScatterElements add, then CumSum), and
-ScatterElements with reduction add or max folds the rows into their bags. Empty bags give zeros in
-every mode, as torch's do. ScatterElements takes max from opset 18: below it (the TorchScript
-exporter's opset 17) max lays each bag out in a padded block and takes ArgMax. ScatterElements
-reduces from opset 16: below it the exporter's own Loop stays.
+ScatterND with reduction add (sum, mean) or max folds the rows into their bags, whole rows at a
+time. Empty bags give zeros in every mode, as torch's do. Scatter reductions take max from opset
+18: below it (the TorchScript exporter's opset 17) max lays each bag out in a padded block and takes
+ArgMax. They add from opset 16: below it the exporter's own Loop stays.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from onnxscript import BOOL, INT64, opset18
 
 # aten::_embedding_bag's `mode`.
 SUM, MEAN, MAX = 0, 1, 2
-# ScatterElements reduces (add) from opset 16 and takes max from opset 18.
+# ScatterElements/ScatterND reduce (add) from opset 16 and take max from opset 18.
 LOWEST_OPSET, SCATTER_MAX_OPSET = 16, 18
 # torch.onnx's dynamo exporter builds opset 18 and converts to an older opset asked for afterwards.
 DYNAMO_BUILD_OPSET = 18
@@ -134,7 +134,7 @@ def _argmax_index(op, indices, rows, output, bag, candidates, table_shape):
 
 
 def _dense_bag_max(op, indices, offsets, bag, candidates, bag_rows, embedding_dim):
-    """Max mode below opset 18 (no ScatterElements max): (output, max_indices), bags with no
+    """Max mode below opset 18 (no scatter max): (output, max_indices), bags with no
     counted index at -inf. The rows are laid out as a (bags, longest bag, dim) block filled with
     -inf, then ArgMax along each bag: memory grows with bags x the longest bag, not with the indices."""
     ones = op.Expand(op.Constant(value_int=1), op.Shape(indices))
