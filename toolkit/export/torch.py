@@ -380,24 +380,18 @@ def _export_dynamo(
     labels = labels if labels is not None else dynamic_dim_names(names, tensors, axes)
     shared = {} if exported_program else _shared_dims(names, tensors, axes, labels)
 
+    def dim(name: str, axis: int, named: bool):
+        if named and (name, axis) in shared:
+            return shared[name, axis]
+        # Dim.DYNAMIC for an axis of its own: no range to guess, and torch.export reports
+        # specialisation; Dim.AUTO for the optional axes: fixed without error where the model fixes them.
+        return torch.export.Dim.AUTO if axis in optional.get(name, ()) else torch.export.Dim.DYNAMIC
+
     def dynamic_shapes(named: bool):
-        # Dim.DYNAMIC, not a named Dim, for an axis of its own: no range to guess, and torch.export
-        # reports specialisation; Dim.AUTO for the optional axes: specialised without error where
-        # the model fixes them.
         if exported_program:
             return None
         shapes = tuple(
-            {
-                axis: shared[name, axis]
-                if named and (name, axis) in shared
-                else torch.export.Dim.AUTO
-                if axis in optional.get(name, ())
-                else torch.export.Dim.DYNAMIC
-                for axis in axes[name]
-            }
-            if name in axes
-            else None
-            for name in names
+            {axis: dim(name, axis, named) for axis in axes[name]} if name in axes else None for name in names
         )
         return dict(zip(names, shapes, strict=True)) if keyword_inputs else shapes
 
