@@ -43,13 +43,7 @@ MODELS_PER_WORKER = 4
 WORKER_GIB = 4
 
 # (model, leg) -> why it fails: the importer or upstream bug that blocks it. Entries only shrink.
-_GRU_TIME_AXIS = (
-    "torch.onnx dynamo freezes the time axis of a bidirectional GRU into node_Reshape_175 "
-    "([10, 2, 32]) although axis 0 is dynamic: pytorch/pytorch#191855"
-)
-EXPECTED_FAILURES: dict[tuple[str, str], str] = {
-    **{("gru_bidirectional", leg): _GRU_TIME_AXIS for leg in LEGS[1:] if leg != "parameters"},
-}
+EXPECTED_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @dataclass

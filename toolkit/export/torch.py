@@ -71,20 +71,30 @@ def export_torch(
     sequences = _free_sequences(tensors) if dynamic_axes is None else set()
     optional = {name: [1] for index, name in enumerate(names) if index in sequences}
     tensors, notes = _grow_small_dynamic_axes(names, tensors, axes)
+    labels = axis_labels(names, tensors, axes, dynamic_axes)
 
     if trainable:
         model, exporter = _export_for_training(
             module, tensors, names, axes, opset, keyword_inputs, optional, notes
         )
     elif isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
-        model = _export_torchscript(module, tensors, names, axes, opset, notes)
+        model = _export_torchscript(module, tensors, names, axes, opset, notes, labels=labels)
         exporter = TORCHSCRIPT
     else:
         if isinstance(module, torch.nn.Module):
             module = module.eval()
         try:
             model, axes = _export_dynamo_batch_fallback(
-                module, tensors, names, axes, opset, keyword_inputs, optional, notes, weights_directory
+                module,
+                tensors,
+                names,
+                axes,
+                opset,
+                keyword_inputs,
+                optional,
+                notes,
+                weights_directory,
+                labels=labels,
             )
             exporter = DYNAMO
         except Exception as dynamo_error:
@@ -95,13 +105,18 @@ def export_torch(
             notes.append(f"dynamo export failed ({_reason(dynamo_error)}); used the TorchScript exporter")
             try:
                 positional = _keyword_call(module, names) if keyword_inputs else module
-                model = _export_torchscript(positional, tensors, names, axes, opset, notes)
+                model = _export_torchscript(positional, tensors, names, axes, opset, notes, labels=labels)
             except Exception as torchscript_error:
                 raise ExportError(
                     f"torch.onnx cannot export the module: dynamo: {_reason(dynamo_error)}; "
                     f"TorchScript: {_reason(torchscript_error)}"
                 ) from torchscript_error
             exporter = TORCHSCRIPT
+        else:
+            if not isinstance(module, torch.export.ExportedProgram):
+                model, exporter = _unless_dynamo_fixed_an_axis(
+                    module, model, tensors, names, axes, labels, opset, keyword_inputs, notes
+                )
 
     if output_names is not None and len(output_names) != len(model.graph.output):
         notes.append(
@@ -179,11 +194,12 @@ def _export_dynamo_batch_fallback(
     notes,
     weights_directory=None,
     optimize=True,
+    labels=None,
 ):
     """Dynamo with dynamic sequence axes, else with the batch axis only (the model fixes its length)."""
     try:
         model = _export_dynamo(
-            module, tensors, names, axes, opset, keyword_inputs, optional, weights_directory, optimize
+            module, tensors, names, axes, opset, keyword_inputs, optional, weights_directory, optimize, labels
         )
         return model, axes
     except Exception as error:
@@ -202,6 +218,7 @@ def _export_dynamo_batch_fallback(
             keyword_inputs,
             weights_directory=weights_directory,
             optimize=optimize,
+            labels=labels,
         )
         notes.append(
             f"dynamo cannot export a dynamic sequence length ({_reason(error)}); the sequence length is fixed"
@@ -343,43 +360,162 @@ def _export_dynamo(
     optional=None,
     weights_directory=None,
     optimize=True,
+    labels=None,
 ) -> onnx.ModelProto:
+    """torch.onnx (dynamo) with one symbol per axis name that several inputs share.
+
+    Dim.DYNAMIC gives every axis its own symbol, and torch.export merges two only when the model
+    proves them equal: GPT-2's attention_mask merely broadcasts against input_ids, so the graph
+    would declare a mask length apart from the ids'. One named Dim per shared name (`batch`,
+    `sequence`) says they are one. Named Dims are strict where hints are lenient: torch.onnx
+    applies torch.export's suggested fixes (a range such as max=64 from a position table, or a
+    constant), so a shared axis that came out fixed is refused here as Dim.DYNAMIC would refuse
+    it (optional axes excepted: Dim.AUTO's behaviour); a violation the fixes cannot settle retries
+    with today's per-axis hints and names the declared axes after their shared name instead.
+    """
     import torch
 
     from toolkit.export.translations import translation_table
 
-    dynamic_shapes = None
     optional = optional or {}
-    if not isinstance(module, torch.export.ExportedProgram):
-        # Dim.DYNAMIC, not a named Dim: no range to guess, and torch.export reports specialisation;
-        # Dim.AUTO for the optional axes: specialised without error where the model fixes them.
-        dynamic_shapes = tuple(
-            {
-                axis: torch.export.Dim.AUTO if axis in optional.get(name, ()) else torch.export.Dim.DYNAMIC
-                for axis in axes[name]
-            }
-            if name in axes
-            else None
-            for name in names
+    exported_program = isinstance(module, torch.export.ExportedProgram)
+    labels = labels if labels is not None else dynamic_dim_names(names, tensors, axes)
+    shared = {} if exported_program else _shared_dims(names, tensors, axes, labels)
+
+    def dim(name: str, axis: int, named: bool):
+        if named and (name, axis) in shared:
+            return shared[name, axis]
+        # Dim.DYNAMIC for an axis of its own: no range to guess, and torch.export reports
+        # specialisation; Dim.AUTO for the optional axes: fixed without error where the model fixes them.
+        return torch.export.Dim.AUTO if axis in optional.get(name, ()) else torch.export.Dim.DYNAMIC
+
+    def dynamic_shapes(named: bool):
+        if exported_program:
+            return None
+        shapes = tuple(
+            {axis: dim(name, axis, named) for axis in axes[name]} if name in axes else None for name in names
         )
+        return dict(zip(names, shapes, strict=True)) if keyword_inputs else shapes
+
     args, kwargs = tensors, None
     if keyword_inputs:
         args, kwargs = (), dict(zip(names, tensors, strict=True))
-        dynamic_shapes = dict(zip(names, dynamic_shapes, strict=True)) if dynamic_shapes else None
-    with quiet_exporter(_CHATTY_LOGGERS):
-        program = torch.onnx.export(
-            module,
-            args,
-            kwargs=kwargs,
-            dynamo=True,
-            verbose=False,
-            input_names=list(names),
-            opset_version=opset,
-            dynamic_shapes=dynamic_shapes,
-            optimize=optimize,
-            custom_translation_table=translation_table(opset),
+
+    def export(named: bool):
+        with quiet_exporter(_CHATTY_LOGGERS):
+            return torch.onnx.export(
+                module,
+                args,
+                kwargs=kwargs,
+                dynamo=True,
+                verbose=False,
+                input_names=list(names),
+                opset_version=opset,
+                dynamic_shapes=dynamic_shapes(named),
+                optimize=optimize,
+                custom_translation_table=translation_table(opset),
+            )
+
+    try:
+        model = _program_model(export(named=bool(shared)), weights_directory)
+    except Exception as error:
+        if not shared or not _is_constraint_violation(error):
+            raise
+        model = _program_model(export(named=False), weights_directory)
+        # The per-axis hints gave each input its own symbol: declare the shared axes as one.
+        return name_dynamic_axes(model, _labels_of(shared, labels))
+    _refuse_fixed_shared_axes(model, shared, optional)
+    return model
+
+
+def _shared_dims(names, tensors, axes, labels) -> dict[tuple[str, int], Any]:
+    """{(input, axis): torch.export.Dim} for axis names two or more inputs share at one example size.
+
+    Axes of one name and different example sizes (a batch of 2 beside a table of 5 rows) cannot be
+    one symbol: they keep a hint each, as do axes whose name no other input carries.
+    """
+    import torch
+
+    members: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for name, tensor in zip(names, tensors, strict=True):
+        for axis in axes.get(name, ()):
+            label = labels.get(name, {}).get(axis)
+            if label:
+                members.setdefault((label, int(tensor.shape[axis])), []).append((name, axis))
+    shared: dict[tuple[str, int], Any] = {}
+    taken: set[str] = set()
+    for (label, _size), group in members.items():
+        if len(group) < 2:
+            continue
+        symbol = re.sub(r"\W", "_", label)
+        symbol = symbol if symbol.isidentifier() else f"d_{symbol}"
+        while symbol in taken:  # one name at two example sizes: two symbols
+            symbol += "_"
+        taken.add(symbol)
+        dim = torch.export.Dim(symbol)
+        shared.update({member: dim for member in group})
+    return shared
+
+
+def _labels_of(shared, labels) -> dict[str, dict[int, str]]:
+    named: dict[str, dict[int, str]] = {}
+    for name, axis in shared:
+        named.setdefault(name, {})[axis] = labels[name][axis]
+    return named
+
+
+def _is_constraint_violation(error: BaseException) -> bool:
+    """torch.export's strictness about named Dims (a range or relation it inferred), at any depth."""
+    import torch
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, torch._dynamo.exc.UserError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _refuse_fixed_shared_axes(model, shared, optional) -> None:
+    """A shared axis that must stay dynamic and came out a constant fails, as Dim.DYNAMIC fails."""
+    dims = {i.name: i.type.tensor_type.shape.dim for i in model.graph.input}
+    for name, axis in shared:
+        if axis in optional.get(name, ()) or name not in dims or axis >= len(dims[name]):
+            continue
+        if dims[name][axis].HasField("dim_value"):
+            raise ExportError(
+                f"torch.export fixed input {name!r} axis {axis} to {dims[name][axis].dim_value}, "
+                "which was asked dynamic"
+            )
+
+
+def _unless_dynamo_fixed_an_axis(module, model, tensors, names, axes, labels, opset, keyword_inputs, notes):
+    """The dynamo export, or TorchScript's where dynamo baked an example size into the graph along a
+    dynamic axis (`axis_check`: one run at a second size) and TorchScript's graph holds there."""
+    from toolkit.export.axis_check import fixed_axes
+
+    exported = {name: {axis: labels[name][axis] for axis in axes[name]} for name in axes}
+    fixed = fixed_axes(module, model, names, tensors, exported, keyword_inputs)
+    if not fixed:
+        return model, DYNAMO
+    reason = "; ".join(axis.describe() for axis in fixed)
+    torchscript_notes: list[str] = []
+    try:
+        positional = _keyword_call(module, names) if keyword_inputs else module
+        torchscript = _export_torchscript(
+            positional, tensors, names, axes, opset, torchscript_notes, labels=labels
         )
-    return _program_model(program, weights_directory)
+        still_fixed = fixed_axes(module, torchscript, names, tensors, exported, keyword_inputs)
+    except Exception as error:
+        notes.append(f"{reason}; the TorchScript exporter cannot export it either ({_reason(error)})")
+        return model, DYNAMO
+    if still_fixed:
+        notes.append(f"{reason}; the TorchScript exporter fixes it too ({still_fixed[0].problem})")
+        return model, DYNAMO
+    notes.append(f"{reason}; used the TorchScript exporter")
+    notes.extend(torchscript_notes)
+    return torchscript, TORCHSCRIPT
 
 
 def _program_model(program, weights_directory: Path | None) -> onnx.ModelProto:
@@ -404,7 +540,7 @@ def _program_model(program, weights_directory: Path | None) -> onnx.ModelProto:
 
 
 def _export_torchscript(
-    module, tensors, names, axes, opset, notes: list[str], training=False
+    module, tensors, names, axes, opset, notes: list[str], training=False, labels=None
 ) -> onnx.ModelProto:
     import torch
 
@@ -415,7 +551,8 @@ def _export_torchscript(
     saved_state = {n: b.detach().clone() for n, b in module.named_buffers()} if training else {}
 
     buffer = io.BytesIO()
-    axis_names = dynamic_dim_names(names, tensors, axes)
+    axis_names = labels if labels is not None else dynamic_dim_names(names, tensors, axes)
+    axis_names = {name: {axis: axis_names[name][axis] for axis in axes[name]} for name in axes}
     with (
         quiet_exporter(_CHATTY_LOGGERS) as chatter,
         torch.no_grad(),
@@ -515,6 +652,20 @@ def dynamic_dim_names(names, tensors, axes) -> dict[str, dict[int, str]]:
             else:
                 named.setdefault(name, {})[axis] = f"{name}_dim{axis}"
     return named
+
+
+def axis_labels(names, tensors, axes, dynamic_axes=None) -> dict[str, dict[int, str]]:
+    """The name of each dynamic axis: the one asked for (`--dynamic input_ids:1=tokens`), else
+    dynamic_dim_names'. Inputs whose axes carry one name share one symbol in the exported graph."""
+    labels = dynamic_dim_names(names, tensors, axes)
+    for name, chosen in (dynamic_axes or {}).items():
+        if not isinstance(chosen, Mapping) or name not in labels:
+            continue
+        rank = tensors[list(names).index(name)].dim()
+        for axis, label in chosen.items():
+            if label and axis % rank in labels[name]:
+                labels[name][axis % rank] = label
+    return labels
 
 
 def _specialised_axes(model: onnx.ModelProto, axes: Mapping[str, Sequence[int]]) -> list[str]:

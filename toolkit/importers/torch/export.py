@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 import traceback
@@ -66,6 +67,11 @@ def save_exported_program(module: torch.fx.GraphModule, path, example_inputs=Non
     dynamic_shapes = _dynamic_shapes(module)
     try:
         program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
+        if _fixed_dynamic_axes(program, dynamic_shapes):
+            with _recurrences_as_loops():
+                looped = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
+            if not _fixed_dynamic_axes(looped, dynamic_shapes):
+                program = looped
     except Exception as dynamic_error:
         if not any(dynamic_shapes):
             raise _export_error(path, module, dynamic_error) from dynamic_error
@@ -88,6 +94,49 @@ def save_exported_program(module: torch.fx.GraphModule, path, example_inputs=Non
     # Saved through a file object: torch warns about a temporary path that does not end in .pt2.
     with atomic_output(path) as temporary, open(temporary, "wb") as file:
         torch.export.save(program, file)
+
+
+def _fixed_dynamic_axes(program, dynamic_shapes) -> bool:
+    """Whether torch.export fixed an axis it was given as Dim.AUTO (it does so without a word)."""
+    from torch.fx.experimental.symbolic_shapes import is_concrete_int
+
+    user_inputs = set(program.graph_signature.user_inputs)
+    placeholders = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in user_inputs]
+    return any(
+        is_concrete_int(node.meta["val"].shape[axis])  # a fixed axis can stay a SymInt of a constant
+        for node, spec in zip(placeholders, dynamic_shapes, strict=False)
+        for axis in spec or ()
+    )
+
+
+@contextlib.contextmanager
+def _recurrences_as_loops():
+    """torch.gru/torch.lstm (the fused RNN kernels) traced as while_loops: their default
+    decomposition steps through the sequence in Python, which Dim.AUTO fixes to the example's
+    length (a GRU over a dynamic time axis). torch.onnx's dynamo exporter patches its capture the
+    same way. Only where needed: a program with while_loops cannot be trained (no autograd)."""
+    try:
+        from torch.export._patches import (
+            register_gru_while_loop_decomposition,
+            register_lstm_while_loop_decomposition,
+        )
+    except ImportError:  # an older torch: the loop stays Python
+        yield
+        return
+    operators = (torch.ops.aten.gru.input, torch.ops.aten.lstm.input)
+
+    def forget_kernels():
+        # The patch swaps py_kernels without dropping the kernel an operator cached on its last call,
+        # so it only took in a process's first RNN export (torch/_ops.py OpOverload._dispatch_cache).
+        for operator in operators:
+            getattr(operator, "_dispatch_cache", {}).clear()
+
+    try:
+        with register_gru_while_loop_decomposition(), register_lstm_while_loop_decomposition():
+            forget_kernels()
+            yield
+    finally:
+        forget_kernels()  # the patch's own kernels, once it is undone
 
 
 def _export_error(path, module: torch.fx.GraphModule, error: Exception) -> ExportError:
