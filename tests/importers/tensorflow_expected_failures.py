@@ -6,18 +6,6 @@ passes (remove it) or an unlisted case fails.
 
 EXPECTED_FAILURES: dict[str, str] = {}
 
-# node cases — FLOAT8E8M0: tf.dtypes.experimental has no e8m0 dtype (the other small floats and
-# integers are native or carried since TF 2.21: see toolkit/importers/tensorflow/dtypes.py)
-EXPECTED_FAILURES.update(
-    {
-        "test_cast_e8m0_FLOAT16_to_FLOAT8E8M0": "TF has no float8_e8m0 dtype",
-        "test_cast_e8m0_FLOAT8E8M0_to_FLOAT": "TF has no float8_e8m0 dtype",
-        "test_cast_e8m0_FLOAT8E8M0_to_FLOAT16": "TF has no float8_e8m0 dtype",
-        "test_cast_e8m0_FLOAT_to_FLOAT8E8M0": "TF has no float8_e8m0 dtype",
-    }
-)
-
-
 # node cases — fp16/bf16 accumulation: TF rounds intermediate products in half precision where the reference uses float32
 EXPECTED_FAILURES.update(
     {
@@ -72,14 +60,10 @@ EXPECTED_FAILURES.update(
 # node cases — string and text ops TF lacks a matching kernel for (StringSplit, TfIdfVectorizer, LabelEncoder, ImageDecoder)
 EXPECTED_FAILURES.update(
     {
-        "test_ai_onnx_ml_array_feature_extractor": "string and text ops TF lacks a matching kernel for",
-        "test_ai_onnx_ml_binarizer": "string and text ops TF lacks a matching kernel for",
         "test_ai_onnx_ml_label_encoder_string_int": "string and text ops TF lacks a matching kernel for",
         "test_ai_onnx_ml_label_encoder_string_int_no_default": "string and text ops TF lacks a matching kernel for",
         "test_ai_onnx_ml_label_encoder_tensor_mapping": "string and text ops TF lacks a matching kernel for",
         "test_ai_onnx_ml_label_encoder_tensor_value_only_mapping": "string and text ops TF lacks a matching kernel for",
-        "test_ai_onnx_ml_tree_ensemble_set_membership": "string and text ops TF lacks a matching kernel for",
-        "test_ai_onnx_ml_tree_ensemble_single_tree": "string and text ops TF lacks a matching kernel for",
         "test_image_decoder_decode_bmp_rgb": "string and text ops TF lacks a matching kernel for",
         "test_image_decoder_decode_jpeg2k_rgb": "string and text ops TF lacks a matching kernel for",
         "test_image_decoder_decode_jpeg_bgr": "string and text ops TF lacks a matching kernel for",
@@ -102,13 +86,6 @@ EXPECTED_FAILURES.update(
         "test_tfidfvectorizer_tf_onlybigrams_levelempty": "string and text ops TF lacks a matching kernel for",
         "test_tfidfvectorizer_tf_onlybigrams_skip5": "string and text ops TF lacks a matching kernel for",
         "test_tfidfvectorizer_tf_uniandbigrams_skip5": "string and text ops TF lacks a matching kernel for",
-    }
-)
-
-# node cases — operators not implemented yet in the TensorFlow table
-EXPECTED_FAILURES.update(
-    {
-        "test_scan_sum": "Scan (opset 8) not implemented",
     }
 )
 

@@ -233,11 +233,11 @@ def shrink(x, *, bias=0.0, lambd=0.5):
     return tf.where(x < -lambd, x + bias, tf.where(x > lambd, x - bias, tf.zeros_like(x)))
 
 
-def _cast(x, to_type, saturate=1):
+def _cast(x, to_type, saturate=1, round_mode="up"):
     from toolkit.importers.tensorflow import dtypes
 
     if to_type in dtypes.CARRIERS or to_type in dtypes.NATIVE_FLOAT8:
-        return dtypes.cast_to(x, to_type, bool(saturate))
+        return dtypes.cast_to(x, to_type, bool(saturate), round_mode)
     target = tf_dtype(to_type)
     if x.dtype == target:
         return x
@@ -259,7 +259,7 @@ def _cast(x, to_type, saturate=1):
 
 @register("Cast", since=6, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
 def cast(x, *, to, saturate=1, round_mode="up"):
-    return _cast(x, to, saturate)
+    return _cast(x, to, saturate, round_mode)
 
 
 @register("CastLike", since=15, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
@@ -267,7 +267,7 @@ def cast_like(x, target_type, *, saturate=1, round_mode="up", context):
     # The ONNX type, not target_type.dtype: carried types (int4, float8 fnuz) share their carrier's.
     info = context.inputs[1]
     if info is not None and info.element_type:
-        return _cast(x, info.element_type, saturate)
+        return _cast(x, info.element_type, saturate, round_mode)
     if target_type.dtype == tf.string:
         return _cast(x, 8)
     from toolkit.importers.common import numpy_to_onnx_dtype
