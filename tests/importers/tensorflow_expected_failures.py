@@ -16,18 +16,6 @@ EXPECTED_FAILURES.update(
     }
 )
 
-# node cases — BitShift by negative or >= width amounts: undefined in C, numpy-specific in the reference
-EXPECTED_FAILURES.update(
-    {
-        "test_bitshift_left_int32_negative_shift": "BitShift by negative or >= width amounts",
-        "test_bitshift_left_int32_shift_ge_width": "BitShift by negative or >= width amounts",
-        "test_bitshift_left_int8_negative_shift": "BitShift by negative or >= width amounts",
-        "test_bitshift_left_int8_shift_ge_width": "BitShift by negative or >= width amounts",
-        "test_bitshift_right_int32_negative_shift": "BitShift by negative or >= width amounts",
-        "test_bitshift_right_int8_negative_shift": "BitShift by negative or >= width amounts",
-    }
-)
-
 # node cases — Dropout/Bernoulli/Random* in training mode: random values cannot match the reference's
 EXPECTED_FAILURES.update(
     {
@@ -96,8 +84,6 @@ EXPECTED_FAILURES.update(
         # outputs that are exactly 0 differ by ~2e-7, past the case's atol of 1e-7.
         "test_dft_inverse": "reference rounds in complex64; near-zero outputs differ by 2e-7 > atol",
         "test_dft_inverse_opset19": "reference rounds in complex64; near-zero outputs differ by 2e-7 > atol",
-        "test_l2normalization_axis_0": "data set 0, output 0: values differ (not investigated)",
-        "test_reduce_max_empty_set_bool": "ReduceMax of an empty bool set: TF gives False, the reference True",
     }
 )
 

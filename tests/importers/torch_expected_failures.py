@@ -33,7 +33,6 @@ EXPECTED_FAILURES.update(
 EXPECTED_FAILURES.update(
     {
         "test_loop16_seq_none": "semantics not matched yet: ImporterRunError: node 'SequenceInsert_7' (SequenceInsert, opset 16): TypeError: iteration over a 0-d tensor",
-        "test_range_bfloat16_type_positive_delta_expanded": "semantics not matched yet: data set 0, output 0: shape (2, 1), expected (2,)",
     }
 )
 

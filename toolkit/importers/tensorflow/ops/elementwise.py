@@ -121,9 +121,15 @@ def mod(a, b, *, fmod=0):
 
 @_elementwise("BitShift", since=11)
 def bit_shift(x, y, *, direction):
+    # onnx's cases (and torch) for amounts outside [0, width): a left shift gives 0, a right
+    # shift the sign fill (-1 for negative x, else 0); TF's kernels leave those undefined.
+    width = x.dtype.size * 8
+    outside = (y < 0) | (y >= width)
+    amount = tf.where(outside, tf.zeros_like(y), y)
     if direction == "LEFT":
-        return tf.bitwise.left_shift(x, y)
-    return tf.bitwise.right_shift(x, y)
+        return tf.where(outside, tf.zeros_like(x), tf.bitwise.left_shift(x, amount))
+    fill = tf.zeros_like(x) if x.dtype.is_unsigned else tf.where(x < 0, -tf.ones_like(x), tf.zeros_like(x))
+    return tf.where(outside, fill, tf.bitwise.right_shift(x, amount))
 
 
 def _variadic(op_type: str, function, since: int = 6) -> None:
