@@ -32,19 +32,6 @@ EXPECTED_FAILURES.update(
     }
 )
 
-# node cases — training-only operators (Gradient, Adam, Adagrad, Momentum) are not part of an inference import
-EXPECTED_FAILURES.update(
-    {
-        "test_adagrad": "training-only operators",
-        "test_adagrad_multiple": "training-only operators",
-        "test_adam": "training-only operators",
-        "test_adam_multiple": "training-only operators",
-        "test_momentum": "training-only operators",
-        "test_momentum_multiple": "training-only operators",
-        "test_nesterov_momentum": "training-only operators",
-    }
-)
-
 # node cases — string and text ops TF lacks a matching kernel for (StringSplit, TfIdfVectorizer, LabelEncoder, ImageDecoder)
 EXPECTED_FAILURES.update(
     {
@@ -84,14 +71,6 @@ EXPECTED_FAILURES.update(
         # outputs that are exactly 0 differ by ~2e-7, past the case's atol of 1e-7.
         "test_dft_inverse": "reference rounds in complex64; near-zero outputs differ by 2e-7 > atol",
         "test_dft_inverse_opset19": "reference rounds in complex64; near-zero outputs differ by 2e-7 > atol",
-    }
-)
-
-# model cases — training-only operators (Gradient, Adam, Adagrad, Momentum) are not part of an inference import
-EXPECTED_FAILURES.update(
-    {
-        "test_gradient_of_add": "training-only operators",
-        "test_gradient_of_add_and_mul": "training-only operators",
     }
 )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import onnx
 import torch
 import torch.fx
 
@@ -214,7 +213,7 @@ def _recording(
     def record(*args, **keywords):
         cursor = graph._root.prev
         if step.node.op_type == "Gradient":
-            forward = _gradient_slice(step, index, top)
+            forward = core.gradient_forward(step, index, top)
             keywords["forward"] = core.Subgraph(forward, None, environment)
             subgraphs["forward"] = forward
         known = _known_arguments(step, args, subgraphs, tracer.root, top)
@@ -303,32 +302,6 @@ def _run_on_known(step: core.Step, known: list, keywords: dict):
     ):
         return None
     return result
-
-
-def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> core.PreparedGraph:
-    """The steps before a Gradient node that compute its y from its xs and zs, as a graph."""
-    sources = [*step.attributes["xs"], *step.attributes.get("zs", [])]
-    needed, chosen = {step.attributes["y"]}, []
-    for position in range(index - 1, -1, -1):
-        candidate = top.steps[position]
-        if any(name in needed for name in candidate.node.output):
-            chosen.append(position)
-            needed.update(name for name in candidate.node.input if name and name not in sources)
-    chosen.reverse()
-    renumber = {old: new for new, old in enumerate(chosen)}
-    nodes = [top.steps[position].node for position in chosen]
-    # Everything else the slice reads (graph inputs, constants) comes from the enclosing graph.
-    inputs = [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in sources]
-    graph_proto = onnx.helper.make_graph(nodes, f"{step.context.name}_forward", inputs, [])
-    return dataclasses.replace(
-        top,
-        graph=graph_proto,
-        steps=[top.steps[position] for position in chosen],
-        input_names=sources,
-        output_names=[step.attributes["y"]],
-        constants={},
-        subgraphs={(renumber[i], a): g for (i, a), g in top.subgraphs.items() if i in renumber},
-    )
 
 
 def _static_condition(step: core.Step, args) -> bool:

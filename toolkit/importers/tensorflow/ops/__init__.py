@@ -1,8 +1,8 @@
 """The TensorFlow operator table: handlers named after ONNX operators, grouped by family.
 
-Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals),
-deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), ml (ai.onnx.ml on numbers), nn, quantization,
-resize, rnn, roi_align, signal, tensor. ONNX's rules themselves live in
+Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals, Gradient),
+deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), ml (ai.onnx.ml on
+numbers), nn, optimizers (training steps), quantization, resize, rnn, roi_align, signal, tensor. ONNX's rules themselves live in
 toolkit/importers/semantics/, shared with the torch table.
 
 `register` is the core's `OperatorTable.register` plus how the handler treats layout tags
@@ -71,6 +71,7 @@ def load_all() -> core.OperatorTable:
         math,
         ml,
         nn,
+        optimizers,
         quantization,
         resize,
         rnn,

@@ -321,6 +321,20 @@ def _pad_steps(item, longest):
     return tf.pad(item, padding)
 
 
+@register("Gradient", since=1, domain="ai.onnx.preview.training")
+def gradient(*inputs, xs, y, zs=(), forward=None):
+    """dy/dx for each named x by tf.GradientTape. `forward` is the slice of the graph from xs (and
+    zs) to y, which the builder supplies: the node itself names its y, it does not take it as input."""
+    if forward is None:
+        raise ValueError("Gradient re-runs the graph from its xs: only the top graph's builder supplies it")
+    leaves = list(inputs[: len(xs)])
+    with tf.GradientTape() as tape:
+        for leaf in leaves:
+            tape.watch(leaf)
+        (value,) = _outputs(forward, *leaves, *inputs[len(xs) :])
+    return tuple(tape.gradient(value, leaves, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+
+
 # --------------------------------------------------------------------------- sequences
 
 
