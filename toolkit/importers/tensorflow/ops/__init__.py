@@ -2,7 +2,8 @@
 
 Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals, Gradient),
 deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), ml (ai.onnx.ml on
-numbers), nn, optimizers (training steps), quantization, resize, rnn, roi_align, signal, tensor. ONNX's rules themselves live in
+numbers), nn, optimizers (training steps), quantization, resize, rnn, roi_align, signal, strings
+(StringSplit, LabelEncoder), tensor. ONNX's rules themselves live in
 toolkit/importers/semantics/, shared with the torch table.
 
 `register` is the core's `OperatorTable.register` plus how the handler treats layout tags
@@ -77,6 +78,7 @@ def load_all() -> core.OperatorTable:
         rnn,
         roi_align,
         signal,
+        strings,
         tensor,
     )
 
