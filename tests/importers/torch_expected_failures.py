@@ -6,33 +6,23 @@ test fails when a case listed here passes (remove it) or an unlisted case fails.
 
 EXPECTED_FAILURES: dict[str, str] = {}
 
-# --- operator not implemented yet
+# --- Bernoulli: random values (its function body draws with RandomUniformLike)
 EXPECTED_FAILURES.update(
     {
-        "test_bernoulli": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
-        "test_bernoulli_double": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
-        "test_bernoulli_double_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
-        "test_bernoulli_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
-        "test_bernoulli_seed": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
-        "test_bernoulli_seed_expanded": "operator not implemented yet: UnsupportedOperatorError: 1 node(s) cannot be imported to torch: RandomUniformLike_0 (RandomUniformLike, opset",
+        "test_bernoulli": "random values: no generator reproduces numpy's draws (RandomUniformLike is not in the torch table either)",
+        "test_bernoulli_double": "random values: no generator reproduces numpy's draws (RandomUniformLike is not in the torch table either)",
+        "test_bernoulli_double_expanded": "random values: no generator reproduces numpy's draws (RandomUniformLike is not in the torch table either)",
+        "test_bernoulli_expanded": "random values: no generator reproduces numpy's draws (RandomUniformLike is not in the torch table either)",
+        "test_bernoulli_seed": "random values: no generator reproduces numpy's draws (RandomUniformLike is not in the torch table either)",
+        "test_bernoulli_seed_expanded": "random values: no generator reproduces numpy's draws (RandomUniformLike is not in the torch table either)",
     }
 )
-
-# --- strings: torch has no string tensors
-EXPECTED_FAILURES.update({})
 
 # --- reduced precision: torch computes bfloat16/float16 differently from the reference (or numpy cannot hold bfloat16)
 EXPECTED_FAILURES.update(
     {
         "test_attention_4d_causal_fp16": "reduced precision: data set 0, output 0: values differ: Mismatched elements: 2 / 192 (1.04%); Max absolute difference among viola",
         "test_attention_4d_causal_fp16_expanded": "reduced precision: data set 0, output 0: values differ: Mismatched elements: 2 / 192 (1.04%); Max absolute difference among viola",
-    }
-)
-
-# --- semantics not matched yet
-EXPECTED_FAILURES.update(
-    {
-        "test_loop16_seq_none": "semantics not matched yet: ImporterRunError: node 'SequenceInsert_7' (SequenceInsert, opset 16): TypeError: iteration over a 0-d tensor",
     }
 )
 

@@ -671,4 +671,4 @@ def optional_has_element(input=None):  # noqa: A002
 
 @register("OptionalGetElement", since=15)
 def optional_get_element(input):  # noqa: A002
-    return input
+    return (input,)  # a 1-tuple, as Optional: a sequence (a list) is one output, not several
