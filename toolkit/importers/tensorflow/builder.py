@@ -193,15 +193,21 @@ class ImportedModule(tf.Module):
         feeds = {name: _as_tensor(value) for name, value in zip(graph.input_names, inputs, strict=True)}
         state = self._state
         environment = {**state.constants, **feeds}  # every value by ONNX name, for the Gradient operator
-        graph = _with_gradient_forwards(graph, environment)
+        with_gradients = _with_gradient_forwards(graph, environment)
 
         def observe(step: core.Step, outputs: tuple) -> None:
             environment.update(
                 (name, value) for name, value in zip(step.node.output, outputs, strict=False) if name
             )
 
+        # Only a graph with a Gradient keeps every value it computed until the call ends.
         outputs = core.run_graph(
-            graph, feeds, state.binder, constants=state.constants, scope=_name_scope, observe=observe
+            with_gradients,
+            feeds,
+            state.binder,
+            constants=state.constants,
+            scope=_name_scope,
+            observe=observe if with_gradients is not graph else None,
         )
         return [_as_output(value) for value in outputs]
 
