@@ -39,26 +39,30 @@ def to_numpy_value(value: Any) -> Any:
     return to_numpy(value)
 
 
-def compile_model(model: onnx.ModelProto):
-    """Import `model` once; the result runs lists of numpy feeds and returns lists of numpy outputs."""
-    from toolkit.importers.torch import import_onnx
-
-    module = import_onnx(model)
-    count = len(module.onnx_output_names)
-    # 2- and 4-bit integers travel in 8-bit tensors, float4 in float32 (see dtypes.TORCH_DTYPES):
-    # relabel them.
+def relabel_outputs(model: onnx.ModelProto):
+    """numpy outputs → the ONNX output types: 2- and 4-bit integers travel in 8-bit tensors, float4
+    in float32 (see dtypes.TORCH_DTYPES), whether from the GraphModule or a reloaded .pt2."""
     declared = [
         onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type)
         if o.type.tensor_type.elem_type in (*SUB_BYTE_INTEGERS, *CARRIED_FLOATS)
         else None
         for o in model.graph.output
     ]
+    return lambda values: [v if d is None else v.astype(d) for v, d in zip(values, declared, strict=False)]
+
+
+def compile_model(model: onnx.ModelProto):
+    """Import `model` once; the result runs lists of numpy feeds and returns lists of numpy outputs."""
+    from toolkit.importers.torch import import_onnx
+
+    module = import_onnx(model)
+    count = len(module.onnx_output_names)
+    relabel = relabel_outputs(model)
 
     def run(feeds: list[Any]) -> list[Any]:
         with torch.no_grad():
             result = module(*[to_torch_value(f) for f in feeds])
         outputs = result if count > 1 else (result,)
-        values = [to_numpy_value(o) for o in outputs]
-        return [v if d is None else v.astype(d) for v, d in zip(values, declared, strict=False)]
+        return relabel([to_numpy_value(o) for o in outputs])
 
     return run

@@ -131,16 +131,17 @@ def test_unsupported_operators_are_listed_before_any_work():
         helper.make_node("Relu", ["x"], ["a"], name="fine"),
         helper.make_node("ImaginaryOp", ["a"], ["b"], name="first_bad"),
         helper.make_node("DeformConv", ["b", "b", "b"], ["c"], name="second_bad", kernel_shape=[2]),  # 1-D
-        helper.make_node("Cast", ["c"], ["y"], name="third_bad", to=TensorProto.FLOAT8E8M0),  # no TF dtype
+        helper.make_node("Imputer", ["c"], ["y"], name="third_bad", domain="ai.onnx.ml"),  # not in the table
     ]
     graph = helper.make_graph(
         nodes,
         "bad",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT8E8M0, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
     )
+    opsets = [helper.make_opsetid("", 19), helper.make_opsetid("ai.onnx.ml", 3)]
     with pytest.raises(UnsupportedOperatorError) as raised:
-        import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]))
+        import_onnx(helper.make_model(graph, opset_imports=opsets))
     message = str(raised.value)
     assert "first_bad (ImaginaryOp, opset 19)" in message
     assert "second_bad" in message and "only 2-D DeformConv" in message and "third_bad" in message

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.importers import conformance
-from tests.importers.conformance_torch import compile_model, to_numpy_value, to_torch_value
+from tests.importers.conformance_torch import compile_model, relabel_outputs, to_numpy_value, to_torch_value
 from toolkit.importers.torch import import_onnx, save
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -26,7 +26,7 @@ MODEL_FLOOR = 0.95
 # The .pt2 leg: this many node cases, drawn with this seed from those whose inputs and outputs are
 # tensors (torch.export takes no ONNX sequences or optionals); the GraphModule's expected failures
 # are expected there too, so fixing one in the importer does not change the sample.
-PT2_SAMPLE = 30
+PT2_SAMPLE = 200
 PT2_SEED = 10
 
 
@@ -56,12 +56,13 @@ def compile_saved_pt2(directory):
         path = os.path.join(directory, "model.pt2")
         save(import_onnx(model), path, example_inputs=[to_torch_value(f) for f in feeds])
         program = torch.export.load(path).module()
+        relabel = relabel_outputs(model)
 
         def run(inputs):
             with torch.no_grad():
                 outputs = program(*[to_torch_value(f) for f in inputs])
             outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
-            return [to_numpy_value(o) for o in outputs]
+            return relabel([to_numpy_value(o) for o in outputs])
 
         return run
 

@@ -132,14 +132,32 @@ def test_pt2_falls_back_to_fixed_shapes_with_a_warning(tmp_path, monkeypatch):
 
 def test_pt2_export_failure_is_one_line_naming_the_node(tmp_path):
     import torch
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     from toolkit.errors import ExportError
+
+    # Unique's output size is in the data (it runs in numpy): no torch.export program can hold it.
+    unique = helper.make_node("Unique", ["x"], ["y"], name="unique_by_data")
+    module = import_onnx(_varying_batch_model([unique]))
+    with pytest.raises(ExportError, match=r'node "unique_by_data" \(Unique\)') as raised:
+        save(module, tmp_path / "model.pt2", example_inputs=[torch.ones(2, 3)])
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "model.pt2").exists()
+
+
+def test_pt2_fixes_a_value_that_decides_a_shape_and_asserts_it(tmp_path):
+    """Expand's shape is a graph input: the GraphModule reads it at run time; the .pt2 holds the
+    example's value, says so when saved, and refuses other values rather than answer wrongly."""
+    import torch
+    from onnx import TensorProto, helper
 
     expand = helper.make_node("Expand", ["x", "shape"], ["y"], name="expand_by_data")
     shape_input = helper.make_tensor_value_info("shape", TensorProto.INT64, [2])
     module = import_onnx(_varying_batch_model([expand], [shape_input]))
-    with pytest.raises(ExportError, match=r'node "expand_by_data" \(Expand\)') as raised:
-        save(module, tmp_path / "model.pt2", example_inputs=[torch.ones(2, 3), torch.tensor([2, 3])])
-    assert "\n" not in str(raised.value)
-    assert not (tmp_path / "model.pt2").exists()
+    x = torch.arange(3.0).reshape(1, 3)
+    with pytest.warns(UserWarning, match=r'node "expand_by_data" input 1 = \[4, 3\]'):
+        save(module, tmp_path / "model.pt2", example_inputs=[x, torch.tensor([4, 3])])
+    program = torch.export.load(tmp_path / "model.pt2").module()
+    np.testing.assert_array_equal(program(x, torch.tensor([4, 3])), module(x, torch.tensor([4, 3])))
+    with pytest.raises(RuntimeError, match="differs from the value the .pt2 was exported with"):
+        program(x, torch.tensor([5, 3]))

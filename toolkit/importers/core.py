@@ -8,6 +8,7 @@ A framework importer supplies an `OperatorTable` (handlers named after ONNX oper
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -774,6 +775,33 @@ def _unique(problems: list[tuple[str, str, int, str]]) -> list[tuple[str, str, i
 
 
 # --------------------------------------------------------------------------- walking a prepared graph
+
+
+def gradient_forward(step: Step, index: int, top: PreparedGraph) -> PreparedGraph:
+    """The steps before a Gradient node that compute its y from its xs and zs, as a graph: each
+    table's Gradient re-runs it under its framework's autodiff (the builders pass it as `forward`)."""
+    sources = [*step.attributes["xs"], *step.attributes.get("zs", [])]
+    needed, chosen = {step.attributes["y"]}, []
+    for position in range(index - 1, -1, -1):
+        candidate = top.steps[position]
+        if any(name in needed for name in candidate.node.output):
+            chosen.append(position)
+            needed.update(name for name in candidate.node.input if name and name not in sources)
+    chosen.reverse()
+    renumber = {old: new for new, old in enumerate(chosen)}
+    nodes = [top.steps[position].node for position in chosen]
+    # Everything else the slice reads (graph inputs, constants) comes from the enclosing graph.
+    inputs = [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in sources]
+    graph_proto = onnx.helper.make_graph(nodes, f"{step.context.name}_forward", inputs, [])
+    return dataclasses.replace(
+        top,
+        graph=graph_proto,
+        steps=[top.steps[position] for position in chosen],
+        input_names=sources,
+        output_names=[step.attributes["y"]],
+        constants={},
+        subgraphs={(renumber[i], a): g for (i, a), g in top.subgraphs.items() if i in renumber},
+    )
 
 
 def bind_constants(graph: PreparedGraph, binder: ConstantBinder) -> dict[str, Any]:

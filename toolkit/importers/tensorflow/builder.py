@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -191,8 +192,39 @@ class ImportedModule(tf.Module):
             )
         feeds = {name: _as_tensor(value) for name, value in zip(graph.input_names, inputs, strict=True)}
         state = self._state
-        outputs = core.run_graph(graph, feeds, state.binder, constants=state.constants, scope=_name_scope)
+        environment = {**state.constants, **feeds}  # every value by ONNX name, for the Gradient operator
+        with_gradients = _with_gradient_forwards(graph, environment)
+
+        def observe(step: core.Step, outputs: tuple) -> None:
+            environment.update(
+                (name, value) for name, value in zip(step.node.output, outputs, strict=False) if name
+            )
+
+        # Only a graph with a Gradient keeps every value it computed until the call ends.
+        outputs = core.run_graph(
+            with_gradients,
+            feeds,
+            state.binder,
+            constants=state.constants,
+            scope=_name_scope,
+            observe=observe if with_gradients is not graph else None,
+        )
         return [_as_output(value) for value in outputs]
+
+
+def _with_gradient_forwards(graph: core.PreparedGraph, environment: dict) -> core.PreparedGraph:
+    """Gradient steps get `forward`, the slice of the graph from their xs to y (as the torch
+    builder gives them), run on this call's values."""
+    steps, changed = list(graph.steps), False
+    for index, step in enumerate(steps):
+        if step.node.op_type == "Gradient" and step.context.domain == "ai.onnx.preview.training":
+            changed = True
+            forward = core.Subgraph(core.gradient_forward(step, index, graph), None, environment)
+            function = functools.partial(step.handler.function, forward=forward)
+            steps[index] = dataclasses.replace(
+                step, handler=dataclasses.replace(step.handler, function=function)
+            )
+    return dataclasses.replace(graph, steps=steps) if changed else graph
 
 
 def _after_binding(prepared: core.PreparedModel) -> core.PreparedModel:

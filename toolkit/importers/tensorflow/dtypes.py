@@ -51,6 +51,8 @@ NATIVE_FLOAT8_DTYPES = {
 }
 CARRIERS = {
     **{t: np.dtype(np.float32) for t in FLOAT_FORMATS},
+    # TF 2.21 has no float8_e8m0fnu: its values (2^-127 .. 2^127, NaN) are exact in float32.
+    T.FLOAT8E8M0: np.dtype(np.float32),
     **{t: np.dtype(np.int8 if f.signed else np.uint8) for t, f in INTEGER_FORMATS.items()},
 }
 _ML_DTYPES = {np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t)): carrier for t, carrier in CARRIERS.items()}
@@ -76,8 +78,10 @@ def as_onnx_array(array: np.ndarray, element_type: int) -> np.ndarray:
     return np.asarray(array).astype(onnx.helper.tensor_dtype_to_np_dtype(element_type))
 
 
-def cast_to(x, element_type: int, saturate: bool):
+def cast_to(x, element_type: int, saturate: bool, round_mode: str = "up"):
     """ONNX Cast of a TF tensor to a carried or native float8 type, as onnx's reference rounds it."""
+    if element_type == T.FLOAT8E8M0:
+        return _round_to_e8m0(x, saturate, round_mode)
     if element_type in FLOAT_FORMATS:
         return _round_to_float(x, FLOAT_FORMATS[element_type], saturate)
     if element_type in INTEGER_FORMATS:
@@ -104,6 +108,31 @@ def _round_to_float(x, fmt: quantization.FloatFormat, saturate: bool):
     rounded = tf.where(x < 0, -rounded, rounded)
     nan = float("nan") if fmt.has_nan else 0.0
     return tf.where(tf.math.is_nan(x), tf.constant(nan, tf.float32), rounded)
+
+
+def _round_to_e8m0(x, saturate: bool, round_mode: str):
+    """ONNX Cast to float8_e8m0fnu, the bit rule torch/dtypes.cast_to_e8m0 follows: float32's
+    exponent, rounded per round_mode (the sign dropped; NaN and inf give NaN; saturate keeps the
+    largest exponent from overflowing to NaN), carried as the power of two it stands for."""
+    bits = tf.bitcast(tf.cast(x, tf.float32), tf.int32)
+    exponent = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 23), 0xFF)
+    special = tf.equal(exponent, 0xFF)
+
+    def has(mask):
+        return tf.not_equal(tf.bitwise.bitwise_and(bits, mask), 0)
+
+    if round_mode == "nearest":
+        increment = has(0x400000) & (has(0x200000) | has(0x1FFFFF) | (exponent > 0)) & ~special
+    elif round_mode == "up":
+        increment = has(0x7FFFFF) & ~special
+    else:  # "down"
+        increment = tf.zeros_like(special)
+    if saturate:
+        increment = increment & tf.not_equal(exponent, 0xFE)
+    exponent = tf.where(special, 0xFF, exponent + tf.cast(increment, tf.int32))
+    power = tf.bitcast(tf.bitwise.left_shift(exponent, 23), tf.float32)
+    power = tf.where(tf.equal(exponent, 0), tf.constant(2.0**-127, tf.float32), power)  # a subnormal
+    return tf.where(tf.equal(exponent, 0xFF), tf.constant(float("nan"), tf.float32), power)
 
 
 def _wrap_to_integer(x, fmt: IntegerFormat):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import onnx
 import torch
 import torch.fx
 
@@ -214,9 +213,14 @@ def _recording(
     def record(*args, **keywords):
         cursor = graph._root.prev
         if step.node.op_type == "Gradient":
-            forward = _gradient_slice(step, index, top)
+            forward = core.gradient_forward(step, index, top)
             keywords["forward"] = core.Subgraph(forward, None, environment)
             subgraphs["forward"] = forward
+        known = _known_arguments(step, args, subgraphs, tracer.root, top)
+        if known is not None:
+            result = _run_on_known(step, known, keywords)
+            if result is not None:
+                return result
         try:
             if subgraphs and step.node.op_type != "Loop" and not _static_condition(step, args):
                 raise NeedsValues("control flow runs on real tensors")
@@ -247,30 +251,57 @@ def _recording(
     return record
 
 
-def _gradient_slice(step: core.Step, index: int, top: core.PreparedGraph) -> core.PreparedGraph:
-    """The steps before a Gradient node that compute its y from its xs and zs, as a graph."""
-    sources = [*step.attributes["xs"], *step.attributes.get("zs", [])]
-    needed, chosen = {step.attributes["y"]}, []
-    for position in range(index - 1, -1, -1):
-        candidate = top.steps[position]
-        if any(name in needed for name in candidate.node.output):
-            chosen.append(position)
-            needed.update(name for name in candidate.node.input if name and name not in sources)
-    chosen.reverse()
-    renumber = {old: new for new, old in enumerate(chosen)}
-    nodes = [top.steps[position].node for position in chosen]
-    # Everything else the slice reads (graph inputs, constants) comes from the enclosing graph.
-    inputs = [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in sources]
-    graph_proto = onnx.helper.make_graph(nodes, f"{step.context.name}_forward", inputs, [])
-    return dataclasses.replace(
-        top,
-        graph=graph_proto,
-        steps=[top.steps[position] for position in chosen],
-        input_names=sources,
-        output_names=[step.attributes["y"]],
-        constants={},
-        subgraphs={(renumber[i], a): g for (i, a), g in top.subgraphs.items() if i in renumber},
-    )
+# Read the module's training flag (see training.py): computed when called, never at build time.
+_TRAINING_OPS = frozenset({"BatchNormalization", "Dropout"})
+
+
+def _known_arguments(step, args, subgraphs, root: torch.nn.Module, top: core.PreparedGraph):
+    """The arguments as real tensors when every one is known while building, else None.
+
+    Shapes of static inputs come out of the Shape handler as real tensors, but a constant they meet
+    (an initializer, a function body's `One1D`) is a buffer read through a proxy, so `Div(Shape(x),
+    Two1D)` was recorded, and the Expand or Slice it sizes ran on real tensors at call time, where
+    torch.export cannot read it. Run such a node now instead, as the core folds initializers.
+    """
+    if subgraphs or step.node.op_type in core.NONDETERMINISTIC_OPS or step.node.op_type in _TRAINING_OPS:
+        return None
+    known, read_buffer, size = [], False, 0
+    for value in args:
+        if is_proxy(value):
+            node = value.node
+            if (
+                node.op != "get_attr"
+                or "onnx_constant" not in node.meta
+                or node.meta.get("onnx_name") in top.state
+            ):
+                return None
+            tensor = getattr(root, node.target)
+            if isinstance(tensor, torch.nn.Parameter):  # computations on parameters stay, for gradients
+                return None
+            known.append(tensor)
+            read_buffer = True
+        elif value is None or isinstance(value, torch.Tensor):
+            known.append(value)
+        else:
+            return None  # a sequence (a Python list) or anything else: built as usual
+        size += value.numel() if isinstance(value, torch.Tensor) else 0
+    if not read_buffer or size > core.FOLD_ELEMENT_LIMIT:
+        return None
+    return known
+
+
+def _run_on_known(step: core.Step, known: list, keywords: dict):
+    """The handler's tensors for known arguments, or None to build the node as usual."""
+    try:
+        result = step.handler.function(*known, **keywords)
+    except Exception:  # a handler that cannot run on these now runs on proxies, as before
+        return None
+    values = result if isinstance(result, (tuple, list)) else (result,)
+    if not all(
+        value is None or (isinstance(value, torch.Tensor) and not is_proxy(value)) for value in values
+    ):
+        return None
+    return result
 
 
 def _static_condition(step: core.Step, args) -> bool:

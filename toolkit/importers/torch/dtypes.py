@@ -77,8 +77,9 @@ def to_torch(array: np.ndarray) -> torch.Tensor:
     if name in ("int4", "int2", "uint4", "uint2"):  # carried in 8-bit integers (see TORCH_DTYPES)
         return torch.from_numpy(array.astype(np.int8 if name.startswith("int") else np.uint8))
     if name in _ML_DTYPES:
-        bits = np.ascontiguousarray(array).view(np.uint16 if name == "bfloat16" else np.uint8)
-        unsigned = torch.from_numpy(bits.copy())
+        # np.array, not np.ascontiguousarray: that one gives a 0-d array one dimension.
+        bits = np.array(array, order="C").view(np.uint16 if name == "bfloat16" else np.uint8)
+        unsigned = torch.from_numpy(bits)
         return unsigned.view(_ML_DTYPES[name])
     if array.dtype == object or array.dtype.kind in "SU":
         raise TypeError("torch has no string tensors")

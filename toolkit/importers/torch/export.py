@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import textwrap
 import traceback
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from toolkit.errors import ExportError, UsageError
-from toolkit.importers.torch.dtypes import TORCH_DTYPES
+from toolkit.importers.torch.dtypes import TORCH_DTYPES, to_numpy
 from toolkit.io import atomic_output, first_line
 
 # Size given to a dimension that varies between calls when example inputs are made up.
@@ -63,32 +64,41 @@ def save_exported_program(module: torch.fx.GraphModule, path, example_inputs=Non
     """torch.export with the ONNX graph's varying dimensions kept dynamic; when torch cannot keep
     them, the example's sizes are fixed, with a warning saying which node stopped it."""
     example = tuple(example_inputs) if example_inputs is not None else example_inputs_for(module)
+    strings = [
+        node.name
+        for node, value in zip(module.graph.find_nodes(op="placeholder"), example, strict=False)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "OSU"
+    ]
+    if strings:
+        raise UsageError(
+            f"{path}: graph input(s) {', '.join(strings)} hold strings and torch.export takes tensors "
+            "only (torch has no string tensors): use the imported module in Python instead"
+        )
     example = tuple(torch.as_tensor(e) for e in example)
     dynamic_shapes = _dynamic_shapes(module)
-    try:
-        program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
-        if _fixed_dynamic_axes(program, dynamic_shapes):
-            with _recurrences_as_loops():
-                looped = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
-            if not _fixed_dynamic_axes(looped, dynamic_shapes):
-                program = looped
-    except Exception as dynamic_error:
-        if not any(dynamic_shapes):
-            raise _export_error(path, module, dynamic_error) from dynamic_error
+    with _example_values(module, example) as fixed_values:
         try:
-            program = torch.export.export(module, example)
-        except Exception as static_error:
-            raise _export_error(path, module, static_error) from static_error
-        fixed = ", ".join(
-            f"{node.name} {tuple(e.shape)}"
-            for node, e, spec in zip(
-                module.graph.find_nodes(op="placeholder"), example, dynamic_shapes, strict=False
-            )
-            if spec
-        )
+            program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
+            if _fixed_dynamic_axes(program, dynamic_shapes):
+                with _recurrences_as_loops():
+                    looped = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
+                if not _fixed_dynamic_axes(looped, dynamic_shapes):
+                    program = looped
+        except Exception as dynamic_error:
+            if not any(dynamic_shapes):
+                raise _export_error(path, module, dynamic_error) from dynamic_error
+            try:
+                program = torch.export.export(module, example)
+            except Exception as static_error:
+                raise _export_error(path, module, static_error) from static_error
+            _warn_fixed_shapes(path, module, example, dynamic_shapes, dynamic_error)
+    read = dict.fromkeys(
+        f'node "{v.node}" input {v.position} = {v.array.tolist()}' for v in fixed_values if v.read
+    )
+    if read:
         warnings.warn(
-            f"{path}: exported with fixed input shapes ({fixed}), so the batch cannot vary: the dynamic "
-            f"export failed{_failing_node(module, dynamic_error)}: {first_line(dynamic_error)}",
+            f"{path}: values that decide shapes were fixed to the example's ({'; '.join(read)}): "
+            "the program raises when called with others",
             stacklevel=4,
         )
     # Saved through a file object: torch warns about a temporary path that does not end in .pt2.
@@ -137,6 +147,106 @@ def _recurrences_as_loops():
             yield
     finally:
         forget_kernels()  # the patch's own kernels, once it is undone
+
+
+def _warn_fixed_shapes(path, module, example, dynamic_shapes, dynamic_error) -> None:
+    fixed = ", ".join(
+        f"{node.name} {tuple(e.shape)}"
+        for node, e, spec in zip(
+            module.graph.find_nodes(op="placeholder"), example, dynamic_shapes, strict=False
+        )
+        if spec
+    )
+    warnings.warn(
+        f"{path}: exported with fixed input shapes ({fixed}), so the batch cannot vary: the dynamic "
+        f"export failed{_failing_node(module, dynamic_error)}: {first_line(dynamic_error)}",
+        stacklevel=5,
+    )
+
+
+# An eager node's inputs that may decide shapes: small 0-d/1-d tensors (sizes, axes, pads, a Range's limits).
+EXAMPLE_VALUE_LIMIT = 64
+
+
+@contextlib.contextmanager
+def _example_values(module: torch.fx.GraphModule, example: tuple):
+    """While torch.export traces, the small inputs of each eager step (an OnnxNode submodule, or a
+    `values.leaf` function: a handler that reads values at run time) carry what they held on
+    `example`, so the handler reads them as it does in the GraphModule; values.maybe_known asserts
+    them in the program. Yields the tags; the module is as it was afterwards."""
+    from toolkit.importers.torch.builder import OnnxNode
+    from toolkit.importers.torch.ops.values import EXAMPLE_VALUE, ExampleValue, is_fake
+
+    def eager(node: torch.fx.Node) -> bool:
+        if node.op == "call_module":
+            return isinstance(module.get_submodule(node.target), OnnxNode)
+        return node.op == "call_function" and getattr(node.target, "reads_values", False)
+
+    steps = [node for node in module.graph.nodes if eager(node)]
+    recorded: dict[str, list] = {}
+    tags: list[ExampleValue] = []
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, node):
+            if node in steps:
+                args, _ = self.fetch_args_kwargs_from_env(node)
+                recorded[node.name] = [_small_values(a) for a in args]
+            return super().run_node(node)
+
+    def tag(node: torch.fx.Node, args) -> None:
+        name = node.meta.get("onnx_node", node.name)
+        for position, (value, array) in enumerate(zip(args, recorded.get(node.name, ()), strict=False)):
+            if array is not None and isinstance(value, torch.Tensor) and is_fake(value):
+                tags.append(ExampleValue(array, name, position))
+                setattr(value, EXAMPLE_VALUE, tags[-1])
+
+    def tagging(node: torch.fx.Node, function):
+        # A leaf whose body must stay plain torch (it is copied into the .py) names its variant
+        # that reads values through values.maybe_known.
+        variant = getattr(function, "under_export", function)
+
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            tag(node, args)
+            return variant(*args, **kwargs)
+
+        return call
+
+    if steps:
+        try:
+            with torch.no_grad():
+                Recorder(module).run(*example)
+        except Exception:  # torch.export reports what goes wrong, at its node
+            recorded.clear()
+    handles, swapped = [], {}
+    for node in steps:
+        if node.name not in recorded:
+            continue
+        if node.op == "call_module":
+            hook = functools.partial(lambda node, _, args: tag(node, args), node)
+            handles.append(module.get_submodule(node.target).register_forward_pre_hook(hook))
+        else:
+            swapped[node] = node.target
+            node.target = tagging(node, node.target)
+    if swapped:
+        module.recompile()
+    try:
+        yield tags
+    finally:
+        for handle in handles:
+            handle.remove()
+        for node, function in swapped.items():
+            node.target = function
+        if swapped:
+            module.recompile()
+
+
+def _small_values(value) -> np.ndarray | None:
+    if not isinstance(value, torch.Tensor) or value.is_complex():
+        return None
+    if value.dim() > 1 or value.numel() > EXAMPLE_VALUE_LIMIT:
+        return None
+    return to_numpy(value.detach()).copy()
 
 
 def _export_error(path, module: torch.fx.GraphModule, error: Exception) -> ExportError:

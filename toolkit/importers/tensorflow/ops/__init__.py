@@ -1,8 +1,9 @@
 """The TensorFlow operator table: handlers named after ONNX operators, grouped by family.
 
-Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals),
-deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), nn, quantization,
-resize, rnn, roi_align, signal, tensor. ONNX's rules themselves live in
+Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals, Gradient),
+deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), ml (ai.onnx.ml on
+numbers), nn, optimizers (training steps), quantization, resize, rnn, roi_align, signal, strings
+(StringSplit, LabelEncoder), tensor. ONNX's rules themselves live in
 toolkit/importers/semantics/, shared with the torch table.
 
 `register` is the core's `OperatorTable.register` plus how the handler treats layout tags
@@ -22,9 +23,8 @@ from toolkit.importers import common, core
 from toolkit.importers.tensorflow import layout
 
 table = core.OperatorTable("tensorflow")
-# Element types TensorFlow has no dtype for; reported in the up-front scan. (The other small
-# floats and integers are native or carried: see dtypes.py.)
-table.unsupported_element_types.add(onnx.TensorProto.FLOAT8E8M0)
+# Element types TensorFlow has no dtype for would be reported in the up-front scan: since TF 2.21
+# every small float and integer ONNX defines is native or carried (see dtypes.py).
 
 
 def register(
@@ -70,12 +70,15 @@ def load_all() -> core.OperatorTable:
         elementwise,
         grid_sample,
         math,
+        ml,
         nn,
+        optimizers,
         quantization,
         resize,
         rnn,
         roi_align,
         signal,
+        strings,
         tensor,
     )
 

@@ -282,6 +282,59 @@ def scan(
     return (*states, *outputs)
 
 
+@register("Scan", since=8)
+def scan_8(sequence_lens, *inputs, body, num_scan_inputs, directions=None, context):
+    """Scan before opset 9: every input has a leading batch axis (scanned along axis 1), and each
+    batch entry runs its own scan over its first sequence_lens[b] steps (all of them without);
+    scan outputs past an entry's length are zeros, as in the torch table."""
+    state_count = len(inputs) - num_scan_inputs
+    batch = inputs[0].shape[0]
+    if batch is None:
+        raise ValueError("Scan (opset 8) needs a batch size known when the graph is built")
+    steps = tf.shape(inputs[-1])[1]
+    lengths = [None] * batch if sequence_lens is None else [sequence_lens[b] for b in range(batch)]
+    longest = steps if sequence_lens is None else tf.reduce_max(sequence_lens)
+    results = []
+    for entry, length in enumerate(lengths):
+        states = [state[entry] for state in inputs[:state_count]]
+        sequences = [
+            sequence[entry] if length is None else sequence[entry, :length]
+            for sequence in inputs[state_count:]
+        ]
+        results.append(
+            scan(
+                *states, *sequences, body=body, num_scan_inputs=num_scan_inputs,
+                scan_input_directions=directions, context=context,
+            )
+        )  # fmt: skip
+    finals = []
+    for index in range(context.num_outputs):
+        items = [result[index] for result in results]
+        if index >= state_count:
+            items = [_pad_steps(item, longest) for item in items]
+        finals.append(tf.stack(items))
+    return tuple(finals)
+
+
+def _pad_steps(item, longest):
+    padding = [[0, longest - tf.shape(item)[0]]] + [[0, 0]] * (item.shape.rank - 1)
+    return tf.pad(item, padding)
+
+
+@register("Gradient", since=1, domain="ai.onnx.preview.training")
+def gradient(*inputs, xs, y, zs=(), forward=None):
+    """dy/dx for each named x by tf.GradientTape. `forward` is the slice of the graph from xs (and
+    zs) to y, which the builder supplies: the node itself names its y, it does not take it as input."""
+    if forward is None:
+        raise ValueError("Gradient re-runs the graph from its xs: only the top graph's builder supplies it")
+    leaves = list(inputs[: len(xs)])
+    with tf.GradientTape() as tape:
+        for leaf in leaves:
+            tape.watch(leaf)
+        (value,) = _outputs(forward, *leaves, *inputs[len(xs) :])
+    return tuple(tape.gradient(value, leaves, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+
+
 # --------------------------------------------------------------------------- sequences
 
 

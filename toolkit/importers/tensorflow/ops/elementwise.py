@@ -121,9 +121,15 @@ def mod(a, b, *, fmod=0):
 
 @_elementwise("BitShift", since=11)
 def bit_shift(x, y, *, direction):
+    # onnx's cases (and torch) for amounts outside [0, width): a left shift gives 0, a right
+    # shift the sign fill (-1 for negative x, else 0); TF's kernels leave those undefined.
+    width = x.dtype.size * 8
+    outside = (y < 0) | (y >= width)
+    amount = tf.where(outside, tf.zeros_like(y), y)
     if direction == "LEFT":
-        return tf.bitwise.left_shift(x, y)
-    return tf.bitwise.right_shift(x, y)
+        return tf.where(outside, tf.zeros_like(x), tf.bitwise.left_shift(x, amount))
+    fill = tf.zeros_like(x) if x.dtype.is_unsigned else tf.where(x < 0, -tf.ones_like(x), tf.zeros_like(x))
+    return tf.where(outside, fill, tf.bitwise.right_shift(x, amount))
 
 
 def _variadic(op_type: str, function, since: int = 6) -> None:
@@ -233,11 +239,11 @@ def shrink(x, *, bias=0.0, lambd=0.5):
     return tf.where(x < -lambd, x + bias, tf.where(x > lambd, x - bias, tf.zeros_like(x)))
 
 
-def _cast(x, to_type, saturate=1):
+def _cast(x, to_type, saturate=1, round_mode="up"):
     from toolkit.importers.tensorflow import dtypes
 
     if to_type in dtypes.CARRIERS or to_type in dtypes.NATIVE_FLOAT8:
-        return dtypes.cast_to(x, to_type, bool(saturate))
+        return dtypes.cast_to(x, to_type, bool(saturate), round_mode)
     target = tf_dtype(to_type)
     if x.dtype == target:
         return x
@@ -259,7 +265,7 @@ def _cast(x, to_type, saturate=1):
 
 @register("Cast", since=6, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
 def cast(x, *, to, saturate=1, round_mode="up"):
-    return _cast(x, to, saturate)
+    return _cast(x, to, saturate, round_mode)
 
 
 @register("CastLike", since=15, layout_mode="elementwise", check=lambda a, c: _cast_check(a, c))
@@ -267,7 +273,7 @@ def cast_like(x, target_type, *, saturate=1, round_mode="up", context):
     # The ONNX type, not target_type.dtype: carried types (int4, float8 fnuz) share their carrier's.
     info = context.inputs[1]
     if info is not None and info.element_type:
-        return _cast(x, info.element_type, saturate)
+        return _cast(x, info.element_type, saturate, round_mode)
     if target_type.dtype == tf.string:
         return _cast(x, 8)
     from toolkit.importers.common import numpy_to_onnx_dtype

@@ -26,8 +26,9 @@ _AXES_INPUT_SINCE = {name: 18 for name in _REDUCTIONS} | {"ReduceSum": 13}
 
 def _extreme(function, x, axes, keep):
     if x.dtype == tf.bool:
-        cast = tf.cast(x, tf.int8)
-        return tf.cast(function(cast, axes, keep), tf.bool)
+        # any/all: an empty set's maximum is False and its minimum True, as ONNX's reference says.
+        logical = tf.reduce_any if function is tf.reduce_max else tf.reduce_all
+        return logical(x, axes, keep)
     return function(x, axes, keep)
 
 

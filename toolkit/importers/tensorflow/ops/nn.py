@@ -521,7 +521,8 @@ def lp_normalization(x, *, axis=-1, p=2):
         norm = tf.reduce_sum(tf.abs(x), axis, keepdims=True)
     else:
         norm = tf.sqrt(tf.reduce_sum(tf.square(x), axis, keepdims=True))
-    return x / norm
+    # As onnx's reference (and the torch table): a zero norm leaves zeros (not 0/0's NaN).
+    return x / tf.where(norm == 0, tf.ones_like(norm), norm)
 
 
 @register("MeanVarianceNormalization", since=9)

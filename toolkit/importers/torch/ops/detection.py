@@ -8,7 +8,7 @@ import torch
 
 from toolkit.importers.semantics import detection as rules
 from toolkit.importers.torch.ops.table import register
-from toolkit.importers.torch.ops.values import leaf, maybe_known
+from toolkit.importers.torch.ops.values import NeedsValues, leaf, maybe_known
 
 
 def _suppresses(boxes, center_point_box, iou_threshold):
@@ -25,8 +25,12 @@ def _suppresses(boxes, center_point_box, iou_threshold):
 
 
 def _scalar(value, default):
+    if value is None:
+        return default
     array = maybe_known(value)
-    return default if array is None or array.size == 0 else array.reshape(-1)[0].item()
+    if array is None:  # a fake tensor under torch.export: its value is not the default
+        raise NeedsValues("NonMaxSuppression's limits are known only at run time")
+    return default if array.size == 0 else array.reshape(-1)[0].item()
 
 
 @leaf

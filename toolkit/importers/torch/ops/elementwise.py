@@ -74,7 +74,8 @@ for _op, _function in {
     "IsNaN": torch.isnan,
     # ONNX Round: half to even, as torch.round.
     "Round": torch.round,
-    "Identity": lambda x: x,
+    # A 1-tuple for a sequence (a list), which the core would read as several outputs.
+    "Identity": lambda x: (x,) if isinstance(x, list) else x,
 }.items():
     _unary(_op, _function, since=1)
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from toolkit.importers.common import normalize_axes, normalize_axis
 from toolkit.importers.torch.ops.symbolic import symbolic_ints, with_symbolic
 from toolkit.importers.torch.ops.table import register
-from toolkit.importers.torch.ops.values import NeedsValues, dims, is_proxy, maybe_known_ints, rank
+from toolkit.importers.torch.ops.values import NeedsValues, dims, dtype_of, is_proxy, maybe_known_ints, rank
 
 
 def _reduce(function, data, axes, keepdims, noop_with_empty_axes):
@@ -58,17 +58,18 @@ def _prod(x, axes, keepdims):
 
 def _extreme(function, largest: bool):
     def reduce(x, axes, keepdims):
+        dtype = dtype_of(x)  # a proxy's x.dtype is itself a proxy: `if` on it cannot trace
         if _empty_along(x, axes):
             # ONNX ReduceMax/ReduceMin of an empty set: the type's lowest (highest) value, False (True).
-            if x.dtype == torch.bool:
+            if dtype == torch.bool:
                 identity = not largest
-            elif x.dtype.is_floating_point:
+            elif dtype.is_floating_point:
                 identity = -math.inf if largest else math.inf
             else:
-                identity = torch.iinfo(x.dtype).min if largest else torch.iinfo(x.dtype).max
+                identity = torch.iinfo(dtype).min if largest else torch.iinfo(dtype).max
             shaped = torch.sum(x.to(torch.float32), dim=axes, keepdim=keepdims)
-            return torch.full_like(shaped, identity, dtype=x.dtype)
-        if x.dtype == torch.bool:
+            return torch.full_like(shaped, identity, dtype=dtype)
+        if dtype == torch.bool:
             return function(x.to(torch.uint8), dim=axes, keepdim=keepdims).to(torch.bool)
         return function(x, dim=axes, keepdim=keepdims)
 

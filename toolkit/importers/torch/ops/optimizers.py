@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import torch
 
+from toolkit.importers.semantics import optimizers as rules
 from toolkit.importers.torch.ops.table import register
-
-TRAINING_DOMAIN = "ai.onnx.preview.training"
-
-
-def _groups(tensors, kinds: int) -> list[list]:
-    """[X1..Xn, G1..Gn, ...] as n groups of `kinds` tensors each."""
-    count = len(tensors) // kinds
-    return [[tensors[kind * count + i] for kind in range(kinds)] for i in range(count)]
 
 
 def _wide(value):
     return value.to(torch.float64)
 
 
-@register("Adagrad", since=1, domain=TRAINING_DOMAIN)
+@register("Adagrad", since=1, domain=rules.TRAINING_DOMAIN)
 def adagrad(r, t, *tensors, decay_factor=0.0, epsilon=1e-6, norm_coefficient=0.0):
     rate = _wide(r) / (1 + _wide(t) * decay_factor)
     xs, hs = [], []
-    for x, g, h in _groups(tensors, 3):
+    for x, g, h in rules.groups(tensors, 3):
         gradient = norm_coefficient * _wide(x) + _wide(g)
         accumulated = _wide(h) + gradient * gradient
         xs.append((_wide(x) - rate * gradient / (torch.sqrt(accumulated) + epsilon)).to(x.dtype))
@@ -37,7 +30,7 @@ def adagrad(r, t, *tensors, decay_factor=0.0, epsilon=1e-6, norm_coefficient=0.0
     return tuple(xs + hs)
 
 
-@register("Adam", since=1, domain=TRAINING_DOMAIN)
+@register("Adam", since=1, domain=rules.TRAINING_DOMAIN)
 def adam(
     r, t, *tensors, alpha=0.9, beta=0.999, epsilon=1e-6, norm_coefficient=0.0, norm_coefficient_post=0.0
 ):
@@ -46,7 +39,7 @@ def adam(
     corrected = _wide(r) * torch.sqrt(1 - beta**steps) / (1 - alpha**steps)
     rate = torch.where(steps > 0, corrected, _wide(r))
     xs, vs, hs = [], [], []
-    for x, g, v, h in _groups(tensors, 4):
+    for x, g, v, h in rules.groups(tensors, 4):
         gradient = norm_coefficient * _wide(x) + _wide(g)
         momentum = alpha * _wide(v) + (1 - alpha) * gradient
         second = beta * _wide(h) + (1 - beta) * gradient * gradient
@@ -57,17 +50,12 @@ def adam(
     return tuple(xs + vs + hs)
 
 
-def _momentum_check(attributes, context):
-    mode = attributes.get("mode")
-    return "" if mode in ("standard", "nesterov") else f"mode={mode!r} is not one of standard, nesterov"
-
-
-@register("Momentum", since=1, domain=TRAINING_DOMAIN, check=_momentum_check)
+@register("Momentum", since=1, domain=rules.TRAINING_DOMAIN, check=rules.momentum_check)
 def momentum(r, t, *tensors, alpha, beta, mode, norm_coefficient):
     # The gradient's coefficient is 1 at the first step (T = 0), beta afterwards.
     coefficient = torch.where(_wide(t) > 0, torch.tensor(float(beta), dtype=torch.float64), 1.0)
     xs, vs = [], []
-    for x, g, v in _groups(tensors, 3):
+    for x, g, v in rules.groups(tensors, 3):
         gradient = norm_coefficient * _wide(x) + _wide(g)
         velocity = alpha * _wide(v) + coefficient * gradient
         step = velocity if mode == "standard" else gradient + alpha * velocity

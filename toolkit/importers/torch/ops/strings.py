@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from onnx import TensorProto
 
+from toolkit.importers.semantics import label_encoder as rules
 from toolkit.importers.torch.ops.table import register, table
 from toolkit.importers.torch.ops.values import leaf
 
@@ -134,12 +135,6 @@ def regex_full_match(x, *, pattern=None):
     return _full_match(x, pattern)
 
 
-def _items(values) -> list:
-    """An attribute's keys or values as Python items (strings decoded)."""
-    items = np.asarray(values).reshape(-1).tolist()
-    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in items]
-
-
 @leaf
 def _look_up(x, mapping, default, dtype_name):
     dtype = None if dtype_name is None else np.dtype(dtype_name)
@@ -167,21 +162,12 @@ def label_encoder(
     values_strings=None,
     values_tensor=None,
 ):
-    # ONNX LabelEncoder: the keys and the values each come in exactly one of their attributes; a
-    # value of a kind without its default attribute takes the spec's (-1, -0.0 or "_Unused").
-    keys = next(k for k in (keys_floats, keys_int64s, keys_strings, keys_tensor) if k is not None)
-    if values_tensor is not None:
-        dtype = None if values_tensor.dtype.kind in "OSU" else values_tensor.dtype
-        fallback = "_Unused" if dtype is None else (-0.0 if dtype.kind == "f" else -1)
-        default = _items(default_tensor)[0] if default_tensor is not None else fallback
-        values = values_tensor
-    elif values_strings is not None:
-        dtype, default, values = None, default_string, values_strings
-    elif values_int64s is not None:
-        dtype, default, values = np.dtype(np.int64), default_int64, values_int64s
-    else:
-        dtype, default, values = np.dtype(np.float32), default_float, values_floats
-    mapping = dict(zip(_items(keys), _items(values), strict=True))
+    keys, values, default, dtype = rules.table(
+        default_float, default_int64, default_string, default_tensor,
+        keys_floats, keys_int64s, keys_strings, keys_tensor,
+        values_floats, values_int64s, values_strings, values_tensor,
+    )  # fmt: skip
+    mapping = dict(zip(keys, values, strict=True))
     # The dtype goes by name: an fx node's arguments cannot hold a numpy dtype.
     return _look_up(x, mapping, default, None if dtype is None else dtype.name)
 

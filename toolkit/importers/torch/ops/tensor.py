@@ -97,6 +97,20 @@ def reshape_at_run_time(data, shape, allowzero: int):
     return data.reshape(sizes)
 
 
+def _reshape_under_export(data, shape, allowzero: int):
+    """reshape_at_run_time while torch.export traces: the example's shape, which the program
+    asserts (export.py). The leaf itself stays plain torch, for the generated .py."""
+    sizes = maybe_known_ints(shape)
+    if sizes is None:
+        return reshape_at_run_time.leaf_function(data, shape, allowzero)
+    if not allowzero:
+        sizes = [data.shape[i] if s == 0 else s for i, s in enumerate(sizes)]
+    return data.reshape(sizes)
+
+
+reshape_at_run_time.leaf_function.under_export = _reshape_under_export
+
+
 @register("Reshape", since=5)
 def reshape(data, shape, *, allowzero=0):
     target = symbolic_ints(shape)
@@ -669,4 +683,4 @@ def optional_has_element(input=None):  # noqa: A002
 
 @register("OptionalGetElement", since=15)
 def optional_get_element(input):  # noqa: A002
-    return input
+    return (input,)  # a 1-tuple, as Optional: a sequence (a list) is one output, not several

@@ -11,6 +11,7 @@ builder then records the whole ONNX node as one submodule that runs the handler 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -74,11 +75,55 @@ def maybe_known(value) -> np.ndarray | None:
     if isinstance(value, np.ndarray):
         return value
     if is_proxy(value):
-        return value.node.meta.get("onnx_constant")
+        known = value.node.meta.get("onnx_constant")
+        return _empty_value(value) if known is None else known
     if isinstance(value, torch.Tensor):
-        # torch.export runs eager nodes on fake tensors: they have shapes but no values to read.
-        return None if is_fake(value) else to_numpy(value)
+        # torch.export runs eager nodes on fake tensors: they have shapes but no values to read,
+        # except the example's values that the .pt2 writer fixes (see ExampleValue).
+        return _example_value(value) if is_fake(value) else to_numpy(value)
     return np.asarray(value)
+
+
+@dataclasses.dataclass
+class ExampleValue:
+    """What an eager node's input held on the example inputs, attached to its fake tensor while
+    torch.export traces (export.py): a handler that reads it gets the value, and the program
+    asserts at run time that the input still holds it, as torch.export fixes a size it cannot keep."""
+
+    array: np.ndarray
+    node: str  # the ONNX node
+    position: int  # its input
+    read: bool = False
+
+
+EXAMPLE_VALUE = "onnx_example_value"
+
+
+def _example_value(value: torch.Tensor) -> np.ndarray | None:
+    example = getattr(value, EXAMPLE_VALUE, None)
+    if example is None:
+        return None
+    if not example.read:
+        example.read = True
+        torch._assert_async(
+            torch.all(value == to_torch(example.array)),
+            f"node {example.node!r} input {example.position} differs from the value the .pt2 was "
+            f"exported with ({example.array.tolist()}): export again with these values as example inputs",
+        )
+    return example.array
+
+
+def _empty_value(value) -> np.ndarray | None:
+    """A value with no elements (an empty `axes` input) is known while building: it is empty."""
+    info = _info(value)
+    if info is None or info.shape is None or 0 not in info.shape or not info.element_type:
+        return None
+    if not all(isinstance(d, int) for d in info.shape):
+        return None
+    try:
+        return np.zeros(info.shape, core.helper.tensor_dtype_to_np_dtype(info.element_type))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def is_fake(value: torch.Tensor) -> bool:
@@ -103,6 +148,7 @@ def leaf(function):
         return proxy.tracer.create_proxy("call_function", function, args, kwargs)
 
     wrapper.leaf_function = function
+    function.reads_values = True  # the .pt2 writer gives it the example's values (export.py)
     return wrapper
 
 
