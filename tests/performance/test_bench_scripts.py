@@ -96,3 +96,18 @@ def test_bench_gpu_runs_its_pairs_on_cpu_and_refuses_without_cuda(repository, tm
     if not torch.cuda.is_available():
         refused = _run(repository, "bench_gpu.py", "--models", "torch_mlp")
         assert refused.returncode == 2 and "no CUDA device" in refused.stderr
+
+
+@pytest.mark.slow
+def test_bench_compile_reports_paired_ratios_and_a_verdict(repository, tmp_path):
+    output = tmp_path / "compiled.json"
+    arguments = ["--only", "torch", "--models", "torch_mlp", "--batches", "32", "--rounds", "3"]
+    completed = _run(repository, "bench_compile.py", *arguments, "--block-ms", "20", "--json", str(output))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "verdict" in completed.stdout
+    (row,) = json.loads(output.read_text())["rows"]
+    assert (row["model"], row["batch"], row["graph_breaks"]) == ("torch_mlp", 32, 0)
+    assert len(row["compiled_ratios"]) == 3
+    assert row["compiled_ratio_min"] <= row["compiled_ratio"] <= row["compiled_ratio_max"]
+    assert row["verdict"] in ("faster", "within 10%", "slower", "within noise")
+    assert row["max_abs_diff_compiled_vs_native"] < 1e-4

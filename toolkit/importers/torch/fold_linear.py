@@ -14,7 +14,7 @@ import torch
 import torch.fx
 import torch.nn.functional as F  # noqa: N812
 
-from toolkit.importers.torch.fold_patterns import is_function, is_method, only_user
+from toolkit.importers.torch.fold_patterns import is_function, is_method, only_user, rank_of
 
 
 def fold_linear(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -68,7 +68,7 @@ def _linear(module, add: torch.fx.Node):
         width = weight_value.shape[0 if stored is not weight else 1]
         if tuple(bias_value.shape) != (width,) or bias_value.dtype != weight_value.dtype:
             continue
-        if not weight_value.is_floating_point() or _rank(x) in (None, 0):
+        if not weight_value.is_floating_point() or rank_of(x) in (None, 0):
             continue
         return matmul, x, weight, bias
     return None
@@ -79,8 +79,3 @@ def _attribute(module, node):
         return None
     value = getattr(module, node.target, None)
     return value if isinstance(value, torch.Tensor) else None
-
-
-def _rank(node):
-    info = node.meta.get("onnx_value") if isinstance(node, torch.fx.Node) else None
-    return None if info is None or info.shape is None else len(info.shape)

@@ -3,7 +3,7 @@
 The folds rewrite node-by-node spellings ONNX leaves behind into the calls torch has kernels for
 (fold.py: a channels-last flatten into a MatMul weight; fold_attention.py: attention into
 scaled_dot_product_attention; fold_linear.py: MatMul + bias into F.linear; fold_recurrent.py:
-LSTM/GRU weights stored in torch's gate order), each only where it computes the same thing.
+LSTM/GRU weights stored in torch's gate order; fold_exponent.py: Pow by a constant as a number), each only where it computes the same thing.
 
 Handlers that read values while building (a Reshape's shape, Slice's starts) find them in each
 get_attr node's meta["onnx_constant"], a numpy copy of the initializer. Once the module is built that
@@ -17,12 +17,13 @@ import torch.fx
 
 from toolkit.importers.torch.fold import fold_flatten_permutes
 from toolkit.importers.torch.fold_attention import fold_attention
+from toolkit.importers.torch.fold_exponent import fold_constant_exponents
 from toolkit.importers.torch.fold_linear import fold_linear
 from toolkit.importers.torch.fold_recurrent import fold_gate_orders
 
 # Build-time numpy copies of initializers larger than this are dropped once the module is built.
 KEPT_CONSTANT_BYTES = 64 * 1024
-FOLDS = (fold_flatten_permutes, fold_attention, fold_linear, fold_gate_orders)
+FOLDS = (fold_flatten_permutes, fold_attention, fold_linear, fold_gate_orders, fold_constant_exponents)
 
 
 def optimize(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
