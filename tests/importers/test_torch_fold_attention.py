@@ -198,3 +198,23 @@ def test_exported_attention_is_fused_with_the_same_outputs_and_gradients(trainab
         np.testing.assert_allclose(
             entry.to_source(entry.value.grad.numpy()), parameter.grad.numpy(), rtol=1e-4, atol=1e-6
         )
+
+
+def test_a_mask_that_is_zero_everywhere_is_dropped():
+    """torch.onnx writes ViT's absent mask as Where(Expand(all-True constant), 0, -inf)."""
+    model = _attention_model(masked=True, guarded=True, key_chain=True, divided=False)
+    del model.graph.input[3]  # the mask input becomes a constant, expanded as torch.onnx does
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.ones((1, 1, L, 1), bool), "everywhere"),
+            numpy_helper.from_array(np.array([B, 1, L, S], np.int64), "mask_shape"),
+        ]
+    )
+    model.graph.node.insert(0, helper.make_node("Expand", ["everywhere", "mask_shape"], ["mask"]))
+    module = import_onnx(model)
+    (fused,) = _fused(module)
+    assert fused.kwargs["attn_mask"] is None
+    assert not module.graph.find_nodes(op="call_function", target=torch.where)
+    feeds = _feeds(False)
+    (want,) = ReferenceEvaluator(model).run(None, feeds)
+    np.testing.assert_allclose(_run(module, feeds), want, rtol=1e-5, atol=1e-6)

@@ -6,7 +6,8 @@ write MatMul(q, kᵀ) → Div(√d) → Add(mask) → Softmax → MatMul. Run no
 the [batch, heads, L, S] scores three or four times; the fused kernel never does. The fold applies
 only where the ONNX graph computes what the kernel does:
 - q, k and v have rank 4 and a float type; the scale factors are constant scalars;
-- the mask, if any, is added to the scores and does not broadcast them to a larger shape;
+- the mask, if any, is added to the scores and does not broadcast them to a larger shape (one that
+  is Where(all-True constant, 0, _), ViT's absent mask, is dropped);
 - with a mask, the probabilities go through the IsNaN → 0 guard: the kernel (like torch's
   `_safe_softmax`) gives 0, not NaN, for a row whose every score is masked. Without a mask a row
   is only all -inf when q or k holds infinities, where the two may differ (NaN against 0).
@@ -20,7 +21,9 @@ import torch.fx
 import torch.nn.functional as F  # noqa: N812
 
 from toolkit.importers.torch.fold_patterns import (
+    constant_array,
     constant_scalar,
+    eliminate_dead_code,
     is_function,
     is_method,
     only_user,
@@ -57,6 +60,7 @@ def fold_attention(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
                 erased.add(node)
         fused._rename(name)  # the ONNX MatMul's name, free once it is erased
     if erased:
+        eliminate_dead_code(graph)  # a dropped all-zero mask's Where and expand
         graph.lint()
         module.recompile()
     return module
@@ -112,7 +116,9 @@ def _attention(module, output: torch.fx.Node):
         scores, user = product, scores
     else:
         user = softmax
-    if mask is not None and not guarded:
+    if mask is not None and _always_zero(module, mask):
+        mask = None  # adds 0.0 to every score: no mask at all, and the kernel's faster path
+    elif mask is not None and not guarded:
         return None  # masked-out rows: NaN in ONNX, 0 from the kernel
     scale = 1.0
     # MatMul(q, kᵀ) → Mul/Div by a constant: the older exporters' scaling.
@@ -161,6 +167,22 @@ def _fits_within(mask: torch.fx.Node, scores: torch.fx.Node, total: torch.fx.Nod
         return all(d is not None for d in scores_info.shape)
     # Shape inference left the sum's dims unnamed: every mask dim is 1 or the scores' own.
     return all(m == 1 or m == s for m, s in zip(mask_info.shape[::-1], scores_info.shape[::-1], strict=False))
+
+
+def _always_zero(module, mask: torch.fx.Node) -> bool:
+    """The mask is Where(c, 0, _) with c a constant that is True everywhere (torch.onnx writes ViT's
+    absent mask so), through any expand or reshape."""
+    if not (is_function(mask, torch.where) and len(mask.args) == 3):
+        return False
+    condition, chosen = mask.args[0], mask.args[1]
+    if constant_scalar(module, chosen) != 0.0:
+        return False
+    while (
+        is_method(condition, "expand") or is_method(condition, "reshape") or is_method(condition, "unsqueeze")
+    ):
+        condition = condition.args[0]
+    values = constant_array(module, condition)
+    return values is not None and values.dtype == bool and bool(values.all())
 
 
 def _unscaled(module, node, scores, match: _Match):

@@ -66,3 +66,12 @@ def same_dim(value, tensor: torch.fx.Node, axis: int) -> bool:
     return (
         isinstance(value, int) and shape is not None and isinstance(shape[axis], int) and shape[axis] == value
     )
+
+
+def eliminate_dead_code(graph: torch.fx.Graph) -> None:
+    """Drop nodes nothing reads, keeping inputs, outputs and the shape assertions handlers record."""
+    graph.eliminate_dead_code(
+        is_impure_node=lambda node: (
+            node.op in ("placeholder", "output") or node.target in (torch._assert, torch._assert_async)
+        )
+    )
