@@ -42,30 +42,6 @@ def test_bench_importers_reports_median_ratio_spread_and_verdict(repository, tmp
         assert (pair["verdict"] == "within noise") == straddles
 
 
-# The tiny decoder runs every step the 100M to 1.2B sizes run, in about 30 s. The 100M size itself
-# takes over 6 minutes on 2 cores (its export alone 2.5 minutes): `make bench-scale` measures it.
-@pytest.mark.slow
-def test_bench_scale_converts_everywhere_at_parity_and_cleans_up(repository, tmp_path):
-    output = tmp_path / "scale.json"
-    work = tmp_path / "work"
-    completed = _run(
-        repository, "bench_scale.py", "--sizes", "tiny", "--work-dir", str(work), "--json", str(output)
-    )
-    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    entry = json.loads(output.read_text())["sizes"]["tiny"]
-    assert entry["parameters"] > 0 and entry["weight_bytes"] == 4 * entry["parameters"]
-    steps = {result["step"]: result for result in entry["steps"]}
-    assert list(steps) == ["export", "onnxruntime", "torch", "pt2-load", "tensorflow", "savedmodel-load"]
-    for name, result in steps.items():
-        if name != "export":  # every other step compares its logits with the native model's
-            assert result["passed"], f"{name}: max |diff| {result['max_abs_diff']}"
-        assert result["phases"] and all(
-            r["seconds"] >= 0 and r["peak_above_baseline"] >= 0 for r in result["phases"]
-        )
-    assert "peak/weights" in completed.stdout
-    assert list(work.iterdir()) == [], "each size's artifacts are removed after it ran"
-
-
 # No device is lent to CI: the GPU script runs its pairs on the CPU (the same code but the device),
 # and without CUDA the default device is a clear exit 2.
 @pytest.mark.slow
