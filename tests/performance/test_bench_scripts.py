@@ -42,30 +42,6 @@ def test_bench_importers_reports_median_ratio_spread_and_verdict(repository, tmp
         assert (pair["verdict"] == "within noise") == straddles
 
 
-# The tiny decoder runs every step the 100M to 1.2B sizes run, in about 30 s. The 100M size itself
-# takes over 6 minutes on 2 cores (its export alone 2.5 minutes): `make bench-scale` measures it.
-@pytest.mark.slow
-def test_bench_scale_converts_everywhere_at_parity_and_cleans_up(repository, tmp_path):
-    output = tmp_path / "scale.json"
-    work = tmp_path / "work"
-    completed = _run(
-        repository, "bench_scale.py", "--sizes", "tiny", "--work-dir", str(work), "--json", str(output)
-    )
-    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
-    entry = json.loads(output.read_text())["sizes"]["tiny"]
-    assert entry["parameters"] > 0 and entry["weight_bytes"] == 4 * entry["parameters"]
-    steps = {result["step"]: result for result in entry["steps"]}
-    assert list(steps) == ["export", "onnxruntime", "torch", "pt2-load", "tensorflow", "savedmodel-load"]
-    for name, result in steps.items():
-        if name != "export":  # every other step compares its logits with the native model's
-            assert result["passed"], f"{name}: max |diff| {result['max_abs_diff']}"
-        assert result["phases"] and all(
-            r["seconds"] >= 0 and r["peak_above_baseline"] >= 0 for r in result["phases"]
-        )
-    assert "peak/weights" in completed.stdout
-    assert list(work.iterdir()) == [], "each size's artifacts are removed after it ran"
-
-
 # No device is lent to CI: the GPU script runs its pairs on the CPU (the same code but the device),
 # and without CUDA the default device is a clear exit 2.
 @pytest.mark.slow
@@ -96,3 +72,18 @@ def test_bench_gpu_runs_its_pairs_on_cpu_and_refuses_without_cuda(repository, tm
     if not torch.cuda.is_available():
         refused = _run(repository, "bench_gpu.py", "--models", "torch_mlp")
         assert refused.returncode == 2 and "no CUDA device" in refused.stderr
+
+
+@pytest.mark.slow
+def test_bench_compile_reports_paired_ratios_and_a_verdict(repository, tmp_path):
+    output = tmp_path / "compiled.json"
+    arguments = ["--only", "torch", "--models", "torch_mlp", "--batches", "32", "--rounds", "3"]
+    completed = _run(repository, "bench_compile.py", *arguments, "--block-ms", "20", "--json", str(output))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "verdict" in completed.stdout
+    (row,) = json.loads(output.read_text())["rows"]
+    assert (row["model"], row["batch"], row["graph_breaks"]) == ("torch_mlp", 32, 0)
+    assert len(row["compiled_ratios"]) == 3
+    assert row["compiled_ratio_min"] <= row["compiled_ratio"] <= row["compiled_ratio_max"]
+    assert row["verdict"] in ("faster", "within 10%", "slower", "within noise")
+    assert row["max_abs_diff_compiled_vs_native"] < 1e-4

@@ -3,9 +3,11 @@
 A trainable export (`convert(..., trainable=True)`) names every initializer after the source
 parameter: a torch state_dict key ("conv.weight") or a Keras variable path ("conv2d/kernel").
 The torch import holds each initializer as is, except a MatMul weight whose rows it reordered to
-fold a channels-last flatten (importers/torch/fold.py); the TensorFlow import may hold one permuted
+fold a channels-last flatten (importers/torch/fold.py) and recurrent weights stored in torch's gate
+order (importers/torch/fold_recurrent.py); the TensorFlow import may hold one permuted
 (convolution weights OIHW → HWIO). `perm` says how: imported = transpose(source, perm), with the
-source first viewed as `split` when that is set (the rows of a 2-D weight as the axes they flatten).
+source first viewed as `split` when that is set (the rows of a 2-D weight as the axes they flatten);
+`rows` = (axis, index) says imported = take(source, index, axis).
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ class MappedParameter:
     perm: tuple[int, ...] | None  # imported = np.transpose(source, perm); None: same layout
     trainable: bool  # False: running statistics (buffers, non-trainable variables)
     split: tuple[int, ...] | None = None  # the source viewed in this shape before `perm`, then reshaped back
+    rows: tuple[int, tuple[int, ...]] | None = None  # (axis, index): imported = take(source, index, axis)
 
     def to_imported(self, array: np.ndarray) -> np.ndarray:
         """A source-layout array in the imported parameter's layout."""
         array = np.asarray(array)
+        if self.rows:
+            return np.take(array, self.rows[1], axis=self.rows[0])
         if not self.perm:
             return array
         if self.split:
@@ -40,6 +45,8 @@ class MappedParameter:
 
     def to_source(self, array: np.ndarray) -> np.ndarray:
         array = np.asarray(array)
+        if self.rows:
+            return np.take(array, np.argsort(self.rows[1]), axis=self.rows[0])
         if not self.perm:
             return array
         inverse = np.argsort(self.perm)
@@ -97,11 +104,13 @@ def _torch_map(module, attributes: dict[str, str]) -> dict[str, MappedParameter]
     parameters = dict(module.named_parameters())
     buffers = dict(module.named_buffers())
     layouts = getattr(module, "onnx_initializer_layouts", {})  # name -> (split, perm)
+    gathers = getattr(module, "onnx_initializer_gathers", {})  # name -> (axis, index)
     mapped = {}
     for name, attribute in attributes.items():
         if attribute in parameters:
             split, perm = layouts.get(name, (None, None))
-            mapped[name] = MappedParameter(name, attribute, parameters[attribute], perm, True, split)
+            rows = gathers.get(name)
+            mapped[name] = MappedParameter(name, attribute, parameters[attribute], perm, True, split, rows)
         elif attribute in buffers and buffers[attribute].is_floating_point():
             mapped[name] = MappedParameter(name, attribute, buffers[attribute], None, False)
     return mapped

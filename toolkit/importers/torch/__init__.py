@@ -5,7 +5,7 @@ output returns a tensor, several a tuple in graph-output order. torch has no str
 STRING inputs and outputs are numpy arrays of str (see ops/strings.py).
 
 Built on the shared graph walker (toolkit/importers/core.py) with torch's operator table (ops/):
-builder.py records the walk as an fx graph, optimize.py tidies it, export.py writes .pt2 and
+builder.py records the walk as an fx graph, optimize.py folds and tidies it, export.py writes .pt2 and
 .py, dtypes.py maps ONNX element types to torch's.
 """
 
@@ -28,11 +28,10 @@ def import_onnx(
     copy-on-write, not read: the parameters share the file's pages (importers/weights.py).
     """
     from toolkit.importers.torch.builder import build
-    from toolkit.importers.torch.fold import fold_flatten_permutes
     from toolkit.importers.torch.ops import table
     from toolkit.importers.torch.optimize import optimize
 
-    return optimize(fold_flatten_permutes(build(core.prepare(model_or_path, table, base_dir=base_dir))))
+    return optimize(build(core.prepare(model_or_path, table, base_dir=base_dir)))
 
 
 def save(module: torch.nn.Module, path: str | os.PathLike, example_inputs=None) -> None:

@@ -19,6 +19,7 @@ import torch.fx
 
 from toolkit.importers import core, training, weights
 from toolkit.importers.torch.dtypes import to_torch
+from toolkit.importers.torch.fold_patterns import eliminate_dead_code
 from toolkit.importers.torch.ops.values import NeedsValues, is_proxy, maybe_known
 
 
@@ -185,11 +186,7 @@ def build(prepared: core.PreparedModel, class_name: str = "OnnxModule") -> torch
         )
     result = outputs[0] if len(outputs) == 1 else tuple(outputs)
     graph.output(tracer.create_arg(result))
-    graph.eliminate_dead_code(
-        is_impure_node=lambda node: (
-            node.op in ("placeholder", "output") or node.target in (torch._assert, torch._assert_async)
-        )
-    )
+    eliminate_dead_code(graph)
     _drop_unused_attributes(root, graph)
     module = torch.fx.GraphModule(root, graph, class_name=class_name)
     module.onnx_input_names = list(top.input_names)

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.fx
 
+from toolkit.importers.torch.fold_patterns import is_method
+
 
 def fold_flatten_permutes(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` with each foldable permute → flatten → matmul(parameter) folded (in place)."""
@@ -59,10 +61,10 @@ def _foldable(module: torch.fx.GraphModule, matmul: torch.fx.Node):
     parameter = getattr(module, weight.target, None)
     if not isinstance(parameter, torch.nn.Parameter) or parameter.dim() != 2:
         return None
-    if not _is_method(reshape, "reshape") or len(reshape.users) != 1 or len(reshape.args) != 2:
+    if not is_method(reshape, "reshape") or len(reshape.users) != 1 or len(reshape.args) != 2:
         return None
     permute = reshape.args[0]
-    if not _is_method(permute, "permute") or len(permute.users) != 1:
+    if not is_method(permute, "permute") or len(permute.users) != 1:
         return None
     perm = permute.args[1] if isinstance(permute.args[1], (list, tuple)) else permute.args[1:]
     perm = tuple(perm)
@@ -81,7 +83,3 @@ def _foldable(module: torch.fx.GraphModule, matmul: torch.fx.Node):
     if parameter.shape[0] != rows:
         return None
     return permute, reshape, weight, dims, perm
-
-
-def _is_method(node, name: str) -> bool:
-    return isinstance(node, torch.fx.Node) and node.op == "call_method" and node.target == name
