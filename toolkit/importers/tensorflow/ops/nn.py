@@ -533,8 +533,11 @@ def mean_variance_normalization(x, *, axes=(0, 2, 3)):
 # --------------------------------------------------------------------------- matrix products
 
 
-@register("MatMul", since=1)
+@register("MatMul", since=1, layout_mode="matrix")
 def mat_mul(a, b):
+    a, b, transposed = layout.folded_operands(a, b, False)
+    if transposed or (a.shape.rank == 2 and b.shape.rank == 2):
+        return tf.matmul(a, b, transpose_b=transposed)
     if a.shape.rank == 1 and b.shape.rank == 1:
         return tf.reduce_sum(a * b)
     if a.shape.rank == 1:
@@ -544,9 +547,11 @@ def mat_mul(a, b):
     return tf.matmul(a, b)
 
 
-@register("Gemm", since=7)
+@register("Gemm", since=7, layout_mode="matrix")
 def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):  # noqa: N803
-    y = tf.matmul(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
+    c = layout.to_onnx(c)
+    a, b, transposed = layout.folded_operands(a, b, bool(transB))
+    y = tf.matmul(a, b, transpose_a=bool(transA), transpose_b=transposed)
     if alpha != 1.0:
         y = y * tf.cast(alpha, y.dtype)
     if c is not None:

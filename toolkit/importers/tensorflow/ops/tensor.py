@@ -61,11 +61,16 @@ def size(data):
     return tf.size(data, out_type=tf.int64)
 
 
-@register("Reshape", since=5)
+@register("Reshape", since=5, layout_mode="any")
 def reshape(data, shape, *, allowzero=0):
-    static = maybe_known(shape)
+    static = maybe_known(layout.to_onnx(shape))
+    folded = None if static is None or 0 in static else layout.flattened(data, static.tolist())
+    if folded is not None:  # a flatten kept channels-last, for the MatMul weight planned to match
+        return folded
+    data = layout.to_onnx(data)
     if static is not None and (allowzero or not np.any(static == 0)):
         return tf.reshape(data, tf.constant(static, tf.int64))  # nothing to resolve per call
+    shape = layout.to_onnx(shape)
     shape = tf.cast(shape, tf.int64)
     if not allowzero:
         # ONNX Reshape: a 0 copies the input's dimension at that position
@@ -80,8 +85,12 @@ def reshape(data, shape, *, allowzero=0):
     return tf.reshape(data, shape)
 
 
-@register("Flatten", since=1)
+@register("Flatten", since=1, layout_mode="any")
 def flatten(x, *, axis=1):
+    folded = layout.flattened(x) if axis == 1 else None
+    if folded is not None:  # kept channels-last, as in Reshape
+        return folded
+    x = layout.to_onnx(x)
     dims = _shape(x)
     axis = axis + _rank(x) if axis < 0 else axis
     outer = tf.reduce_prod(dims[:axis])
