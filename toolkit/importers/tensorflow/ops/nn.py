@@ -367,7 +367,12 @@ def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, 
 def _global(function):
     def handler(x):
         rank = _rank_of(x)
-        x = layout.channels_last(x, rank)
+        if not layout.is_channels_last(x):
+            # Reduced where it is: transposing an ONNX-layout value (tf2onnx writes Keras's
+            # LayerNormalization mean as a GlobalAveragePool over [N, T, C]) would only make
+            # every value it meets afterwards transposed too.
+            return function(layout.to_onnx(x), list(range(2, rank)), keepdims=True)
+        x = x.stored
         return layout.Transposed(
             function(x, list(range(1, rank - 1)), keepdims=True), layout.channels_last_perm(rank)
         )

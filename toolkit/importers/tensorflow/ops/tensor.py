@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit.importers import common
+from toolkit.importers.semantics import shapes
 from toolkit.importers.tensorflow import layout
 from toolkit.importers.tensorflow.ops import axes_tensor, maybe_known, register, tf_dtype
 
@@ -62,8 +63,14 @@ def size(data):
 
 
 @register("Reshape", since=5, layout_mode="any")
-def reshape(data, shape, *, allowzero=0):
+def reshape(data, shape, *, allowzero=0, context):
     static = maybe_known(layout.to_onnx(shape))
+    if static is None and context.inputs[1] is not None:
+        # A target computed from shapes (tf2onnx's einsum): constant once its symbols are resolved.
+        resolved = shapes.static_target(
+            context.inputs[0] and context.inputs[0].dims(), context.inputs[1].elements
+        )
+        static = None if resolved is None else np.asarray(resolved, np.int64)
     folded = None if static is None or 0 in static else layout.flattened(data, static.tolist())
     if folded is not None:  # a flatten kept channels-last, for the MatMul weight planned to match
         return folded
