@@ -26,17 +26,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS.parent))
 sys.path.insert(0, str(SCRIPTS))
+
+from toolkit.quiet import quiet_tensorflow_import  # noqa: E402
+
+quiet_tensorflow_import()  # TF's C++ start-up notices, written to fd 2 while tensorflow imports
 
 import numpy as np  # noqa: E402
 
@@ -182,10 +184,20 @@ def tensorflow_caller(function, inputs):
     return lambda: function(*tensors)
 
 
-def keras_function(model):
+def keras_function(model, examples=None):
+    """The Keras model as its users serve it: a tf.function. With `examples`, traced once for any
+    batch (an input signature with the batch left None, as the imported module's own), so the
+    batch-1 and batch-32 pairs do not retrace it (and TF does not warn about retracing)."""
     import tensorflow as tf
 
-    return tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+    signature = None
+    if examples is not None:
+        signature = [
+            tf.TensorSpec([None, *np.shape(x)[1:]], tf.as_dtype(np.asarray(x).dtype)) for x in examples
+        ]
+    return tf.function(
+        lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False), input_signature=signature
+    )
 
 
 def onnx_of(module, example_inputs):
@@ -248,7 +260,7 @@ def tensorflow_pairs(selected) -> Iterator[Pair]:
             continue
         model, examples = native_source(name)
         imported = import_onnx(onnx_of(model, examples))
-        native = keras_function(model)
+        native = keras_function(model, examples)
         for batch in BATCH_SIZES:
             inputs = at_batch(examples, batch)
             yield Pair(
@@ -262,7 +274,7 @@ def tensorflow_pairs(selected) -> Iterator[Pair]:
         # The torch tutorial CNN (NCHW), imported into TF, against the same network in Keras (NHWC).
         keras_model, keras_inputs = native_source("keras_cnn")
         torch_model, torch_inputs = native_source("torch_cnn")
-        native = keras_function(keras_model)
+        native = keras_function(keras_model, keras_inputs)
         imported = import_onnx(onnx_of(torch_model, torch_inputs))
         for batch in BATCH_SIZES:
             yield Pair(

@@ -533,7 +533,7 @@ DETECTION = [
 ]
 
 
-def _rnn(name, op_type, gates, direction="forward", **attributes) -> Case:
+def _rnn(name, op_type, gates, direction="forward", steps=5, **attributes) -> Case:
     directions, hidden, size = (2 if direction == "bidirectional" else 1), 4, 3
     constants = {
         "W": _normal(directions, gates * hidden, size) * 0.5,
@@ -545,7 +545,7 @@ def _rnn(name, op_type, gates, direction="forward", **attributes) -> Case:
         name,
         op_type,
         ["x", "W", "R", "B"],
-        {"x": _normal(5, 2, size)},
+        {"x": _normal(steps, 2, size)},
         constants,
         outputs,
         14,
@@ -560,6 +560,8 @@ RNN = [
     _rnn("gru_bidirectional_linear_before_reset", "GRU", 3, "bidirectional", linear_before_reset=1),
     _rnn("lstm_bidirectional", "LSTM", 4, "bidirectional"),
     _rnn("lstm_clip", "LSTM", 4, clip=0.5),
+    # Past the TF table's UNROLLED_STEPS: the tf.while_loop path (short ones run unrolled).
+    _rnn("gru_bidirectional_long_sequence", "GRU", 3, "bidirectional", steps=40),
 ]
 
 CASES = RESIZE + CONV + POOL + DETECTION + RNN

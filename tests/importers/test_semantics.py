@@ -89,3 +89,36 @@ def test_roi_align_bins_follow_the_transformation_mode():
     assert start == (0.0, 0.0) and size == (0.125, 2.0) and samples == (1, 2)
     start, size, samples = detection.roi_bins(1.0, 1.0, 2.0, 9.0, half_pixel=False, **common)
     assert start == (0.5, 0.5) and size == (0.25, 2.0)  # output_half_pixel: at least one pixel wide
+
+
+def test_reshape_target_from_shapes_resolves_to_constants():
+    from toolkit.importers.semantics.shapes import Monomial, product, reshaped_dims, static_target
+
+    assert product(["batch", 4]) == Monomial(4, ("batch",))
+    assert product(["batch", 1]) == "batch" and product([2, 8]) == 16
+    assert product(["batch", None]) is None
+    # tf2onnx's einsum: [batch * 4, -1, 16] of data [batch, 4, 1, 8, 16] is [-1, 8, 16].
+    assert static_target(["batch", 4, 1, 8, 16], [Monomial(4, ("batch",)), -1, 16]) == [-1, 8, 16]
+    assert static_target(["batch", 16, 32], ["batch", 16, 4, 8]) == [-1, 16, 4, 8]
+    # Two batches that cannot be told apart, a copied dim (0), or a remainder: left to the handler.
+    assert static_target(["a", "b", 8], ["a", -1, 8]) is None
+    assert static_target(["batch", 16], [0, -1]) is None
+    assert static_target(["batch", 4, 6], [Monomial(4, ("batch",)), -1, 5]) is None
+    assert reshaped_dims(["batch", 16, 32], [-1, 16, 4, 8]) == ["batch", 16, 4, 8]
+    assert reshaped_dims(["batch", 4, 1, 8, 16], [-1, 8, 16]) == [Monomial(4, ("batch",)), 8, 16]
+
+
+def test_flatten_fold_keeps_batch_first_flattens_only():
+    from toolkit.importers.semantics import flatten
+
+    weight = np.arange(60 * 2, dtype=np.float32).reshape(60, 2)
+    # NHWC held [N, 4, 5, 3] flattened as NCHW: the rows go from (c, h, w) to (h, w, c) order.
+    rows = flatten.fold([None, 4, 5, 3], (0, 3, 1, 2), [-1, 60], 60)
+    assert rows == ((3, 4, 5), (1, 2, 0))
+    split, perm = flatten.weight_layout(*rows, 2)
+    stored = flatten.stored_weight(weight, split, perm)
+    held = np.arange(4 * 5 * 3).reshape(1, 4, 5, 3)
+    onnx_flat = np.transpose(held, (0, 3, 1, 2)).reshape(1, 60)
+    np.testing.assert_array_equal(held.reshape(1, 60) @ stored, onnx_flat @ weight)
+    assert flatten.fold([None, 4, 5, 3], (1, 0, 2, 3), [-1, 60], 60) is None  # batch axis moved
+    assert flatten.fold([None, 4, 5, 3], (0, 3, 1, 2), [-1, 12], 60) is None  # not a flatten

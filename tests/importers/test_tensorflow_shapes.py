@@ -184,3 +184,42 @@ def test_range_through_loop_scan_output_is_1d():
         assert last.shape == () and last == 2.0
         assert values.shape == (2,)
         np.testing.assert_array_equal(values, [1.0, 1.5])
+
+
+def test_reshape_to_a_target_computed_from_shapes_is_a_constant_reshape():
+    """tf2onnx's einsum: Reshape(x, Concat(ReduceProd(Gather(Shape(x), [0, 1])), [-1])) with a dynamic
+    batch, and a Reshape to [-1, ...] before it that shape inference gives a fresh batch symbol."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from toolkit.importers.tensorflow import import_onnx
+
+    constants = {
+        "heads": np.array([-1, 4, 6], np.int64),
+        "leading": np.array([0, 1], np.int64),
+        "minus_one": np.array([-1], np.int64),
+    }
+    nodes = [
+        helper.make_node("Reshape", ["x", "heads"], ["split"]),
+        helper.make_node("Shape", ["split"], ["shape"]),
+        helper.make_node("Gather", ["shape", "leading"], ["batch_and_heads"]),
+        helper.make_node("ReduceProd", ["batch_and_heads"], ["rows"], keepdims=1),
+        helper.make_node("Concat", ["rows", "minus_one"], ["target"], axis=0),
+        helper.make_node("Reshape", ["split", "target"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "computed_reshape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 24])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in constants.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    module = import_onnx(model)
+    traced = module.__call__.get_concrete_function().graph
+    reshapes = [op for op in traced.get_operations() if op.type == "Reshape"]
+    assert reshapes and all(op.inputs[1].op.type == "Const" for op in reshapes)
+    for batch in (1, 3):
+        x = np.arange(batch * 24, dtype=np.float32).reshape(batch, 24)
+        (want,) = ReferenceEvaluator(model).run(None, {"x": x})
+        np.testing.assert_array_equal(module(x).numpy(), want)

@@ -42,6 +42,19 @@ def test_bench_importers_reports_median_ratio_spread_and_verdict(repository, tmp
         assert (pair["verdict"] == "within noise") == straddles
 
 
+@pytest.mark.slow
+def test_bench_importers_tensorflow_pairs_print_only_the_table(repository):
+    """No TF C++ start-up notice, and no retracing warning: the Keras twin is traced once for both batches."""
+    completed = _run(
+        repository, "bench_importers.py", "--rounds", "1", "--only", "tensorflow", "--models", "keras_cnn"
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "torch_cnn -> TF vs keras_cnn" in completed.stdout
+    output = completed.stdout + completed.stderr
+    for chatter in ("oneDNN", "absl::InitializeLog", "retracing"):
+        assert chatter not in output, output[:2000]
+
+
 # No device is lent to CI: the GPU script runs its pairs on the CPU (the same code but the device),
 # and without CUDA the default device is a clear exit 2.
 @pytest.mark.slow

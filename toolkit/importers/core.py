@@ -24,6 +24,7 @@ from toolkit import progress
 from toolkit.errors import InputError, UnsupportedOperatorError
 from toolkit.importers import training, weights
 from toolkit.importers.common import sparse_to_dense
+from toolkit.importers.semantics import shapes
 from toolkit.io import first_line, load_onnx
 
 ONNX_DOMAIN = ""
@@ -453,6 +454,7 @@ def _resolve(
         problems.append((domain, node.op_type, opset, f"{name}: {reason}"))
         return None
     _track_elements(node, opset, value_info, constants)
+    _reshaped_dims(node, value_info, constants)
     context = NodeContext(
         name=name,
         op_type=node.op_type,
@@ -535,6 +537,38 @@ def _track_elements(
     info.elements = result
 
 
+def _reshaped_dims(node: onnx.NodeProto, value_info: dict[str, ValueInfo], constants) -> None:
+    """Give a Reshape's output the dims its target implies in the input's symbols. Shape inference
+    names a -1's dim afresh (unk__3), so three reshapes of one batch look like three batches and a
+    target computed from them (tf2onnx's einsum) stays unknown; semantics/shapes.py resolves it."""
+    if node.op_type != "Reshape" or node.domain not in ("", "ai.onnx") or len(node.input) < 2:
+        return
+    data, out = value_info.get(node.input[0]), value_info.get(node.output[0])
+    if data is None or out is None or out.shape is None or data.dims() is None:
+        return
+    if node.input[1] in constants:
+        target = [int(v) for v in np.asarray(constants[node.input[1]]).reshape(-1)]
+    else:
+        shape = value_info.get(node.input[1])
+        target = None if shape is None or shape.elements is None else list(shape.elements.reshape(-1))
+    static = shapes.static_target(data.dims(), target)
+    if static is None or len(static) != len(out.shape):
+        return
+    computed = shapes.reshaped_dims(data.dims(), static) or [None] * len(static)
+    # Each output dim is the target's own entry (a size, a symbol), or what a -1 leaves.
+    dims = [
+        t if isinstance(t, (str, shapes.Monomial)) or t > 0 else s if s > 0 else c
+        for t, s, c in zip(target, static, computed, strict=True)
+    ]
+    for fresh, known in zip(out.shape, dims, strict=True):
+        if not (isinstance(fresh, str) and fresh.startswith("unk__")) or known is None:
+            continue
+        # onnx's fresh symbols (unk__N) name one unknown each: every value sized by it has this dim.
+        for info in value_info.values():
+            if info.shape is not None and fresh in info.shape:
+                info.shape = tuple(known if d == fresh else d for d in info.shape)
+
+
 _COMPUTED_ELEMENT_OPS = frozenset(
     {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Add", "Sub", "Mul", "Div"}
 )
@@ -580,6 +614,25 @@ def _moved_elements(node, opset, attributes, elements, constant_ints, value_info
         if data is not None and data.ndim == 1 and None not in (starts, ends, axes, steps):
             if len(starts) == 1 and axes in ([0], [-1]):
                 result = data[slice(starts[0], ends[0], steps[0])]
+    elif op == "ReduceProd" and len(inputs) == 1 and attributes.get("keepdims", 1):
+        # tf2onnx's einsum: ReduceProd(Gather(Shape(x), batch axes)) is a Reshape target's batch.
+        data = elements(inputs[0])
+        if data is not None and data.ndim == 1:
+            total = shapes.product(list(data))
+            result = None if total is None else np.asarray([total], dtype=object)
+    elif op in ("Max", "Min") and len(inputs) == 2:
+        left, right = elements(inputs[0]), elements(inputs[1])
+        if left is not None and right is not None and left.shape == right.shape:
+            pick = max if op == "Max" else min
+            result = np.asarray(
+                [
+                    a if a == b else pick(a, b) if isinstance(a, int) and isinstance(b, int) else None
+                    for a, b in zip(left.reshape(-1), right.reshape(-1), strict=True)
+                ],
+                dtype=object,
+            ).reshape(left.shape)
+            if any(v is None for v in result.reshape(-1)):
+                result = None
     elif op == "Size":
         info = value_info.get(inputs[0])
         if info is not None and info.shape is not None and all(isinstance(d, int) for d in info.shape):

@@ -5,9 +5,10 @@ parameter: a torch state_dict key ("conv.weight") or a Keras variable path ("con
 The torch import holds each initializer as is, except a MatMul weight whose rows it reordered to
 fold a channels-last flatten (importers/torch/fold.py) and recurrent weights stored in torch's gate
 order (importers/torch/fold_recurrent.py); the TensorFlow import may hold one permuted
-(convolution weights OIHW → HWIO). `perm` says how: imported = transpose(source, perm), with the
-source first viewed as `split` when that is set (the rows of a 2-D weight as the axes they flatten);
-`rows` = (axis, index) says imported = take(source, index, axis).
+(convolution weights OIHW → HWIO, a Gemm's [out, in] weight as [in, out], a MatMul weight after a
+channels-last flatten with its rows reordered). `perm` says how: imported = transpose(source, perm),
+with the source first viewed as `split` when that is set (the rows of a 2-D weight as the axes they
+flatten); `rows` = (axis, index) says imported = take(source, index, axis).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class MappedParameter:
     trainable: bool  # False: running statistics (buffers, non-trainable variables)
     split: tuple[int, ...] | None = None  # the source viewed in this shape before `perm`, then reshaped back
     rows: tuple[int, tuple[int, ...]] | None = None  # (axis, index): imported = take(source, index, axis)
+    # With `split`: the source's own shape when the imported one differs (a Gemm's [out, in] weight
+    # the TensorFlow import stores [in, out], rows reordered); None: the same shape.
+    source_shape: tuple[int, ...] | None = None
 
     def to_imported(self, array: np.ndarray) -> np.ndarray:
         """A source-layout array in the imported parameter's layout."""
@@ -38,9 +42,9 @@ class MappedParameter:
         if not self.perm:
             return array
         if self.split:
-            return np.ascontiguousarray(np.transpose(array.reshape(self.split), self.perm)).reshape(
-                array.shape
-            )
+            viewed = np.transpose(array.reshape(self.split), self.perm)
+            shape = array.shape if self.source_shape is None else tuple(self.value.shape)
+            return np.ascontiguousarray(viewed).reshape(shape)
         return np.ascontiguousarray(np.transpose(array, self.perm))
 
     def to_source(self, array: np.ndarray) -> np.ndarray:
@@ -52,7 +56,8 @@ class MappedParameter:
         inverse = np.argsort(self.perm)
         if self.split:
             viewed = array.reshape(tuple(self.split[p] for p in self.perm))
-            return np.ascontiguousarray(np.transpose(viewed, inverse)).reshape(array.shape)
+            shape = self.source_shape or array.shape
+            return np.ascontiguousarray(np.transpose(viewed, inverse)).reshape(shape)
         return np.ascontiguousarray(np.transpose(array, inverse))
 
     def read(self) -> np.ndarray:
@@ -90,8 +95,17 @@ def parameter_map(imported) -> dict[str, MappedParameter]:
         return _torch_map(imported, attributes)
     variables = getattr(imported, "onnx_variables", None)  # a module from the TensorFlow importer
     if variables is not None:
+        layouts = getattr(imported, "onnx_variable_layouts", {})  # name -> (split, source shape)
         return {
-            name: MappedParameter(name, variable.name, variable, perm, bool(variable.trainable))
+            name: MappedParameter(
+                name,
+                variable.name,
+                variable,
+                perm,
+                bool(variable.trainable),
+                split=layouts.get(name, (None, None))[0],
+                source_shape=layouts.get(name, (None, None))[1],
+            )
             for name, (variable, perm) in variables.items()
         }
     raise InputError(

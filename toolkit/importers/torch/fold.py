@@ -6,16 +6,16 @@ permutation keeps the batch axis and the Reshape flattens everything after it, t
 reorders the rows of W; the same product is Reshape [N, C*H*W] of the untransposed activation times
 W with its rows in that order. The parameter keeps its name and shape; `onnx_initializer_layouts`
 records the reordering so that `toolkit.parameter_map` reads and writes it in the source layout.
+The rule (when the permutation only reorders W's rows, and how) is semantics/flatten.py's, shared
+with the TensorFlow importer.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 import torch.fx
 
+from toolkit.importers.semantics import flatten
 from toolkit.importers.torch.fold_patterns import is_method
 
 
@@ -28,13 +28,9 @@ def fold_flatten_permutes(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         found = _foldable(module, matmul)
         if found is None:
             continue
-        permute, reshape, weight, dims, perm = found
+        permute, reshape, weight, (rows_split, rows_order) = found
         parameter = getattr(module, weight.target)
-        # Rows of W in transposed-activation order (dims permuted by perm), reordered to the
-        # activation's own order: W'[j1..jk] = W[j_perm[0] .. j_perm[k-1]].
-        rows_perm = tuple(p - 1 for p in perm[1:])
-        split = (*(dims[p] for p in perm[1:]), parameter.shape[1])
-        order = (*np.argsort(rows_perm).tolist(), len(rows_perm))
+        split, order = flatten.weight_layout(rows_split, rows_order, parameter.shape[1])
         with torch.no_grad():
             reordered = parameter.reshape(split).permute(order).reshape(parameter.shape).contiguous()
             parameter.data = reordered
@@ -52,7 +48,7 @@ def fold_flatten_permutes(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 
 def _foldable(module: torch.fx.GraphModule, matmul: torch.fx.Node):
-    """(permute, reshape, weight, activation dims, perm) when `matmul` reads a foldable flatten."""
+    """(permute, reshape, weight, rows' reordering) when `matmul` reads a foldable flatten."""
     if len(matmul.args) != 2 or matmul.kwargs:
         return None
     reshape, weight = matmul.args
@@ -71,15 +67,8 @@ def _foldable(module: torch.fx.GraphModule, matmul: torch.fx.Node):
     source = permute.args[0]
     info = source.meta.get("onnx_value") if isinstance(source, torch.fx.Node) else None
     dims = None if info is None or info.shape is None else info.shape
-    if dims is None or len(dims) != len(perm) or len(perm) < 3 or perm[0] != 0:
-        return None
-    if not all(isinstance(d, int) for d in dims[1:]):
-        return None
     target = reshape.args[1]
-    rows = math.prod(dims[1:])
-    # [anything, rows]: the element count makes the first entry the batch, so this is a flatten.
-    if not (isinstance(target, (list, tuple)) and len(target) == 2 and target[1] == rows):
+    if dims is None or not isinstance(target, (list, tuple)):
         return None
-    if parameter.shape[0] != rows:
-        return None
-    return permute, reshape, weight, dims, perm
+    rows = flatten.fold(dims, perm, target, parameter.shape[0])
+    return None if rows is None else (permute, reshape, weight, rows)

@@ -9,7 +9,8 @@ toolkit/importers/semantics/, shared with the torch table.
 `register` is the core's `OperatorTable.register` plus how the handler treats layout tags
 (see layout.py): "onnx" handlers (the default) see every value in ONNX layout; "elementwise"
 handlers are layout-agnostic and propagate a channels-last tag; "any" handlers see the tags
-themselves (convolutions, pooling, Shape, Identity).
+themselves (convolutions, pooling, Shape, Identity); "matrix" handlers (MatMul, Gemm) also see a
+flatten kept channels-last and the weight stored to match it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from toolkit.importers import common, core
 from toolkit.importers.tensorflow import layout
 
 table = core.OperatorTable("tensorflow")
+# Op types whose handlers keep a channels-last input's tag on their output (layout.py's plan
+# foresees which values are held channels-last from these).
+TAG_KEEPING_OPS: set[str] = {"BatchNormalization"}
 # Element types TensorFlow has no dtype for would be reported in the up-front scan: since TF 2.21
 # every small float and integer ONNX defines is native or carried (see dtypes.py).
 
@@ -35,9 +39,16 @@ def register(
     layout_mode: str = "onnx",
 ) -> Callable[[Callable], Callable]:
     def decorate(function: Callable) -> Callable:
-        if layout_mode == "any":
+        if layout_mode == "matrix":  # MatMul/Gemm: see folded flattens and weights (layout.py)
             wrapped = function
+        elif layout_mode == "any":
+
+            @functools.wraps(function)
+            def wrapped(*arguments, **keywords):
+                return function(*[layout.tagged_for_any(a) for a in arguments], **keywords)
+
         elif layout_mode == "elementwise":
+            TAG_KEEPING_OPS.add(op_type)
 
             @functools.wraps(function)
             def wrapped(*arguments, **keywords):

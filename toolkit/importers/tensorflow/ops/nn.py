@@ -367,7 +367,12 @@ def lp_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape, 
 def _global(function):
     def handler(x):
         rank = _rank_of(x)
-        x = layout.channels_last(x, rank)
+        if not layout.is_channels_last(x):
+            # Reduced where it is: transposing an ONNX-layout value (tf2onnx writes Keras's
+            # LayerNormalization mean as a GlobalAveragePool over [N, T, C]) would only make
+            # every value it meets afterwards transposed too.
+            return function(layout.to_onnx(x), list(range(2, rank)), keepdims=True)
+        x = x.stored
         return layout.Transposed(
             function(x, list(range(1, rank - 1)), keepdims=True), layout.channels_last_perm(rank)
         )
@@ -534,8 +539,11 @@ def mean_variance_normalization(x, *, axes=(0, 2, 3)):
 # --------------------------------------------------------------------------- matrix products
 
 
-@register("MatMul", since=1)
+@register("MatMul", since=1, layout_mode="matrix")
 def mat_mul(a, b):
+    a, b, transposed = layout.folded_operands(a, b, False)
+    if transposed or (a.shape.rank == 2 and b.shape.rank == 2):
+        return tf.matmul(a, b, transpose_b=transposed)
     if a.shape.rank == 1 and b.shape.rank == 1:
         return tf.reduce_sum(a * b)
     if a.shape.rank == 1:
@@ -545,9 +553,11 @@ def mat_mul(a, b):
     return tf.matmul(a, b)
 
 
-@register("Gemm", since=7)
+@register("Gemm", since=7, layout_mode="matrix")
 def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):  # noqa: N803
-    y = tf.matmul(a, b, transpose_a=bool(transA), transpose_b=bool(transB))
+    c = layout.to_onnx(c)
+    a, b, transposed = layout.folded_operands(a, b, bool(transB))
+    y = tf.matmul(a, b, transpose_a=bool(transA), transpose_b=transposed)
     if alpha != 1.0:
         y = y * tf.cast(alpha, y.dtype)
     if c is not None:

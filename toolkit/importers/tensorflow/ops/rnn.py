@@ -1,4 +1,5 @@
-"""RNN, LSTM and GRU: the input projection for all steps in one matmul, then a tf.while_loop."""
+"""RNN, LSTM and GRU: the input projection for all steps in one matmul, then a tf.while_loop (or,
+for a short sequence of known length, the steps unrolled); the recurrence is transposed once per call."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import tensorflow as tf
 
 from toolkit.importers.semantics import rnn as semantics
 from toolkit.importers.tensorflow.ops import register
+
+# Sequences up to this long, when their length is known while building, run unrolled.
+UNROLLED_STEPS = 32
 
 
 def _activation(name, alpha, beta):
@@ -78,7 +82,19 @@ def _run(
         mask = None
         if sequence_lens is not None:
             mask = tf.range(sequence_length)[:, None] < tf.cast(sequence_lens, tf.int32)[None, :]
-        step_cell = cell(d, r[d], None if b is None else b[d])
+        step_cell = cell(d, tf.transpose(r[d]), None if b is None else b[d])
+        steps = x.shape[0]
+        if steps is not None and steps <= UNROLLED_STEPS:
+            y, final_states = _unrolled(step_cell, projected, states, mask, steps)
+            if reverse:
+                y = (
+                    tf.reverse(y, [0])
+                    if sequence_lens is None
+                    else tf.reverse_sequence(y, sequence_lens, seq_axis=0, batch_axis=1)
+                )
+            outputs.append(y)
+            finals.append(final_states)
+            continue
         array = tf.TensorArray(x.dtype, size=sequence_length)
 
         def body(t, array, *states, step_cell=step_cell, projected=projected, mask=mask):
@@ -122,6 +138,23 @@ def _run(
     return (y, *last)[: context.num_outputs]
 
 
+def _unrolled(step_cell, projected, states, mask, steps):
+    """The loop written out step by step: a short sequence known while building pays no
+    tf.while_loop overhead per step (Keras's own LSTM layer on TF runs at that speed), and XLA
+    sees one straight graph."""
+    outputs = []
+    for t in range(steps):
+        new_states = step_cell(projected[t], list(states))
+        if mask is not None:
+            keep = mask[t][:, None]
+            new_states = [tf.where(keep, n, s) for n, s in zip(new_states, states, strict=True)]
+            outputs.append(tf.where(keep, new_states[0], tf.zeros_like(new_states[0])))
+        else:
+            outputs.append(new_states[0])
+        states = new_states
+    return tf.stack(outputs), states
+
+
 def _clip(value, clip):
     return value if clip is None else tf.clip_by_value(value, -clip, clip)
 
@@ -149,9 +182,7 @@ def rnn(
 
     def cell(d, recurrence, bias):
         (f,) = functions[d]
-        return lambda projected, states: [
-            f(_clip(projected + tf.matmul(states[0], recurrence, transpose_b=True), clip))
-        ]
+        return lambda projected, states: [f(_clip(projected + tf.matmul(states[0], recurrence), clip))]
 
     return _run("RNN", cell, x, w, r, b, sequence_lens, [initial_h], direction, layout, hidden_size, context)
 
@@ -185,21 +216,21 @@ def gru(
 
     def cell(d, recurrence, bias):
         f, g = functions[d]
-        r_zr, r_h = recurrence[: 2 * hidden], recurrence[2 * hidden :]
+        r_zr, r_h = recurrence[:, : 2 * hidden], recurrence[:, 2 * hidden :]
         rb_h = b[d][5 * hidden :] if (b is not None and linear_before_reset) else None
 
         def step(projected, states):
             (h,) = states
             x_zr, x_h = projected[:, : 2 * hidden], projected[:, 2 * hidden :]
-            zr = f(_clip(x_zr + tf.matmul(h, r_zr, transpose_b=True), clip))
+            zr = f(_clip(x_zr + tf.matmul(h, r_zr), clip))
             z, r_gate = zr[:, :hidden], zr[:, hidden:]
             if linear_before_reset:
-                recurrent = tf.matmul(h, r_h, transpose_b=True)
+                recurrent = tf.matmul(h, r_h)
                 if rb_h is not None:
                     recurrent = recurrent + rb_h
                 candidate = g(_clip(x_h + r_gate * recurrent, clip))
             else:
-                candidate = g(_clip(x_h + tf.matmul(r_gate * h, r_h, transpose_b=True), clip))
+                candidate = g(_clip(x_h + tf.matmul(r_gate * h, r_h), clip))
             return [(1 - z) * candidate + z * h]
 
         return step
@@ -251,7 +282,7 @@ def lstm(
 
         def step(projected, states):
             h, c = states
-            raw = projected + tf.matmul(h, recurrence, transpose_b=True)
+            raw = projected + tf.matmul(h, recurrence)
             # ONNX LSTM gate order: input, output, forget, cell.
             i, o, forget, candidate = (raw[:, k * hidden : (k + 1) * hidden] for k in range(4))
             if peephole is not None:

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit.importers import common
+from toolkit.importers.semantics import shapes
 from toolkit.importers.tensorflow import layout
 from toolkit.importers.tensorflow.ops import axes_tensor, maybe_known, register, tf_dtype
 
@@ -61,11 +62,22 @@ def size(data):
     return tf.size(data, out_type=tf.int64)
 
 
-@register("Reshape", since=5)
-def reshape(data, shape, *, allowzero=0):
-    static = maybe_known(shape)
+@register("Reshape", since=5, layout_mode="any")
+def reshape(data, shape, *, allowzero=0, context):
+    static = maybe_known(layout.to_onnx(shape))
+    if static is None and context.inputs[1] is not None:
+        # A target computed from shapes (tf2onnx's einsum): constant once its symbols are resolved.
+        resolved = shapes.static_target(
+            context.inputs[0] and context.inputs[0].dims(), context.inputs[1].elements
+        )
+        static = None if resolved is None else np.asarray(resolved, np.int64)
+    folded = None if static is None or 0 in static else layout.flattened(data, static.tolist())
+    if folded is not None:  # a flatten kept channels-last, for the MatMul weight planned to match
+        return folded
+    data = layout.to_onnx(data)
     if static is not None and (allowzero or not np.any(static == 0)):
         return tf.reshape(data, tf.constant(static, tf.int64))  # nothing to resolve per call
+    shape = layout.to_onnx(shape)
     shape = tf.cast(shape, tf.int64)
     if not allowzero:
         # ONNX Reshape: a 0 copies the input's dimension at that position
@@ -80,8 +92,12 @@ def reshape(data, shape, *, allowzero=0):
     return tf.reshape(data, shape)
 
 
-@register("Flatten", since=1)
+@register("Flatten", since=1, layout_mode="any")
 def flatten(x, *, axis=1):
+    folded = layout.flattened(x) if axis == 1 else None
+    if folded is not None:  # kept channels-last, as in Reshape
+        return folded
+    x = layout.to_onnx(x)
     dims = _shape(x)
     axis = axis + _rank(x) if axis < 0 else axis
     outer = tf.reduce_prod(dims[:axis])
