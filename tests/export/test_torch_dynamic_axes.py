@@ -83,6 +83,19 @@ def test_axes_named_alike_by_the_user_share_a_symbol():
     assert _dims(result.model) == {"input_ids": ["rows", "tokens"], "attention_mask": ["rows", "tokens"]}
 
 
+class FixedBatch(torch.nn.Module):
+    def forward(self, left, right):
+        return left + right + torch.ones(2, 1)  # broadcasting fixes the batch to 2
+
+
+def test_a_shared_axis_the_model_fixes_fails_dynamo_as_dim_dynamic_does():
+    """torch.onnx settles a named Dim's violation by fixing it; a batch asked dynamic is refused instead."""
+    example = (np.ones((2, 3), np.float32), np.ones((2, 3), np.float32))
+    result = export_torch(FixedBatch(), example)
+    assert result.exporter == TORCHSCRIPT
+    assert "torch.export fixed input 'left' axis 0 to 2, which was asked dynamic" in result.notes[0]
+
+
 GRU_FACTORY = """
 import numpy as np
 import torch
