@@ -15,6 +15,10 @@ before any work.
 - `quantization.py`: integer ranges (4- and 2-bit included), the float8/float4 formats, how scales
   and zero points line up with x (per tensor, per axis, blocked), result types.
 - `attention.py`: FlexAttention's plan and check. `deform_conv.py`: DeformConv's check.
+- `flatten.py`: when a Transpose → flatten → MatMul only reorders the weight's rows, and how
+  (torch's fold of tf2onnx's NHWC flatten; TensorFlow's of its channels-last values).
+- `shapes.py`: Reshape targets computed from shapes (a symbolic batch times sizes), resolved to
+  constants when the model is built.
 
 Every rule is tested through both importers by `tests/importers/cases.py` against onnx's
 reference evaluator.

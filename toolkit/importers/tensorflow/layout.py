@@ -91,12 +91,8 @@ class FoldedWeight:
         """The stored value (as numpy) back in the graph's layout."""
         split, perm = self.layout()
         viewed = stored.reshape(tuple(split[p] for p in perm))
-        array = np.transpose(viewed, np.argsort(perm))
-        return (
-            np.ascontiguousarray(array).reshape(split[0], -1)
-            if self.transposed
-            else (np.ascontiguousarray(array).reshape(-1, split[-1]))
-        )
+        array = np.ascontiguousarray(np.transpose(viewed, np.argsort(perm)))
+        return array.reshape(split[0], -1) if self.transposed else array.reshape(-1, split[-1])
 
 
 def channels_last_perm(rank: int) -> tuple[int, ...]:
