@@ -17,7 +17,7 @@ drift does not favour either), each as the median of `--repeats` calls; the whol
 straddles 1.00 is "within noise", a ratio whose max is above 1.05 is flagged.
 
     .venv/bin/python scripts/bench_importers.py [--rounds 5] [--repeats 0 (auto)] [--statistic median|min]
-                                                [--json out.json]
+                                                [--json out.json] [--unfolded]
                                                 [--only torch|tensorflow] [--models torch_cnn,bert]
 """
 
@@ -220,19 +220,31 @@ def native_source(name: str):
 # --------------------------------------------------------------------------- the pairs
 
 
-def torch_pairs(selected) -> Iterator[Pair]:
+def unfolded_import(model):
+    """The torch import as the builder records it, before importers/torch/optimize.py's folds."""
+    from toolkit.importers import core
+    from toolkit.importers.torch.builder import build
+    from toolkit.importers.torch.ops import table
+
+    return build(core.prepare(model, table))
+
+
+def torch_pairs(selected, unfolded: bool = False) -> Iterator[Pair]:
     from toolkit.importers.torch import import_onnx
+
+    importer = unfolded_import if unfolded else import_onnx  # the same pairs, the folds left out
+    suffix = ", unfolded" if unfolded else ""
 
     for name in [*references("torch"), *ZOO]:
         if not selected(name):
             continue
         native, examples = native_source(name)
-        imported = import_onnx(onnx_of(native, examples))
+        imported = importer(onnx_of(native, examples))
         for batch in BATCH_SIZES:
             inputs = at_batch(examples, batch)
             yield Pair(
                 "torch",
-                f"{name} (round trip)",
+                f"{name} (round trip{suffix})",
                 batch,
                 torch_caller(native, inputs),
                 torch_caller(imported, inputs),
@@ -241,11 +253,11 @@ def torch_pairs(selected) -> Iterator[Pair]:
         # The Keras tutorial CNN, imported into torch, against the same network written in torch.
         native, torch_inputs = native_source("torch_cnn")
         keras_model, keras_inputs = native_source("keras_cnn")
-        imported = import_onnx(onnx_of(keras_model, keras_inputs))
+        imported = importer(onnx_of(keras_model, keras_inputs))
         for batch in BATCH_SIZES:
             yield Pair(
                 "torch",
-                "keras_cnn -> torch vs torch_cnn",
+                f"keras_cnn -> torch vs torch_cnn{suffix}",
                 batch,
                 torch_caller(native, at_batch(torch_inputs, batch)),
                 torch_caller(imported, at_batch(keras_inputs, batch)),
@@ -347,6 +359,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--statistic", choices=tuple(STATISTICS), default="median", help="per timing block")
     parser.add_argument("--only", choices=("torch", "tensorflow"), default=None)
+    parser.add_argument(
+        "--unfolded", action="store_true", help="torch: import without the fx folds (before/after)"
+    )
     parser.add_argument("--models", default=None, help="comma-separated model names (default: all)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
@@ -367,7 +382,7 @@ def main(argv=None) -> int:
         set_threads(arguments.threads)
     sources = []
     if arguments.only in (None, "torch"):
-        sources.append(torch_pairs(selected))
+        sources.append(torch_pairs(selected, arguments.unfolded))
     if arguments.only in (None, "tensorflow"):
         sources.append(tensorflow_pairs(selected))
     measurements = []

@@ -23,7 +23,6 @@ def fold_flatten_permutes(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` with each foldable permute → flatten → matmul(parameter) folded (in place)."""
     layouts = getattr(module, "onnx_initializer_layouts", {})
     attribute_names = {a: n for n, a in getattr(module, "onnx_initializer_attributes", {}).items()}
-    folded = False
     for matmul in list(module.graph.find_nodes(op="call_function", target=torch.matmul)):
         found = _foldable(module, matmul)
         if found is None:
@@ -39,10 +38,6 @@ def fold_flatten_permutes(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         name = attribute_names.get(weight.target)
         if name is not None:
             layouts[name] = (split, order)
-        folded = True
-    if folded:
-        module.graph.lint()
-        module.recompile()
     module.onnx_initializer_layouts = layouts
     return module
 

@@ -61,8 +61,6 @@ def fold_attention(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         fused._rename(name)  # the ONNX MatMul's name, free once it is erased
     if erased:
         eliminate_dead_code(graph)  # a dropped all-zero mask's Where and expand
-        graph.lint()
-        module.recompile()
     return module
 
 

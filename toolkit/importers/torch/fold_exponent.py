@@ -19,7 +19,6 @@ from toolkit.importers.torch.fold_patterns import constant_scalar, rank_of
 def fold_constant_exponents(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` with each Pow by a one-element constant exponent given that exponent as a float."""
     graph = module.graph
-    folded = False
     for power in list(graph.find_nodes(op="call_function", target=torch.pow)):
         if len(power.args) != 2 or power.kwargs:
             continue
@@ -35,10 +34,6 @@ def fold_constant_exponents(module: torch.fx.GraphModule) -> torch.fx.GraphModul
         power.args = (base, value)
         if not exponent.users:
             graph.erase_node(exponent)
-        folded = True
-    if folded:
-        graph.lint()
-        module.recompile()
     return module
 
 

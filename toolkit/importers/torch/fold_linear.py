@@ -20,7 +20,6 @@ from toolkit.importers.torch.fold_patterns import is_function, is_method, only_u
 def fold_linear(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` with each MatMul-by-weight + bias as one F.linear (in place)."""
     graph = module.graph
-    folded = False
     for add in list(graph.find_nodes(op="call_function", target=torch.add)):
         found = _linear(module, add)
         if found is None:
@@ -42,10 +41,6 @@ def fold_linear(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         if weight is not stored and not weight.users and weight.op != "get_attr":
             graph.erase_node(weight)
         linear._rename(name)
-        folded = True
-    if folded:
-        graph.lint()
-        module.recompile()
     return module
 
 

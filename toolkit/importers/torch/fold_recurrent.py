@@ -25,7 +25,6 @@ def fold_gate_orders(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     readers: dict[str, list[torch.fx.Node]] = {}
     for node in module.graph.find_nodes(op="get_attr"):
         readers.setdefault(node.target, []).append(node)
-    folded = False
     for select in list(module.graph.find_nodes(op="call_method", target="index_select")):
         found = _foldable(module, select, readers)
         if found is None:
@@ -43,10 +42,6 @@ def fold_gate_orders(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
         name = names.get(weight.target)
         if name is not None:
             gathers[name] = (axis, tuple(int(i) for i in index))
-        folded = True
-    if folded:
-        module.graph.lint()
-        module.recompile()
     module.onnx_initializer_gathers = gathers
     return module
 

@@ -29,7 +29,9 @@ FOLDS = (fold_flatten_permutes, fold_attention, fold_linear, fold_gate_orders, f
 def optimize(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """`module` folded, with the build-time copies of its large initializers released (in place)."""
     for fold in FOLDS:
-        module = fold(module)
+        module = fold(module)  # each edits the graph; the code is regenerated once, below
+    module.graph.lint()
+    module.recompile()
     for node in module.graph.find_nodes(op="get_attr"):
         array = node.meta.get("onnx_constant")
         if array is not None and getattr(array, "nbytes", 0) > KEPT_CONSTANT_BYTES:
