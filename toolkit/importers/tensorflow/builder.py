@@ -168,7 +168,18 @@ class ImportedModule(tf.Module):
     def onnx_model(self) -> onnx.ModelProto:
         """The ONNX model this module runs, as the core prepared it (upgraded, shapes inferred), its
         weights read back from the module's own values (the import keeps no copy of them)."""
+        if getattr(self._state, "saving", False):
+            raise AttributeError("onnx_model is not read while a SavedModel is written")
         return _rebuilt_onnx_model(self._state)
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        # tf.saved_model.save reads every attribute in dir() to find tf.functions; onnx_model would
+        # rebuild every weight for it (a third copy: 3x the weights at the 100M decoder's save).
+        self._state.saving = True
+        try:
+            return super()._trackable_children(save_type, **kwargs)
+        finally:
+            self._state.saving = False
 
     @property
     def onnx_graph(self) -> onnx.GraphProto:
