@@ -43,23 +43,6 @@ EXPECTED_FAILURES.update(
     }
 )
 
-# node cases — TfIdfVectorizer: not in the TF table yet (n-gram counts over every skip distance; the
-# torch table counts them in numpy, which a tf.function cannot trace)
-EXPECTED_FAILURES.update(
-    {
-        name: "TfIdfVectorizer is not in the TF table yet"
-        for name in (
-            "test_tfidfvectorizer_tf_batch_onlybigrams_skip0",
-            "test_tfidfvectorizer_tf_batch_onlybigrams_skip5",
-            "test_tfidfvectorizer_tf_batch_uniandbigrams_skip5",
-            "test_tfidfvectorizer_tf_only_bigrams_skip0",
-            "test_tfidfvectorizer_tf_onlybigrams_levelempty",
-            "test_tfidfvectorizer_tf_onlybigrams_skip5",
-            "test_tfidfvectorizer_tf_uniandbigrams_skip5",
-        )
-    }
-)
-
 # node cases — numerical or semantic gaps still open
 EXPECTED_FAILURES.update(
     {
