@@ -1,7 +1,7 @@
 """The TensorFlow operator table: handlers named after ONNX operators, grouped by family.
 
 Families, named as in the torch table: control_flow (If/Loop/Scan, sequences, optionals, Gradient),
-deform_conv, detection, elementwise, grid_sample, math (reductions, softmax), ml (ai.onnx.ml on
+deform_conv, detection, elementwise, grid_sample, image (ImageDecoder), math (reductions, softmax), ml (ai.onnx.ml on
 numbers), nn, optimizers (training steps), quantization, resize, rnn, roi_align, signal, strings
 (StringSplit, LabelEncoder), tensor. ONNX's rules themselves live in
 toolkit/importers/semantics/, shared with the torch table.
@@ -80,6 +80,7 @@ def load_all() -> core.OperatorTable:
         detection,
         elementwise,
         grid_sample,
+        image,
         math,
         ml,
         nn,

@@ -1,4 +1,4 @@
-"""Text operators on tf.string tensors: StringSplit and ai.onnx.ml's LabelEncoder.
+"""Text operators: StringSplit, ai.onnx.ml's LabelEncoder and TfIdfVectorizer.
 
 TF computes on strings natively, so these trace into the tf.function like any other op (the torch
 table, which has no string tensors, runs them in numpy).
@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from toolkit.importers.semantics import label_encoder as rules
+from toolkit.importers.semantics import tf_idf
 from toolkit.importers.tensorflow.ops import register
 
 ML_DOMAIN = "ai.onnx.ml"
@@ -60,3 +61,36 @@ def label_encoder(
     matches = tf.equal(x[..., None], key_tensor)  # [..., keys]
     picked = tf.gather(value_tensor, tf.argmax(tf.cast(matches, tf.int32), axis=-1))
     return tf.where(tf.reduce_any(matches, axis=-1), picked, tf.constant(default, value_tensor.dtype))
+
+
+@register("TfIdfVectorizer", since=9, check=tf_idf.check)
+def tf_idf_vectorizer(
+    x, *, max_gram_length, max_skip_count, min_gram_length, mode, ngram_counts, ngram_indexes,
+    pool_int64s=None, pool_strings=None, weights=None,
+):  # fmt: skip
+    """Every counted window (skip, size, start) is known from the static row length, so the counts
+    are gathers and comparisons against the pool's n-grams of each size, summed into positions."""
+    items = list(pool_strings) if pool_strings is not None else [int(v) for v in pool_int64s]
+    grams = tf_idf.pool(items, list(ngram_counts), list(ngram_indexes))
+    output_size = max(ngram_indexes) + 1
+    rows = tf.reshape(x, [1, -1]) if x.shape.rank == 1 else x
+    length = rows.shape[1]
+    if length is None:
+        raise ValueError("TfIdfVectorizer needs the row length known when the graph is built")
+    counts = tf.zeros([tf.shape(rows)[0], output_size], tf.float32)
+    for skip, size in tf_idf.windows(min_gram_length, max_gram_length, max_skip_count):
+        pooled = [(gram, position) for gram, position in grams.items() if len(gram) == size]
+        starts = range(length - skip * (size - 1))
+        if not pooled or not starts:
+            continue
+        columns = np.array([[start + skip * k for k in range(size)] for start in starts])  # [S, size]
+        windows = tf.gather(rows, columns, axis=1)  # [N, S, size]
+        pool_grams = tf.constant(np.array([gram for gram, _ in pooled], dtype=rows.dtype.as_numpy_dtype))
+        hits = tf.reduce_all(windows[:, :, None, :] == pool_grams[None, None], axis=-1)  # [N, S, G]
+        per_gram = tf.reduce_sum(tf.cast(hits, tf.float32), axis=1)  # [N, G]
+        places = tf.one_hot([position for _, position in pooled], output_size, dtype=tf.float32)  # [G, out]
+        counts += per_gram @ places
+    if mode != "TF":
+        scale = tf.constant(np.ones(output_size) if weights is None else np.asarray(weights), tf.float32)
+        counts = tf.cast(counts > 0, tf.float32) * scale if mode == "IDF" else counts * scale
+    return tf.reshape(counts, [-1]) if x.shape.rank == 1 else counts

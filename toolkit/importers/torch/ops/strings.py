@@ -18,6 +18,7 @@ import torch
 from onnx import TensorProto
 
 from toolkit.importers.semantics import label_encoder as rules
+from toolkit.importers.semantics import tf_idf
 from toolkit.importers.torch.ops.table import register, table
 from toolkit.importers.torch.ops.values import leaf
 
@@ -172,17 +173,6 @@ def label_encoder(
     return _look_up(x, mapping, default, None if dtype is None else dtype.name)
 
 
-def _pool(pool, ngram_counts, ngram_indexes) -> dict[tuple, int]:
-    """ONNX TfIdfVectorizer's pool: the n-grams of each length n from ngram_counts[n-1] on, each
-    mapped to its output position in ngram_indexes (in pool order)."""
-    grams, ends = {}, [*ngram_counts[1:], len(pool)]
-    positions = iter(ngram_indexes)
-    for size, (start, end) in enumerate(zip(ngram_counts, ends, strict=True), start=1):
-        for offset in range(start, end, size):
-            grams[tuple(pool[offset : offset + size])] = next(positions)
-    return grams
-
-
 @leaf
 def _tf_idf(x, grams, sizes, max_skip_count, output_size, mode, weights):
     values = _strings(x) if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
@@ -208,18 +198,13 @@ def _tf_idf(x, grams, sizes, max_skip_count, output_size, mode, weights):
     return result.reshape(-1) if values.ndim == 1 else result
 
 
-def _tf_idf_check(attributes, context):
-    mode = attributes.get("mode")
-    return "" if mode in ("TF", "IDF", "TFIDF") else f"mode={mode!r} is not one of TF, IDF, TFIDF"
-
-
-@register("TfIdfVectorizer", since=9, check=_tf_idf_check)
+@register("TfIdfVectorizer", since=9, check=tf_idf.check)
 def tf_idf_vectorizer(
     x, *, max_gram_length, max_skip_count, min_gram_length, mode, ngram_counts, ngram_indexes,
     pool_int64s=None, pool_strings=None, weights=None,
 ):  # fmt: skip
     pool = list(pool_strings) if pool_strings is not None else [int(v) for v in pool_int64s]
-    grams = _pool(pool, list(ngram_counts), list(ngram_indexes))
+    grams = tf_idf.pool(pool, list(ngram_counts), list(ngram_indexes))
     output_size = max(ngram_indexes) + 1
     sizes = (min_gram_length, max_gram_length)
     return _tf_idf(x, grams, sizes, max_skip_count, output_size, mode, weights)
