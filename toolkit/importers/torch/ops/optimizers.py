@@ -23,10 +23,17 @@ def adagrad(r, t, *tensors, decay_factor=0.0, epsilon=1e-6, norm_coefficient=0.0
     rate = _wide(r) / (1 + _wide(t) * decay_factor)
     xs, hs = [], []
     for x, g, h in rules.groups(tensors, 3):
-        gradient = norm_coefficient * _wide(x) + _wide(g)
-        accumulated = _wide(h) + gradient * gradient
-        xs.append((_wide(x) - rate * gradient / (torch.sqrt(accumulated) + epsilon)).to(x.dtype))
-        hs.append(accumulated.to(h.dtype))
+        new_x, new_h = rules.adagrad_update(
+            _wide(x),
+            _wide(g),
+            _wide(h),
+            rate,
+            epsilon=epsilon,
+            norm_coefficient=norm_coefficient,
+            sqrt=torch.sqrt,
+        )
+        xs.append(new_x.to(x.dtype))
+        hs.append(new_h.to(h.dtype))
     return tuple(xs + hs)
 
 
@@ -40,25 +47,25 @@ def adam(
     rate = torch.where(steps > 0, corrected, _wide(r))
     xs, vs, hs = [], [], []
     for x, g, v, h in rules.groups(tensors, 4):
-        gradient = norm_coefficient * _wide(x) + _wide(g)
-        momentum = alpha * _wide(v) + (1 - alpha) * gradient
-        second = beta * _wide(h) + (1 - beta) * gradient * gradient
-        updated = _wide(x) - rate * momentum / (torch.sqrt(second) + epsilon)
-        xs.append(((1 - norm_coefficient_post) * updated).to(x.dtype))
-        vs.append(momentum.to(v.dtype))
-        hs.append(second.to(h.dtype))
+        new_x, new_v, new_h = rules.adam_update(
+            *map(_wide, (x, g, v, h)), rate, alpha=alpha, beta=beta, epsilon=epsilon,
+            norm_coefficient=norm_coefficient, norm_coefficient_post=norm_coefficient_post, sqrt=torch.sqrt,
+        )  # fmt: skip
+        xs.append(new_x.to(x.dtype))
+        vs.append(new_v.to(v.dtype))
+        hs.append(new_h.to(h.dtype))
     return tuple(xs + vs + hs)
 
 
 @register("Momentum", since=1, domain=rules.TRAINING_DOMAIN, check=rules.momentum_check)
 def momentum(r, t, *tensors, alpha, beta, mode, norm_coefficient):
-    # The gradient's coefficient is 1 at the first step (T = 0), beta afterwards.
     coefficient = torch.where(_wide(t) > 0, torch.tensor(float(beta), dtype=torch.float64), 1.0)
     xs, vs = [], []
     for x, g, v in rules.groups(tensors, 3):
-        gradient = norm_coefficient * _wide(x) + _wide(g)
-        velocity = alpha * _wide(v) + coefficient * gradient
-        step = velocity if mode == "standard" else gradient + alpha * velocity
-        xs.append((_wide(x) - _wide(r) * step).to(x.dtype))
-        vs.append(velocity.to(v.dtype))
+        new_x, new_v = rules.momentum_update(
+            _wide(x), _wide(g), _wide(v), _wide(r), coefficient, alpha=alpha, mode=mode,
+            norm_coefficient=norm_coefficient,
+        )  # fmt: skip
+        xs.append(new_x.to(x.dtype))
+        vs.append(new_v.to(v.dtype))
     return tuple(xs + vs)
