@@ -86,13 +86,7 @@ def _run(
         steps = x.shape[0]
         if steps is not None and steps <= UNROLLED_STEPS:
             y, final_states = _unrolled(step_cell, projected, states, mask, steps)
-            if reverse:
-                y = (
-                    tf.reverse(y, [0])
-                    if sequence_lens is None
-                    else tf.reverse_sequence(y, sequence_lens, seq_axis=0, batch_axis=1)
-                )
-            outputs.append(y)
+            outputs.append(_in_time_order(y, reverse, sequence_lens))
             finals.append(final_states)
             continue
         array = tf.TensorArray(x.dtype, size=sequence_length)
@@ -122,13 +116,7 @@ def _run(
             shape_invariants=(tf.TensorShape([]), tf.TensorShape(None), *invariants),
         )
         y = final[1].stack()
-        if reverse:
-            y = (
-                tf.reverse(y, [0])
-                if sequence_lens is None
-                else tf.reverse_sequence(y, sequence_lens, seq_axis=0, batch_axis=1)
-            )
-        outputs.append(y)
+        outputs.append(_in_time_order(y, reverse, sequence_lens))
         finals.append(final[2:])
     y = tf.stack(outputs, axis=1)  # [seq, directions, batch, hidden]
     last = [tf.stack([f[i] for f in finals]) for i in range(len(initial_states))]
@@ -312,3 +300,13 @@ def lstm(
         hidden_size,
         context,
     )
+
+
+def _in_time_order(y, reverse: bool, sequence_lens):
+    """A reverse direction's outputs, computed over the reversed sequence, back in time order
+    (each row's own length when the lengths vary)."""
+    if not reverse:
+        return y
+    if sequence_lens is None:
+        return tf.reverse(y, [0])
+    return tf.reverse_sequence(y, sequence_lens, seq_axis=0, batch_axis=1)
