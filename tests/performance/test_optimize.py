@@ -49,10 +49,19 @@ def test_optimised_llama_keeps_parameters_outputs_and_gradients(llama_onnx):
     for (name, before), (_, after) in zip(
         unoptimised.named_parameters(), optimised.named_parameters(), strict=True
     ):
-        assert before.grad is not None and after.grad is not None, name
-        # The RMSNorm Pow exponent (a float initializer, so a parameter) has d/dp x**p = x**p ln x:
-        # NaN for negative x on both sides alike.
-        torch.testing.assert_close(after.grad, before.grad, equal_nan=True, msg=name)
+        assert before.grad is not None, name
+        if after.grad is None:
+            # Only one-element constants a fold made a Python number: the RMSNorm Pow exponent
+            # (fold_exponent.py, as the source's x.pow(2)) and the attention's sqrt-scale
+            # (fold_attention.py, SDPA's `scale=`). They are float initializers, so parameters of
+            # an inference export; the source computes both from Python numbers.
+            assert after.numel() == 1, name
+            continue
+        # The attention fold (one scaled_dot_product_attention) sums in another order: float32
+        # rounding relative to each gradient's size.
+        scale = float(before.grad.abs().max())
+        torch.testing.assert_close(after.grad, before.grad, rtol=1e-4, atol=1e-5 * max(scale, 1.0), msg=name)
+    assert sum(p.grad is None for p in optimised.parameters()) == 2
 
 
 @pytest.mark.slow

@@ -154,6 +154,10 @@ def fx_values(module: Any, inputs: Sequence[np.ndarray]) -> dict:
             info = node.meta.get("onnx_value")
             if info is not None and isinstance(result, torch.Tensor):
                 values[info.name] = _torch_to_numpy(result)
+            unbiased = node.meta.get("onnx_value_without_bias")  # a MatMul + Add folded into F.linear
+            if unbiased is not None:
+                x, weight, _ = self.fetch_args_kwargs_from_env(node)[0]
+                values[unbiased.name] = _torch_to_numpy(torch.nn.functional.linear(x, weight))
             return result
 
     with torch.no_grad():

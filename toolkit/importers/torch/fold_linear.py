@@ -34,6 +34,8 @@ def fold_linear(module: torch.fx.GraphModule) -> torch.fx.GraphModule:
                 stored._rename(f"{weight.name}_t")
             linear = graph.call_function(F.linear, (x, stored, bias))
         linear.meta.update(add.meta)
+        # The MatMul's own output no longer exists: localisation recomputes it (F.linear without bias).
+        linear.meta["onnx_value_without_bias"] = matmul.meta.get("onnx_value")
         add.replace_all_uses_with(linear)
         name = add.name
         graph.erase_node(add)
